@@ -1,0 +1,2 @@
+#include "gha/gha.h"
+void pf_gha_init(void) {}

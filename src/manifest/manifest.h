@@ -1,0 +1,45 @@
+/*
+ * manifest.json and SHA256SUMS: the durable record of a run, written
+ * atomically (temp file, fsync, rename) so no reader sees half of either.
+ * Shape: schemas/manifest.schema.json (keep the two in step).
+ */
+#ifndef PF_MANIFEST_MANIFEST_H
+#define PF_MANIFEST_MANIFEST_H
+
+#include "manifest/record.h"
+
+#define PF_MANIFEST_SCHEMA_VERSION 1
+
+/* Render the record as JSON text (heap, caller frees). */
+int pf_manifest_render(char **out, const pf_run_record *rec);
+/* Write <out_dir>/<manifest_name> and <out_dir>/SHA256SUMS atomically. */
+int pf_manifest_write(const pf_run_record *rec, const char *out_dir, const char *manifest_name);
+
+/* A manifest as read back for verification. */
+typedef struct pf_manifest_entry {
+	char *path;
+	char *kind;
+	uint64_t size_bytes;
+	char sha256[65];
+	uint64_t max_size;   /* 0 = none */
+	uint64_t min_size;
+	char **methods;
+	size_t n_methods;
+	char **backends;
+	size_t n_backends;
+	char **data;         /* .ptd paths that provide external keys */
+	size_t n_data;
+} pf_manifest_entry;
+
+typedef struct pf_manifest {
+	int schema_version;
+	char *pipeline_name;
+	pf_manifest_entry *entries;
+	size_t n_entries;
+} pf_manifest;
+
+/* Parse (bounded size and depth) and check shape. PF_EINVALID with what is wrong. */
+int pf_manifest_read(pf_manifest **out, const char *path);
+void pf_manifest_free(pf_manifest *m);
+
+#endif

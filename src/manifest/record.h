@@ -1,0 +1,122 @@
+/*
+ * The run record: everything pteflow learns during one run, in plain C types.
+ * src/run/ fills it, src/verify/ adds artifact results, src/manifest/ writes
+ * it to manifest.json (schemas/manifest.schema.json), src/gha/ summarises it.
+ * It holds no secret: argv and env are redacted before they are stored here.
+ */
+#ifndef PF_MANIFEST_RECORD_H
+#define PF_MANIFEST_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "guard/guard.h"
+#include "proc/proc.h"
+#include "pte/pte.h"
+
+typedef struct pf_gate_result {
+	char *name;     /* "non_empty", "max_size", "min_size", "structure", "methods", "backends", "external_data", "sha256" */
+	char *expected; /* human text, e.g. "<= 1.5 GB" */
+	char *actual;
+	bool passed;
+} pf_gate_result;
+
+typedef struct pf_artifact_result {
+	char *path;          /* relative to the output folder */
+	char *kind;          /* "pte", "ptd", "file" */
+	bool exists;
+	uint64_t size_bytes;
+	char sha256[65];
+	pf_pte_info *structure; /* NULL for kind file or when missing */
+	pf_gate_result *gates;
+	size_t n_gates;
+	bool passed;
+	char *produced_by;   /* name of the step that last ran before it appeared, or NULL */
+	uint64_t min_free_ram_bytes; /* device admission figure for .pte */
+} pf_artifact_result;
+
+typedef struct pf_step_record {
+	char *name;
+	char **argv;         /* redacted */
+	size_t n_argv;
+	pf_proc_result result;
+	char *log_path;      /* relative to the output folder */
+	char *result_json;   /* the step's own JSON result (raw text) if it wrote one, else NULL */
+	bool ran;            /* false when skipped after an earlier failure */
+	uint64_t expect_bytes;
+	uint64_t timeout_ms;
+} pf_step_record;
+
+typedef struct pf_model_file {
+	char *path;          /* path in the repo */
+	uint64_t size_bytes;
+	char sha256[65];
+	char *etag;
+	bool lfs;
+	bool from_cache;
+} pf_model_file;
+
+typedef struct pf_model_record {
+	char *repo;
+	char *repo_type;
+	char *revision;
+	char *commit;
+	char *endpoint;      /* the Hub endpoint used (never with credentials) */
+	char *snapshot_dir;
+	pf_model_file *files;
+	size_t n_files;
+	uint64_t duration_ms;
+	uint64_t bytes_downloaded;
+} pf_model_record;
+
+typedef struct pf_git_record {
+	bool present;
+	char *repository;    /* work tree path relative to nothing: the remote "origin" URL without credentials, else the folder name */
+	char *commit;
+	char *branch;        /* NULL when detached */
+	bool dirty;
+	char *describe;      /* tag-based description or NULL */
+} pf_git_record;
+
+typedef struct pf_ci_record {
+	bool present;        /* GITHUB_ACTIONS=true */
+	char *repository, *run_id, *run_attempt, *workflow, *ref, *sha, *runner_os, *job, *server_url;
+} pf_ci_record;
+
+typedef struct pf_host_record {
+	char *os;            /* "Linux 6.1.0 x86_64" */
+	char *hostname;
+	unsigned cpu_count;
+	uint64_t memory_bytes;
+	uint64_t memory_available_bytes;
+	char *guard_auto;    /* what auto picks here */
+} pf_host_record;
+
+typedef struct pf_run_record {
+	char *pteflow_version;
+	char *pipeline_name;
+	char *pipeline_path;
+	char pipeline_sha256[65];
+	char *target;        /* NULL when none */
+	char *created_utc;   /* RFC 3339 */
+	char *out_dir;       /* absolute, for messages only; not written to the manifest */
+	pf_host_record host;
+	pf_git_record git;
+	pf_ci_record ci;
+	pf_model_record *model; /* NULL when the pipeline has no model */
+	pf_step_record *steps;
+	size_t n_steps;
+	pf_artifact_result *artifacts;
+	size_t n_artifacts;
+	char *tool_versions_json; /* {"python": "...", "torch": "...", "executorch": "..."} merged from step results; may be NULL */
+	uint64_t duration_ms;
+	bool passed;
+	char *failure;       /* one line: why the run failed, or NULL */
+} pf_run_record;
+
+void pf_run_record_dispose(pf_run_record *rec);
+void pf_artifact_result_dispose(pf_artifact_result *a);
+void pf_gate_result_dispose(pf_gate_result *g);
+
+#endif

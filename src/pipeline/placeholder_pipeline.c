@@ -1,0 +1,2 @@
+/* placeholder so the module library exists until its sources land */
+typedef int pf_pipeline_placeholder;

@@ -1,0 +1,69 @@
+/*
+ * Spawn one step's process tree, capture its output, enforce its timeout and
+ * memory guard, and reap it. The child runs in its own process group with
+ * exactly the environment given; nothing it starts survives a timeout, a
+ * memory kill or an interrupt of pteflow.
+ */
+#ifndef PF_PROC_PROC_H
+#define PF_PROC_PROC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "guard/guard.h"
+
+typedef enum pf_proc_end {
+	PF_END_OK = 0,     /* exit status 0 */
+	PF_END_EXIT,       /* exit status != 0 */
+	PF_END_SIGNAL,     /* killed by a signal we did not send */
+	PF_END_TIMEOUT,    /* we stopped it at its timeout */
+	PF_END_MEMORY,     /* killed for crossing its memory limit (guard or kernel OOM in our cgroup) */
+	PF_END_INTERRUPTED,/* pteflow got SIGINT/SIGTERM and stopped it */
+	PF_END_SPAWN       /* could not start (exec failed) */
+} pf_proc_end;
+
+typedef struct pf_proc_spec {
+	const char *name;          /* step name: log prefix and messages */
+	char *const *argv;         /* argv[0] is looked up in PATH of envp when it has no '/' */
+	char *const *envp;         /* the complete environment */
+	const char *cwd;           /* NULL = inherit */
+	const char *log_path;      /* stdout+stderr are written here (redacted); NULL = none */
+	bool echo;                 /* also echo each line to stderr as "[name] line" */
+	uint64_t timeout_ms;       /* 0 = none */
+	uint64_t grace_ms;         /* SIGTERM -> SIGKILL; 0 = 5000 */
+	pf_guard_mode guard_mode;
+	uint64_t memory_limit_bytes; /* 0 = measure only */
+} pf_proc_spec;
+
+typedef struct pf_proc_result {
+	pf_proc_end end;
+	int exit_code;    /* when end is OK or EXIT */
+	int signal;       /* when the child died of a signal */
+	uint64_t wall_ms;
+	uint64_t user_ms;
+	uint64_t sys_ms;
+	uint64_t maxrss_bytes; /* from wait4/RUSAGE_CHILDREN: largest single process */
+	pf_guard_report guard; /* mechanism, limit, tree peak, OOM evidence */
+	uint64_t log_bytes;
+	char log_sha256[65];   /* of the log file as written; "" when none */
+} pf_proc_result;
+
+/* Human word for an end: "success", "failed", "killed by signal", "timed out", "out of memory", "interrupted", "could not start". */
+const char *pf_proc_end_name(pf_proc_end end);
+
+/*
+ * Run to completion. Returns 0 when the step ran (whatever its end: read
+ * out->end), or <0 when it could not be set up (log unwritable, guard
+ * unavailable...). out->end == PF_END_INTERRUPTED also makes it return PF_EINTR.
+ */
+int pf_proc_run(pf_proc_result *out, const pf_proc_spec *spec);
+
+/* Install SIGINT/SIGTERM/SIGHUP handlers that make a running pf_proc_run stop its tree and return. */
+void pf_proc_install_signal_handlers(void);
+/* true once pteflow received SIGINT/SIGTERM. */
+bool pf_proc_interrupted(void);
+
+/* One-line description for messages: "exited with status 3", "was killed by signal 9 (Killed)", ... caller frees. */
+char *pf_proc_describe(const pf_proc_result *r);
+
+#endif

@@ -1,0 +1,99 @@
+/*
+ * Bounds-checked readers for ExecuTorch program files (.pte, flatbuffer
+ * identifier ET12, optional eh00 extended header, segments after the program)
+ * and FlatTensor data files (.ptd, FT01 + FH01 header). See
+ * shared docs pte-format.md for the layout.
+ *
+ * The reader reads only the header and the flatbuffer region through a file
+ * descriptor (pread), never the segment data, so inspecting a 1 GB file costs
+ * the size of its program, not of its weights. The flatbuffer region itself
+ * is capped (PF_PTE_MAX_PROGRAM_BYTES) since it is read into memory.
+ *
+ * Problems are collected, not thrown: a pf_pte_info carries every finding
+ * with a severity; pf_pte_ok() says whether any is fatal.
+ */
+#ifndef PF_PTE_PTE_H
+#define PF_PTE_PTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PF_PTE_MAX_PROGRAM_BYTES (512u * 1024u * 1024u)
+
+typedef enum pf_pte_severity { PF_PTE_WARN = 1, PF_PTE_FATAL = 2 } pf_pte_severity;
+
+typedef struct pf_pte_finding {
+	pf_pte_severity severity;
+	char *message; /* "segment 3 ends at byte 1200 past the end of the file (1000 bytes): the file is truncated" */
+} pf_pte_finding;
+
+typedef struct pf_pte_method {
+	char *name;
+	uint32_t n_inputs;
+	uint32_t n_outputs;
+	uint32_t n_values;
+	uint32_t n_instructions;  /* over all chains */
+	uint32_t n_operators;
+	char **delegates;         /* backend ids used by this plan */
+	size_t n_delegates;
+} pf_pte_method;
+
+typedef struct pf_pte_segment {
+	uint64_t offset; /* relative to the segment base */
+	uint64_t size;
+} pf_pte_segment;
+
+typedef enum pf_file_kind { PF_FILE_UNKNOWN = 0, PF_FILE_PTE, PF_FILE_PTD } pf_file_kind;
+
+typedef struct pf_pte_info {
+	pf_file_kind kind;
+	uint64_t file_size;
+	/* .pte */
+	char identifier[5];       /* "ET12" */
+	bool has_extended_header;
+	uint32_t header_length;
+	uint64_t program_size;
+	uint64_t segment_base_offset;
+	uint64_t segment_data_size; /* 0 when the header predates it */
+	uint32_t schema_version;
+	pf_pte_method *methods;
+	size_t n_methods;
+	char **backends;          /* distinct delegate ids over all methods */
+	size_t n_backends;
+	pf_pte_segment *segments;
+	size_t n_segments;
+	uint64_t n_constant_buffers; /* inline constants (old layout) */
+	uint64_t constant_bytes;     /* bytes of constant data (segment or inline) */
+	char **named_data_keys;      /* keys the .pte carries itself (named_data) */
+	size_t n_named_data;
+	char **external_keys;        /* fully qualified names of EXTERNAL tensors: must come from a .ptd */
+	size_t n_external;
+	/* .ptd */
+	uint32_t ptd_version;
+	char **data_keys;            /* named_data keys of the .ptd */
+	size_t n_data_keys;
+	/* findings */
+	pf_pte_finding *findings;
+	size_t n_findings;
+} pf_pte_info;
+
+/*
+ * Inspect a file (kind detected from its bytes, not its name). Returns 0 when
+ * the file could be read at all (then read the findings), PF_ENOTFOUND or
+ * PF_EENV when it could not be opened.
+ */
+int pf_pte_inspect_file(pf_pte_info **out, const char *path);
+/* The same over bytes in memory (fuzzing, tests). Always returns a result. */
+int pf_pte_inspect_bytes(pf_pte_info **out, const uint8_t *data, size_t len);
+/* true when no finding is fatal. */
+bool pf_pte_ok(const pf_pte_info *info);
+/* First fatal finding's message, or NULL. */
+const char *pf_pte_first_fatal(const pf_pte_info *info);
+void pf_pte_info_free(pf_pte_info *info);
+const char *pf_file_kind_name(pf_file_kind kind);
+
+/* Device admission figure used by mobile apps before loading: size * 1.6 + 600 MB. */
+uint64_t pf_pte_min_free_ram(uint64_t file_size);
+
+#endif

@@ -1,0 +1,198 @@
+/* File-system helpers; see fs.h. Small files only are read whole. */
+#define _GNU_SOURCE
+#include "util/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/error.h"
+#include "util/mem.h"
+
+int pf_fs_mkdir_p(const char *path)
+{
+	char *p = pf_xstrdup(path);
+	int rc = 0;
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+			rc = pf_error_errno("cannot create folder \"%s\"", p);
+			goto done;
+		}
+		*s = '/';
+	}
+	if (mkdir(p, 0755) != 0 && errno != EEXIST)
+		rc = pf_error_errno("cannot create folder \"%s\"", p);
+	else if (!pf_fs_is_dir(p))
+		rc = pf_error_set("\"%s\" exists and is not a folder", p);
+done:
+	free(p);
+	return rc;
+}
+
+int pf_fs_read_file(pf_buf *out, const char *path, size_t max)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc = 0;
+	char chunk[65536];
+	size_t total = 0;
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return pf_error_code(PF_ENOTFOUND, "\"%s\" does not exist", path);
+		return pf_error_errno("cannot open \"%s\"", path);
+	}
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = pf_error_errno("cannot read \"%s\"", path);
+			goto done;
+		}
+		if (n == 0)
+			break;
+		total += (size_t)n;
+		if (total > max) {
+			rc = pf_error_code(PF_ELIMIT, "\"%s\" is larger than %zu bytes", path, max);
+			goto done;
+		}
+		if ((rc = pf_buf_append(out, chunk, (size_t)n)) < 0)
+			goto done;
+	}
+done:
+	close(fd);
+	return rc;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int pf_fs_write_atomic(const char *path, const void *data, size_t len)
+{
+	char *tmp = pf_xasprintf("%s.tmp.%ld", path, (long)getpid());
+	char *dir = pf_xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	int fd = -1, dfd = -1, rc = 0;
+	if (slash) {
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	} else {
+		free(dir);
+		dir = pf_xstrdup(".");
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		rc = pf_error_errno("cannot create \"%s\"", tmp);
+		goto done;
+	}
+	if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+		rc = pf_error_errno("cannot write \"%s\"", path);
+		goto done;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		rc = pf_error_errno("cannot write \"%s\"", path);
+		goto done;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0) {
+		rc = pf_error_errno("cannot rename \"%s\" to \"%s\"", tmp, path);
+		goto done;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+done:
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		unlink(tmp);
+	free(tmp);
+	free(dir);
+	return rc;
+}
+
+char *pf_fs_join(const char *a, const char *b)
+{
+	size_t la = strlen(a);
+	if (la == 0)
+		return pf_xstrdup(b);
+	if (b[0] == '/')
+		b++;
+	if (a[la - 1] == '/')
+		return pf_xasprintf("%s%s", a, b);
+	return pf_xasprintf("%s/%s", a, b);
+}
+
+bool pf_fs_exists(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0;
+}
+
+bool pf_fs_is_dir(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int pf_fs_size(uint64_t *out, const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		if (errno == ENOENT)
+			return pf_error_code(PF_ENOTFOUND, "\"%s\" does not exist", path);
+		return pf_error_errno("cannot read \"%s\"", path);
+	}
+	if (!S_ISREG(st.st_mode))
+		return pf_error_code(PF_EINVALID, "\"%s\" is not a regular file", path);
+	*out = (uint64_t)st.st_size;
+	return 0;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) != 0 && errno != ENOENT ? -1 : 0;
+}
+
+int pf_fs_remove_tree(const char *path)
+{
+	if (!pf_fs_exists(path))
+		return 0;
+	if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
+		return pf_error_errno("cannot remove \"%s\"", path);
+	return 0;
+}
+
+char *pf_fs_absolute(const char *path)
+{
+	char cwd[PATH_MAX];
+	if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		return pf_xstrdup(path);
+	return pf_fs_join(cwd, path);
+}

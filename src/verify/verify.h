@@ -1,0 +1,54 @@
+/*
+ * Artifact gates after a run, and `pteflow verify` of a manifest for
+ * releases. Hashing streams; structure comes from src/pte/.
+ */
+#ifndef PF_VERIFY_VERIFY_H
+#define PF_VERIFY_VERIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "manifest/manifest.h"
+#include "manifest/record.h"
+#include "pipeline/pipeline.h"
+
+/*
+ * Check every artifact of the plan inside out_dir: exists, non-empty,
+ * min/max size, SHA-256, structure (.pte/.ptd), required methods and
+ * backends, and that each external key of a .pte resolves in the .ptd files
+ * it names (or, when none are named, in any .ptd of the plan).
+ * Fills rec->artifacts; returns 0 when all checks could be made (read
+ * rec->passed-style flags per artifact), <0 on an environment error.
+ */
+int pf_verify_artifacts(pf_artifact_result **out, size_t *n_out, const pf_plan *plan, const char *out_dir);
+
+typedef enum pf_verify_status {
+	PF_VERIFY_OK = 0,
+	PF_VERIFY_MISMATCH,  /* size or hash differs */
+	PF_VERIFY_MISSING,
+	PF_VERIFY_STRUCTURE, /* the bytes are not a valid .pte/.ptd or a gate fails */
+	PF_VERIFY_UNSAFE     /* the manifest path escapes the folder */
+} pf_verify_status;
+
+typedef struct pf_verify_line {
+	char *path;
+	pf_verify_status status;
+	char *detail;        /* "expected sha256 ab12..., found 9f00..." */
+} pf_verify_line;
+
+typedef struct pf_verify_report {
+	pf_verify_line *lines;
+	size_t n_lines;
+	bool ok;
+} pf_verify_report;
+
+const char *pf_verify_status_name(pf_verify_status s);
+/*
+ * Verify the artifacts of a manifest against the files in `dir` (default: the
+ * manifest's folder). Returns PF_EINVALID for a manifest that is not valid;
+ * otherwise 0 and a report.
+ */
+int pf_verify_manifest(pf_verify_report *out, const char *manifest_path, const char *dir);
+void pf_verify_report_dispose(pf_verify_report *r);
+
+#endif
