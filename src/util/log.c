@@ -84,6 +84,12 @@ void pf_secret_add(const char *value)
 		secret_hook(value);
 }
 
+void pf_secret_foreach(pf_secret_hook fn)
+{
+	for (size_t i = 0; i < n_secrets; i++)
+		fn(secrets[i]);
+}
+
 void pf_secret_clear(void)
 {
 	for (size_t i = 0; i < n_secrets; i++)

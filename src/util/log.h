@@ -27,6 +27,8 @@ void pf_log_error(const char *fmt, ...) PF_PRINTF(1, 2);
 typedef void (*pf_secret_hook)(const char *value);
 void pf_secret_set_hook(pf_secret_hook hook);
 
+/* Call fn on every registered secret (GitHub Actions masks those registered before it started). */
+void pf_secret_foreach(pf_secret_hook fn);
 /* Register a secret value (copied). Values shorter than 4 bytes are ignored: they would redact ordinary text. */
 void pf_secret_add(const char *value);
 /* Forget every registered secret (tests). */

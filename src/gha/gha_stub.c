@@ -1,2 +1,0 @@
-#include "gha/gha.h"
-void pf_gha_init(void) {}
