@@ -1,13 +1,204 @@
-/* `pteflow run`: placeholder until its module lands (see the issue tracker). */
-#include "cli/cli.h"
-#include "util/log.h"
+/*
+ * `pteflow run`: options to pf_run_options, one run per target, and the
+ * result on stdout (a table, or the manifest as JSON with --json).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-const char pf_usage_run[] = "usage: pteflow run\n";
+#include "cli/cli.h"
+#include "manifest/manifest.h"
+#include "pipeline/pipeline.h"
+#include "proc/proc.h"
+#include "run/run.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+const char pf_usage_run[] =
+	"usage: pteflow run PIPELINE.yaml [options]\n\n"
+	"Run a pipeline: fetch the model (if any), run each step under its memory guard and\n"
+	"timeout, verify every artifact (size, SHA-256, .pte/.ptd structure, methods, backends,\n"
+	"external data), and write manifest.json and SHA256SUMS into the output folder.\n\n"
+	"options:\n"
+	"  -o, --out DIR           output folder (default: out/<pipeline name>[/<target>])\n"
+	"  -t, --target NAME       run one target of the pipeline; without it, a pipeline with\n"
+	"                          targets runs every target in order, each in its own folder\n"
+	"  -n, --dry-run           print the plan (steps, limits, artifacts) and run nothing\n"
+	"      --json              print the manifest as JSON on stdout instead of a table\n"
+	"      --python PATH       interpreter for ${python} (default: $PTEFLOW_PYTHON, the venv\n"
+	"                          made by scripts/setup-python.sh, then python3)\n"
+	"      --memory-guard M    auto|cgroup2|cgroup1|rlimit|watchdog|none (default auto: the best\n"
+	"                          this host supports; the manifest records which was used)\n"
+	"      --force             run a step even when its limits.expect exceeds available memory\n"
+	"      --offline           use the Hugging Face cache only (as HF_HUB_OFFLINE=1)\n"
+	"  -j, --jobs N            parallel downloads (default 8)\n"
+	"      --workdir DIR       working folder of the steps (default: the output folder)\n"
+	"      --no-echo           do not echo step output (it is still in logs/<step>.log)\n"
+	"  -q, --quiet             hide progress and notes (errors are always shown)\n"
+	"  -h, --help              show this help\n\n"
+	"exit codes: 0 every step and gate passed; 1 a step, download or gate failed (the manifest\n"
+	"says which); 2 bad usage or invalid pipeline; 3 environment problem (interpreter, output\n"
+	"folder, network, token, disk, memory guard); 130 interrupted (steps stopped, manifest written).\n";
+
+static void print_table(const pf_run_record *rec)
+{
+	printf("%s%s%s: %s\n", rec->pipeline_name ? rec->pipeline_name : "pipeline", rec->target ? " / " : "",
+	       rec->target ? rec->target : "", rec->passed ? "passed" : "FAILED");
+	for (size_t i = 0; i < rec->n_steps; i++) {
+		const pf_step_record *s = &rec->steps[i];
+		if (!s->ran) {
+			printf("  step      %-20s not run\n", s->name ? s->name : "?");
+			continue;
+		}
+		printf("  step      %-20s %-14s %6.1fs  peak %7.1f MiB  guard %s\n", s->name,
+		       pf_proc_end_name(s->result.end), (double)s->result.wall_ms / 1000.0,
+		       (double)s->result.guard.peak_bytes / (1024.0 * 1024.0), pf_guard_mode_name(s->result.guard.mode));
+	}
+	for (size_t i = 0; i < rec->n_artifacts; i++) {
+		const pf_artifact_result *a = &rec->artifacts[i];
+		printf("  artifact  %-20s %-6s %12llu bytes  %s  sha256 %.16s\n", a->path, a->passed ? "ok" : "FAILED",
+		       (unsigned long long)a->size_bytes, a->kind ? a->kind : "file", a->exists ? a->sha256 : "-");
+		for (size_t g = 0; g < a->n_gates; g++)
+			if (!a->gates[g].passed)
+				printf("            gate %s: expected %s, got %s\n", a->gates[g].name,
+				       a->gates[g].expected ? a->gates[g].expected : "-",
+				       a->gates[g].actual ? a->gates[g].actual : "-");
+	}
+	if (rec->failure)
+		printf("  reason    %s\n", rec->failure);
+}
+
+static int run_one(const pf_run_options *opt, bool json)
+{
+	pf_run_record rec;
+	int rc = pf_run_pipeline(&rec, opt);
+	int code = pf_cli_exit_for(rc);
+	if (rc < 0 && rc != PF_EFAILED && rc != PF_ELIMIT)
+		pf_log_error("%s", pf_error_last());
+	else if (rc < 0 && rec.failure)
+		pf_log_error("%s", rec.failure);
+	if (!opt->dry_run && rec.pipeline_name && (rc == 0 || rec.steps || rec.artifacts || rec.failure)) {
+		if (json) {
+			char *text = NULL;
+			if (pf_manifest_render(&text, &rec) == 0) {
+				fputs(text, stdout);
+				fputc('\n', stdout);
+			}
+			free(text);
+		} else {
+			print_table(&rec);
+		}
+	}
+	if (rc == PF_ELIMIT)
+		code = PF_EXIT_FAILED;
+	pf_run_record_dispose(&rec);
+	return code;
+}
+
+/* The names of the pipeline's targets, or none; exit code on failure. */
+static int list_targets(char ***out, size_t *n_out, const char *path)
+{
+	pf_plan *plan = NULL;
+	pf_diag diag;
+	int rc;
+	memset(&diag, 0, sizeof(diag));
+	*out = NULL;
+	*n_out = 0;
+	rc = pf_pipeline_load(&plan, path, &diag);
+	pf_diag_dispose(&diag);
+	if (rc < 0)
+		return pf_cli_fail(rc);
+	if (plan->n_targets) {
+		*out = pf_xcalloc(plan->n_targets, sizeof(char *));
+		for (size_t i = 0; i < plan->n_targets; i++)
+			(*out)[i] = pf_xstrdup(plan->targets[i].name);
+		*n_out = plan->n_targets;
+	}
+	pf_plan_free(plan);
+	return 0;
+}
 
 int cmd_run(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	pf_log_error("'run' is not built yet");
-	return PF_EXIT_FAILED;
+	enum { OPT_JSON = 256, OPT_PYTHON, OPT_GUARD, OPT_FORCE, OPT_OFFLINE, OPT_WORKDIR, OPT_NOECHO };
+	static const struct option longopts[] = {
+		{"out", required_argument, NULL, 'o'},      {"target", required_argument, NULL, 't'},
+		{"dry-run", no_argument, NULL, 'n'},        {"json", no_argument, NULL, OPT_JSON},
+		{"python", required_argument, NULL, OPT_PYTHON}, {"memory-guard", required_argument, NULL, OPT_GUARD},
+		{"force", no_argument, NULL, OPT_FORCE},    {"offline", no_argument, NULL, OPT_OFFLINE},
+		{"jobs", required_argument, NULL, 'j'},     {"workdir", required_argument, NULL, OPT_WORKDIR},
+		{"no-echo", no_argument, NULL, OPT_NOECHO}, {"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+	};
+	pf_run_options opt;
+	bool json = false;
+	char **targets = NULL;
+	size_t n_targets = 0;
+	int c, code = 0;
+
+	memset(&opt, 0, sizeof(opt));
+	opt.echo = true;
+	opt.guard_mode = PF_GUARD_AUTO;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "o:t:nj:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': opt.out_dir = optarg; break;
+		case 't': opt.target = optarg; break;
+		case 'n': opt.dry_run = true; break;
+		case OPT_JSON: json = true; break;
+		case OPT_PYTHON: opt.python = optarg; break;
+		case OPT_GUARD:
+			if (pf_guard_mode_parse(&opt.guard_mode, optarg) < 0)
+				return pf_cli_usage_error("run", "--memory-guard takes auto, cgroup2, cgroup1, rlimit, "
+								 "watchdog or none, not \"%s\"", optarg);
+			break;
+		case OPT_FORCE: opt.force = true; break;
+		case OPT_OFFLINE: opt.offline = true; break;
+		case 'j': {
+			char *end = NULL;
+			long v = strtol(optarg, &end, 10);
+			if (!end || *end || v < 1 || v > 64)
+				return pf_cli_usage_error("run", "--jobs takes a number from 1 to 64, not \"%s\"", optarg);
+			opt.jobs = (int)v;
+			break;
+		}
+		case OPT_WORKDIR: opt.workdir = optarg; break;
+		case OPT_NOECHO: opt.echo = false; break;
+		case 'q': pf_log_set_quiet(true); break;
+		case 'h': return pf_cli_print_help("run");
+		default:
+			return pf_cli_usage_error("run", "unknown option \"%s\"", argv[optind - 1]);
+		}
+	}
+	if (optind != argc - 1)
+		return pf_cli_usage_error("run", optind >= argc ? "a pipeline file is required"
+								: "one pipeline file at a time");
+	opt.pipeline_path = argv[optind];
+	pf_proc_install_signal_handlers();
+
+	if (!opt.target) {
+		if ((code = list_targets(&targets, &n_targets, opt.pipeline_path)) != 0)
+			return code;
+	}
+	if (n_targets == 0) {
+		code = run_one(&opt, json);
+	} else {
+		const char *base_out = opt.out_dir;
+		for (size_t i = 0; i < n_targets && code != PF_EXIT_INTERRUPTED; i++) {
+			char *out = base_out ? pf_xasprintf("%s/%s", base_out, targets[i]) : NULL;
+			int one;
+			opt.target = targets[i];
+			opt.out_dir = out;
+			pf_log_info("target \"%s\" (%zu of %zu)", targets[i], i + 1, n_targets);
+			one = run_one(&opt, json);
+			if (one != 0 && (code == 0 || one == PF_EXIT_INTERRUPTED))
+				code = one;
+			free(out);
+		}
+		pf_strv_free(targets, n_targets);
+	}
+	return pf_cli_finish_stdout(code);
 }

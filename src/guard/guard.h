@@ -89,4 +89,64 @@ int pf_guard_available(uint64_t *out_bytes);
  */
 int pf_guard_admit(const char *step_name, uint64_t expect_bytes, bool force);
 
+/*
+ * Additions used by src/proc/ (and the tests).
+ *
+ * The process tree of a step is found from pteflow itself: src/proc/ makes
+ * pteflow a child subreaper (PR_SET_CHILD_SUBREAPER), so a grandchild whose
+ * parent dies (a setsid daemon included) is reparented to pteflow instead of
+ * init and stays findable. The tree is then every process reachable through
+ * /proc/<pid>/task/<tid>/children from pteflow (or, without that file, a
+ * ppid walk of /proc/<pid>/stat). While a step runs, every child of pteflow
+ * belongs to that step: pteflow runs one step at a time and starts no other
+ * processes.
+ */
+
+/*
+ * Milliseconds until pf_guard_poll() wants to run again, or -1 when this
+ * guard needs no sampling (cgroup with its own peak figure). The interval
+ * adapts: 20 ms far from the limit, down to 1 ms within 10% of it.
+ */
+int pf_guard_poll_interval_ms(const pf_guard *g);
+
+/*
+ * Send `sig` to the step's process group, to every live descendant of
+ * pteflow and to every member of the guard's cgroup; reap zombies that were
+ * reparented to pteflow (except the step's own pid, which the caller reaps
+ * with wait4). Returns how many live processes were signalled (0: the tree
+ * is gone). `g` may be a guard of mode NONE; pgid 0 skips the group kill.
+ */
+size_t pf_guard_signal_tree(pf_guard *g, pid_t pgid, int sig);
+
+/* The folder where this guard's cgroup lives ("" when none). */
+const char *pf_guard_cgroup_path(const pf_guard *g);
+
+/*
+ * The folder in which step cgroups "pteflow-<pid>-<n>" are created for
+ * `mode` (PF_GUARD_CGROUP1 or PF_GUARD_CGROUP2) on this host, or NULL when
+ * that mechanism is unusable here (the tests count its entries before and
+ * after an interrupt). Caller frees.
+ */
+char *pf_guard_cgroup_parent(pf_guard_mode mode);
+
+/*
+ * RLIMIT_AS set by mode "rlimit" for a memory limit L: max(4 x L, L + 16 GiB).
+ * RLIMIT_AS counts virtual address space, and PyTorch (like any program built
+ * with AddressSanitizer) reserves far more address space than it touches, so
+ * an address-space limit equal to L makes `import torch` fail far below real
+ * use. RLIMIT_DATA counts private writable mappings on Linux >= 4.7 and has
+ * the same problem; RLIMIT_RSS is ignored by Linux. So "rlimit" sets only
+ * this generous RLIMIT_AS as a backstop against runaway allocation, and the
+ * RSS watchdog (which it always runs) enforces L itself. The run report's
+ * detail says so.
+ */
+uint64_t pf_guard_rlimit_as_bytes(uint64_t limit_bytes);
+
+/*
+ * Test-only: when the environment variable PTEFLOW_TEST_MEMAVAILABLE holds
+ * a byte count, pf_guard_available() reports it instead of reading the host
+ * (so admission can be tested on any machine). Not for production use.
+ */
+#define PF_GUARD_TEST_MEMAVAILABLE_ENV "PTEFLOW_TEST_MEMAVAILABLE"
+
 #endif

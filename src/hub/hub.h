@@ -45,7 +45,7 @@ char *pf_hub_token(void);
 int pf_hub_fetch(pf_model_record **out, const pf_hub_options *opts);
 void pf_model_record_free(pf_model_record *m);
 
-/* fnmatch with huggingface_hub semantics ("*" crosses "/", trailing "/" means "/*"). */
+/* fnmatch with huggingface_hub semantics ("*" crosses "/", a trailing "/" means the whole folder). */
 bool pf_hub_pattern_match(const char *pattern, const char *path);
 
 #endif

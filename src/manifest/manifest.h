@@ -29,6 +29,9 @@ typedef struct pf_manifest_entry {
 	size_t n_backends;
 	char **data;         /* .ptd paths that provide external keys */
 	size_t n_data;
+	bool has_sha256;     /* false when the run recorded the artifact as missing (sha256 null) */
+	bool unsafe;         /* the path is absolute or has a ".." component: never opened */
+	bool check_external; /* the manifest recorded an external_data gate */
 } pf_manifest_entry;
 
 typedef struct pf_manifest {
@@ -40,6 +43,16 @@ typedef struct pf_manifest {
 
 /* Parse (bounded size and depth) and check shape. PF_EINVALID with what is wrong. */
 int pf_manifest_read(pf_manifest **out, const char *path);
+/* The same over bytes in memory (fuzzing, tests); `len` is capped at PF_MANIFEST_MAX_BYTES. */
+int pf_manifest_parse(pf_manifest **out, const char *data, size_t len);
+
+#define PF_MANIFEST_MAX_BYTES (16u * 1024u * 1024u)
+#define PF_MANIFEST_MAX_DEPTH 64
+
+/* true when a manifest path is relative and has no ".." component (and is not empty). */
+bool pf_manifest_path_safe(const char *path);
+/* The manifest word for a step's end: "success", "failed", "killed_by_signal", ... */
+const char *pf_manifest_step_status(const pf_step_record *step);
 void pf_manifest_free(pf_manifest *m);
 
 #endif

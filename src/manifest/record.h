@@ -20,6 +20,11 @@ typedef struct pf_gate_result {
 	char *expected; /* human text, e.g. "<= 1.5 GB" */
 	char *actual;
 	bool passed;
+	/* Added by the verify module: machine-readable requirement, so `pteflow verify` can re-check it. */
+	char *message;        /* one line when failed: "\"model.pte\" is empty: ...", else NULL */
+	uint64_t limit_bytes; /* max_size / min_size: the limit in bytes */
+	char **values;        /* methods / backends / external_data: the required names (.ptd paths for external_data) */
+	size_t n_values;
 } pf_gate_result;
 
 typedef struct pf_artifact_result {

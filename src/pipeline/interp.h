@@ -28,10 +28,20 @@ typedef struct pf_interp_ctx {
 	bool register_env_secrets;
 } pf_interp_ctx;
 
-/* Expand `text`; heap result in *out. PF_EINVALID with the variable's name on an unknown or unset variable. */
+/*
+ * Expand `text`; heap result in *out. PF_EINVALID with the variable's name on
+ * an unknown or unset variable. ${target} is "" when ctx->target is NULL; a
+ * NULL out/workdir/python/pipeline_dir/model_* is an error when referenced;
+ * ${model.*} is unknown when ctx->model_dir is NULL. Values of ${vars.NAME}
+ * are inserted as they are (never expanded again).
+ */
 int pf_interp_expand(char **out, const char *text, const pf_interp_ctx *ctx);
 
-/* Check the references of `text` without expanding: is each name known? (env values are not read) */
+/*
+ * Check the references of `text` without expanding: is each name known? (env
+ * values are not read). On PF_EINVALID the last error says why and *bad_name
+ * (if not NULL) receives the offending name, heap, caller frees.
+ */
 int pf_interp_check(const char *text, bool has_model, const pf_kv *vars, size_t n_vars, char **bad_name);
 
 #endif

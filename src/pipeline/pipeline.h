@@ -56,7 +56,17 @@ typedef struct pf_artifact {
 	char **data;              /* .ptd artifact paths that must provide this .pte's external keys */
 	size_t n_data;
 	pf_pos pos;
+	unsigned set;             /* PF_ARTIFACT_SET_* bits: the keys the YAML wrote (target overrides) */
 } pf_artifact;
+
+enum {
+	PF_ARTIFACT_SET_KIND = 1u << 0,
+	PF_ARTIFACT_SET_MAX_SIZE = 1u << 1,
+	PF_ARTIFACT_SET_MIN_SIZE = 1u << 2,
+	PF_ARTIFACT_SET_METHODS = 1u << 3,
+	PF_ARTIFACT_SET_BACKENDS = 1u << 4,
+	PF_ARTIFACT_SET_DATA = 1u << 5
+};
 
 typedef struct pf_model_source {
 	char *hf;        /* "org/name" */
@@ -97,6 +107,7 @@ typedef struct pf_plan {
 	pf_target *targets;
 	size_t n_targets;
 	char *manifest;      /* manifest file name relative to the output folder; default "manifest.json" */
+	char *target;        /* name of the target applied by pf_plan_apply_target, or NULL */
 } pf_plan;
 
 /* One diagnostic of validation: position, message and a hint with the fix. */
@@ -110,7 +121,11 @@ typedef struct pf_diag {
  * Parse and validate a pipeline file. On failure returns PF_EINVALID (bad
  * input), PF_ENOTFOUND or PF_EENV; the last error is
  * "FILE:LINE:COL: message: fix", and *diag (if diag is not NULL) receives the
- * same parts for annotations (free with pf_diag_dispose).
+ * same parts for annotations (free with pf_diag_dispose). *diag is always
+ * initialised (empty on success); for a file that cannot be read its pos is
+ * 0:0. Only the first problem is reported here (see pf_pipeline_load_all).
+ * Bounds: 1 MiB, nesting 32, 10000 entries per list or mapping; anchors,
+ * aliases and tags are refused.
  */
 int pf_pipeline_load(pf_plan **out, const char *path, pf_diag *diag);
 /* Same, from memory; `name` is used in messages. */
@@ -119,8 +134,27 @@ void pf_plan_free(pf_plan *plan);
 void pf_diag_dispose(pf_diag *diag);
 
 /*
+ * Same as pf_pipeline_load, but every problem found is returned (at most 50):
+ * sections, steps, artifacts and targets are checked one by one, so
+ * independent mistakes are reported together (`pteflow validate`). A YAML
+ * syntax error stops at the first. *diags is a heap array of *n_diags entries
+ * (0 on success), free with pf_diags_free. The return code and the last error
+ * are those of the first problem.
+ */
+int pf_pipeline_load_all(pf_plan **out, const char *path, pf_diag **diags, size_t *n_diags);
+/* Same, from memory. */
+int pf_pipeline_parse_all(pf_plan **out, const char *name, const char *data, size_t len, pf_diag **diags,
+                          size_t *n_diags);
+void pf_diags_free(pf_diag *diags, size_t n);
+
+/*
  * Apply target `name` to the plan (vars, limits, artifact gates). PF_ENOTFOUND
  * with the list of known targets when there is none of that name.
+ * A target's limits are the most specific: each one it sets replaces that
+ * limit in the pipeline defaults AND in every step (a step's own value
+ * included). Its vars replace the pipeline's values; its artifact entries
+ * replace the gates they set (max_size, min_size, methods, backends, data)
+ * on the pipeline artifact of the same path. Sets plan->target.
  */
 int pf_plan_apply_target(pf_plan *plan, const char *name);
 
@@ -131,5 +165,12 @@ int pf_parse_duration(uint64_t *out_ms, const char *text);
 /* Human forms for messages: "1.5 GiB", "6.0 GiB"; "1h 2m 3s". Caller frees. */
 char *pf_format_size(uint64_t bytes);
 char *pf_format_duration(uint64_t ms);
+/* Shortest exact form that pf_parse_size reads back: "6GiB", "1.5GB", "100B". Caller frees. */
+char *pf_format_size_exact(uint64_t bytes);
+
+/* The largest memory limit or expectation over the plan's defaults and steps (0 if none). */
+uint64_t pf_plan_memory_need(const pf_plan *plan);
+/* The target called `name`, or NULL. */
+const pf_target *pf_plan_find_target(const pf_plan *plan, const char *name);
 
 #endif

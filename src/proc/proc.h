@@ -46,6 +46,7 @@ typedef struct pf_proc_result {
 	pf_guard_report guard; /* mechanism, limit, tree peak, OOM evidence */
 	uint64_t log_bytes;
 	char log_sha256[65];   /* of the log file as written; "" when none */
+	char spawn_error[256]; /* end PF_END_SPAWN: why, e.g. "\"foo\" was not found in PATH" */
 } pf_proc_result;
 
 /* Human word for an end: "success", "failed", "killed by signal", "timed out", "out of memory", "interrupted", "could not start". */

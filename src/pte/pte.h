@@ -44,6 +44,15 @@ typedef struct pf_pte_segment {
 	uint64_t size;
 } pf_pte_segment;
 
+/* Dtype and shape of a named tensor: an EXTERNAL tensor of a .pte, or a key of a .ptd with a layout. */
+#define PF_PTE_MAX_DIMS 16
+typedef struct pf_pte_layout {
+	char *name;
+	uint8_t scalar_type; /* ScalarType code (6 = float32, ...) */
+	uint32_t n_dims;     /* may exceed PF_PTE_MAX_DIMS; then only the first are in sizes */
+	int32_t sizes[PF_PTE_MAX_DIMS];
+} pf_pte_layout;
+
 typedef enum pf_file_kind { PF_FILE_UNKNOWN = 0, PF_FILE_PTE, PF_FILE_PTD } pf_file_kind;
 
 typedef struct pf_pte_info {
@@ -76,6 +85,18 @@ typedef struct pf_pte_info {
 	/* findings */
 	pf_pte_finding *findings;
 	size_t n_findings;
+	/* added with the reader */
+	size_t n_fatal;                 /* fatal findings, counting those dropped */
+	size_t n_warn;                  /* warnings, counting those dropped */
+	size_t n_findings_dropped;      /* findings past the per-file cap: counted, not kept */
+	uint64_t program_extent;        /* one past the highest program byte the reader examined */
+	uint64_t n_delegate_blobs;      /* Program.backend_delegate_data entries (inline delegate blobs) */
+	uint64_t segment_bytes;         /* sum of segment sizes (.pte and .ptd) */
+	uint64_t ptd_flatbuffer_offset; /* .ptd header: size of the header block */
+	uint64_t ptd_flatbuffer_size;   /* .ptd header: flatbuffer bytes; program_size = offset + size */
+	pf_pte_layout *layouts;         /* .pte: EXTERNAL tensors; .ptd: keys that carry a tensor layout */
+	size_t n_layouts;
+	bool ptd_legacy_layout;         /* v0.6.0 FlatTensor layout (newer runtimes cannot read it) */
 } pf_pte_info;
 
 /*
@@ -91,6 +112,15 @@ bool pf_pte_ok(const pf_pte_info *info);
 /* First fatal finding's message, or NULL. */
 const char *pf_pte_first_fatal(const pf_pte_info *info);
 void pf_pte_info_free(pf_pte_info *info);
+/*
+ * Cross-check a .pte against the .ptd that will be loaded with it: every
+ * EXTERNAL tensor name of `pte` must be a data key of `ptd`. Each missing key
+ * is added to pte's findings as FATAL, and so is a key whose .ptd layout
+ * (dtype, shape) differs from the tensor's. Returns the number of problems.
+ */
+size_t pf_pte_check_external(pf_pte_info *pte, const pf_pte_info *ptd);
+/* The same against several .ptd files (a key may come from any of them); entries that are not .ptd add no keys. */
+size_t pf_pte_check_external_any(pf_pte_info *pte, const pf_pte_info *const *ptds, size_t n_ptds);
 const char *pf_file_kind_name(pf_file_kind kind);
 
 /* Device admission figure used by mobile apps before loading: size * 1.6 + 600 MB. */

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "manifest/manifest.h"
 #include "manifest/record.h"
@@ -34,12 +35,19 @@ typedef struct pf_verify_line {
 	char *path;
 	pf_verify_status status;
 	char *detail;        /* "expected sha256 ab12..., found 9f00..." */
+	/* Added: the figures behind the line (--json). */
+	char expected_sha256[65]; /* "" when the manifest has none */
+	char actual_sha256[65];   /* "" when the file was not read */
+	uint64_t expected_size;
+	uint64_t actual_size;
 } pf_verify_line;
 
 typedef struct pf_verify_report {
 	pf_verify_line *lines;
 	size_t n_lines;
 	bool ok;
+	size_t counts[5];    /* lines per pf_verify_status */
+	char *dir;           /* the folder the files were looked up in */
 } pf_verify_report;
 
 const char *pf_verify_status_name(pf_verify_status s);
@@ -50,5 +58,9 @@ const char *pf_verify_status_name(pf_verify_status s);
  */
 int pf_verify_manifest(pf_verify_report *out, const char *manifest_path, const char *dir);
 void pf_verify_report_dispose(pf_verify_report *r);
+/* One line per file ("OK  model.pte", "MISMATCH  model.pte: ...") and a verdict line; caller frees. */
+char *pf_verify_report_text(const pf_verify_report *r);
+/* The same as a JSON object; caller frees. */
+char *pf_verify_report_json(const pf_verify_report *r, const char *manifest_path);
 
 #endif

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install the Debian packages pteflow builds, tests and benchmarks with.
+# Idempotent: installs only what is missing (apt-get update runs only then).
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git clang
+  libyaml-dev libcurl4-openssl-dev libcjson-dev libssl-dev libgit2-dev libcriterion-dev
+  python3 python3-venv
+  curl nginx-light hyperfine time
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup-deps: all Debian packages present"
+  exit 0
+fi
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+echo "setup-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

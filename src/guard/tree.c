@@ -1,0 +1,225 @@
+/*
+ * The process tree of a running step, as seen from /proc: every live
+ * descendant of pteflow, their resident memory, and signalling them all.
+ * Used by the RSS watchdog (sampled every few milliseconds while a step
+ * runs) and by src/proc/ to stop a tree at a timeout or an interrupt,
+ * grandchildren that left the process group included. pteflow is a child
+ * subreaper while steps run, so orphans come back to it and stay in the walk.
+ * Workload: a handful to a few hundred processes per walk; each walk reads
+ * one small /proc file per thread of each process in the tree.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kcmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "guard/tree.h"
+#include "util/mem.h"
+
+/* Read a small /proc file into buf (NUL-terminated); returns length or -1. */
+ssize_t pf_guard_tree_read_small(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t len = 0;
+	if (fd < 0)
+		return -1;
+	while (len + 1 < cap) {
+		ssize_t n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return (ssize_t)len;
+}
+
+static bool parse_pid(const char *s, char **end, pid_t *out)
+{
+	unsigned long v = 0;
+	const char *p = s;
+	if (*p < '0' || *p > '9')
+		return false;
+	while (*p >= '0' && *p <= '9') {
+		v = v * 10 + (unsigned long)(*p - '0');
+		if (v > 4194304UL * 1024UL)
+			return false;
+		p++;
+	}
+	*end = (char *)p;
+	*out = (pid_t)v;
+	return true;
+}
+
+int pf_guard_tree_stat(pid_t pid, pf_guard_tree_stat_info *out)
+{
+	char path[64], buf[1024];
+	char *p, *end;
+	int field;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (pf_guard_tree_read_small(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	/* "pid (comm) S ppid pgrp ...": comm may hold spaces and ')' */
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || !p[2])
+		return -1;
+	out->state = p[2];
+	p += 3;
+	for (field = 0; field < 2; field++) {
+		pid_t v;
+		while (*p == ' ')
+			p++;
+		if (!parse_pid(p, &end, &v))
+			return -1;
+		if (field == 0)
+			out->ppid = v;
+		else
+			out->pgid = v;
+		p = end;
+	}
+	return 0;
+}
+
+/* The walk: pids and, at the same index, each one's parent. */
+typedef struct walk {
+	pid_t *v;
+	pid_t *parent;
+	size_t n, cap;
+} walk;
+
+static void push(walk *w, pid_t pid, pid_t parent)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (w->v[i] == pid)
+			return;
+	if (w->n == w->cap) {
+		w->cap = w->cap ? w->cap * 2 : 64;
+		w->v = pf_xreallocarray(w->v, w->cap, sizeof(*w->v));
+		w->parent = pf_xreallocarray(w->parent, w->cap, sizeof(*w->parent));
+	}
+	w->v[w->n] = pid;
+	w->parent[w->n++] = parent;
+}
+
+/* Children of every thread of `pid`; returns -1 when the kernel lacks the children file. */
+static int children_of(pid_t pid, walk *w)
+{
+	char path[96], buf[4096];
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return 0; /* gone */
+	while ((de = readdir(d)) != NULL) {
+		char *p, *end;
+		pid_t child;
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.20s/children", (int)pid, de->d_name);
+		if (pf_guard_tree_read_small(path, buf, sizeof(buf)) < 0) {
+			if (errno == ENOENT && access(path, F_OK) != 0 && pid == getpid())
+				rc = -1;
+			continue;
+		}
+		p = buf;
+		while (*p) {
+			while (*p == ' ' || *p == '\n')
+				p++;
+			if (!parse_pid(p, &end, &child))
+				break;
+			push(w, child, pid);
+			p = end;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Fallback without CONFIG_PROC_CHILDREN: one pass over /proc, repeated until no new descendant. */
+static void scan_all(pid_t root, walk *w)
+{
+	bool grew = true;
+	while (grew) {
+		struct dirent *de;
+		DIR *d = opendir("/proc");
+		grew = false;
+		if (!d)
+			return;
+		while ((de = readdir(d)) != NULL) {
+			pf_guard_tree_stat_info st;
+			char *end;
+			pid_t pid;
+			bool known = false, parent_known = false;
+			if (!parse_pid(de->d_name, &end, &pid) || *end)
+				continue;
+			if (pf_guard_tree_stat(pid, &st) != 0)
+				continue;
+			for (size_t i = 0; i < w->n; i++) {
+				known = known || w->v[i] == pid;
+				parent_known = parent_known || w->v[i] == st.ppid;
+			}
+			if (!known && (st.ppid == root || parent_known)) {
+				push(w, pid, st.ppid);
+				grew = true;
+			}
+		}
+		closedir(d);
+	}
+}
+
+size_t pf_guard_tree_collect(pid_t **out, pid_t **out_parents)
+{
+	walk w = {NULL, NULL, 0, 0};
+	pid_t self = getpid();
+	if (children_of(self, &w) < 0) {
+		scan_all(self, &w);
+	} else {
+		for (size_t i = 0; i < w.n; i++)
+			(void)children_of(w.v[i], &w);
+	}
+	*out = w.v;
+	if (out_parents)
+		*out_parents = w.parent;
+	else
+		free(w.parent);
+	return w.n;
+}
+
+bool pf_guard_tree_same_mm(pid_t a, pid_t b)
+{
+	/* kcmp answers 0 when both share one address space; -1 (no kcmp, no permission) counts as different */
+	return syscall(SYS_kcmp, (long)a, (long)b, (long)KCMP_VM, 0L, 0L) == 0;
+}
+
+uint64_t pf_guard_tree_rss_bytes(pid_t pid)
+{
+	char path[64], buf[256];
+	char *p, *end;
+	unsigned long long res;
+	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+	if (pf_guard_tree_read_small(path, buf, sizeof(buf)) <= 0)
+		return 0;
+	p = buf;
+	/* field 1 size, field 2 resident (pages) */
+	while (*p && *p != ' ')
+		p++;
+	while (*p == ' ')
+		p++;
+	res = strtoull(p, &end, 10);
+	if (end == p)
+		return 0;
+	return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
+}

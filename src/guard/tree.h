@@ -1,0 +1,36 @@
+/*
+ * Internal to src/guard/: the step's process tree from /proc (see tree.c).
+ * Not async-signal-safe except pf_guard_tree_read_small().
+ */
+#ifndef PF_GUARD_TREE_H
+#define PF_GUARD_TREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct pf_guard_tree_stat_info {
+	char state; /* 'R', 'S', 'Z'... */
+	pid_t ppid;
+	pid_t pgid;
+} pf_guard_tree_stat_info;
+
+/* Read a small file into buf (NUL-terminated, at most cap-1 bytes); length or -1 with errno. */
+ssize_t pf_guard_tree_read_small(const char *path, char *buf, size_t cap);
+/* State, parent and group of `pid` from /proc/<pid>/stat; 0 or -1 when gone. */
+int pf_guard_tree_stat(pid_t pid, pf_guard_tree_stat_info *out);
+/*
+ * Every descendant of pteflow (zombies included); *out is a heap array the
+ * caller frees; *out_parents (when not NULL) gets each one's parent, same index.
+ */
+size_t pf_guard_tree_collect(pid_t **out, pid_t **out_parents);
+/*
+ * true when two processes share one address space (a CLONE_VM child such as
+ * vfork or a sanitizer's stop-the-world tracer): count its memory once.
+ */
+bool pf_guard_tree_same_mm(pid_t a, pid_t b);
+/* Resident set of one process (statm resident pages x page size); 0 when gone. */
+uint64_t pf_guard_tree_rss_bytes(pid_t pid);
+
+#endif

@@ -1,2 +1,0 @@
-/* placeholder so the module library exists until its sources land */
-typedef int pf_pipeline_placeholder;

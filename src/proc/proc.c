@@ -1,0 +1,723 @@
+/*
+ * The step runner: spawn one step (argv, a complete environment, a working
+ * folder) in its own process group under a memory guard, capture its
+ * stdout+stderr into a log file (secrets redacted, SHA-256 computed as it is
+ * written) and echo it live, enforce its timeout, stop it when pteflow is
+ * interrupted, reap it and classify how it ended. Used by the run engine
+ * once per step; a step runs minutes to hours and may print megabytes.
+ *
+ * One poll() loop watches the output pipe and a self-pipe that the SIGCHLD
+ * and SIGINT/SIGTERM/SIGHUP handlers write to. pteflow becomes a child
+ * subreaper so grandchildren that leave the process group (setsid) are
+ * reparented to it and can still be found and killed (see guard.h).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proc/proc.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#define READ_CHUNK 65536
+#define ECHO_LINE_MAX 65536
+#define DEFAULT_GRACE_MS 5000
+#define DRAIN_MS 2000
+
+static int self_pipe[2] = {-1, -1};
+static volatile sig_atomic_t interrupted;
+static volatile sig_atomic_t n_interrupts;
+static volatile sig_atomic_t running_pgid;
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void wake(void)
+{
+	if (self_pipe[1] >= 0) {
+		ssize_t n = write(self_pipe[1], "x", 1);
+		(void)n;
+	}
+}
+
+static void on_interrupt(int sig)
+{
+	int saved = errno;
+	interrupted = 1;
+	n_interrupts++;
+	if (n_interrupts > 1) {
+		/* a second signal: stop the step hard and die of the signal */
+		if (running_pgid > 0)
+			(void)kill(-running_pgid, SIGKILL);
+		pf_guard_cleanup_all();
+		(void)signal(sig, SIG_DFL);
+		(void)raise(sig);
+	}
+	wake();
+	errno = saved;
+}
+
+static void on_sigchld(int sig)
+{
+	int saved = errno;
+	(void)sig;
+	wake();
+	errno = saved;
+}
+
+static int ensure_self_pipe(void)
+{
+	if (self_pipe[0] >= 0)
+		return 0;
+	if (pipe2(self_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+		return pf_error_errno("cannot create a pipe");
+	return 0;
+}
+
+void pf_proc_install_signal_handlers(void)
+{
+	struct sigaction sa;
+	if (ensure_self_pipe() != 0)
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_interrupt;
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigaction(SIGHUP, &sa, NULL);
+}
+
+bool pf_proc_interrupted(void)
+{
+	return interrupted != 0;
+}
+
+const char *pf_proc_end_name(pf_proc_end end)
+{
+	switch (end) {
+	case PF_END_OK:
+		return "success";
+	case PF_END_EXIT:
+		return "failed";
+	case PF_END_SIGNAL:
+		return "killed by signal";
+	case PF_END_TIMEOUT:
+		return "timed out";
+	case PF_END_MEMORY:
+		return "out of memory";
+	case PF_END_INTERRUPTED:
+		return "interrupted";
+	case PF_END_SPAWN:
+		return "could not start";
+	}
+	return "unknown";
+}
+
+/* ---- output: log file (redacted, hashed) and live echo ---- */
+
+typedef struct sink {
+	const char *name;
+	int log_fd;
+	bool echo;
+	EVP_MD_CTX *sha;
+	uint64_t bytes;
+	int write_errno;
+	char *carry; /* unredacted bytes held back: a secret may continue in the next read */
+	size_t carry_len;
+	pf_buf line; /* redacted text of the current echo line */
+} sink;
+
+static void write_all(int fd, const char *p, size_t n, int *err)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (err && !*err)
+				*err = w < 0 ? errno : EIO;
+			return;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+static void echo_line(sink *s)
+{
+	pf_buf out;
+	pf_buf_init(&out, SIZE_MAX);
+	(void)pf_buf_printf(&out, "[%s] ", s->name);
+	(void)pf_buf_append(&out, s->line.data ? s->line.data : "", s->line.len);
+	(void)pf_buf_append(&out, "\n", 1);
+	write_all(STDERR_FILENO, out.data, out.len, NULL);
+	pf_buf_dispose(&out);
+	pf_buf_reset(&s->line);
+}
+
+/* Redacted bytes ready to go out: to the log (hashed) and, line by line, to stderr. */
+static void emit(sink *s, const char *p, size_t n)
+{
+	if (n == 0)
+		return;
+	if (s->log_fd >= 0) {
+		write_all(s->log_fd, p, n, &s->write_errno);
+		if (s->sha)
+			EVP_DigestUpdate(s->sha, p, n);
+		s->bytes += n;
+	}
+	if (!s->echo)
+		return;
+	while (n > 0) {
+		const char *nl = memchr(p, '\n', n);
+		size_t take = nl ? (size_t)(nl - p) : n;
+		if (s->line.len + take > ECHO_LINE_MAX) {
+			size_t room = ECHO_LINE_MAX - s->line.len;
+			(void)pf_buf_append(&s->line, p, room);
+			echo_line(s);
+			p += room;
+			n -= room;
+			continue;
+		}
+		(void)pf_buf_append(&s->line, p, take);
+		p += take;
+		n -= take;
+		if (nl) {
+			echo_line(s);
+			p++;
+			n--;
+		}
+	}
+}
+
+static void emit_redacted(sink *s, const char *p, size_t n)
+{
+	size_t out_len;
+	char *clean;
+	if (n == 0)
+		return;
+	clean = pf_secret_redact_n(p, n, &out_len);
+	emit(s, clean, out_len);
+	free(clean);
+}
+
+/*
+ * Feed raw output. Bytes are emitted up to a cut such that no registered
+ * secret straddles it (every secret that touches the window around the cut
+ * lies inside the window, so pf_secret_contains on it finds it); the rest
+ * waits in `carry` for the next read.
+ */
+static void feed(sink *s, const char *p, size_t n, bool final)
+{
+	size_t keep = pf_secret_max_len(), len, cut;
+	char *data;
+	keep = keep ? keep - 1 : 0;
+	if (keep == 0 && s->carry_len == 0) {
+		emit(s, p, n);
+		return;
+	}
+	data = pf_xmalloc(s->carry_len + n + 1);
+	if (s->carry_len)
+		memcpy(data, s->carry, s->carry_len);
+	if (n)
+		memcpy(data + s->carry_len, p, n);
+	len = s->carry_len + n;
+	free(s->carry);
+	s->carry = NULL;
+	s->carry_len = 0;
+	if (final || keep == 0) {
+		emit_redacted(s, data, len);
+		free(data);
+		return;
+	}
+	cut = len > keep ? len - keep : 0;
+	while (cut > 0) {
+		size_t lo = cut > keep ? cut - keep : 0;
+		size_t hi = cut + keep < len ? cut + keep : len;
+		if (!pf_secret_contains(data + lo, hi - lo))
+			break;
+		cut--;
+	}
+	emit_redacted(s, data, cut);
+	s->carry_len = len - cut;
+	s->carry = pf_xmalloc(s->carry_len + 1);
+	memcpy(s->carry, data + cut, s->carry_len);
+	free(data);
+}
+
+static void sink_finish(sink *s, pf_proc_result *out)
+{
+	feed(s, NULL, 0, true);
+	if (s->echo && s->line.len)
+		echo_line(s);
+	if (s->sha) {
+		unsigned char md[32];
+		unsigned int mdlen = 0;
+		static const char hex[] = "0123456789abcdef";
+		EVP_DigestFinal_ex(s->sha, md, &mdlen);
+		for (unsigned int i = 0; i < mdlen && i < 32; i++) {
+			out->log_sha256[2 * i] = hex[md[i] >> 4];
+			out->log_sha256[2 * i + 1] = hex[md[i] & 15];
+		}
+		out->log_sha256[64] = '\0';
+	}
+	out->log_bytes = s->bytes;
+}
+
+static void sink_dispose(sink *s)
+{
+	if (s->log_fd >= 0)
+		close(s->log_fd);
+	if (s->sha)
+		EVP_MD_CTX_free(s->sha);
+	free(s->carry);
+	pf_buf_dispose(&s->line);
+}
+
+/* ---- spawning ---- */
+
+/* Full path of argv[0]: as given when it has a '/', else the first executable in envp's PATH. Caller frees. */
+static char *resolve(const char *arg0, char *const *envp, char *why, size_t why_cap)
+{
+	const char *path = "/usr/local/bin:/usr/bin:/bin";
+	if (!arg0 || !*arg0) {
+		snprintf(why, why_cap, "the step has an empty command");
+		return NULL;
+	}
+	if (strchr(arg0, '/'))
+		return pf_xstrdup(arg0);
+	for (size_t i = 0; envp && envp[i]; i++)
+		if (strncmp(envp[i], "PATH=", 5) == 0)
+			path = envp[i] + 5;
+	while (path) {
+		const char *colon = strchr(path, ':');
+		size_t dl = colon ? (size_t)(colon - path) : strlen(path);
+		char *cand = dl ? pf_xasprintf("%.*s/%s", (int)dl, path, arg0) : pf_xasprintf("./%s", arg0);
+		struct stat st;
+		if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0)
+			return cand;
+		free(cand);
+		path = colon ? colon + 1 : NULL;
+	}
+	snprintf(why, why_cap, "\"%s\" was not found in the PATH of the step: install it or give its full path", arg0);
+	return NULL;
+}
+
+enum { STAGE_CGROUP = 1, STAGE_STDIO, STAGE_CWD, STAGE_EXEC };
+
+/* In the child: nothing but async-signal-safe calls until execve. */
+static void child(const pf_proc_spec *spec, const char *path, pf_guard *g, int out_w, int err_w)
+{
+	int report[2] = {0, 0}, fd, rc;
+	static const int reset[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD};
+	struct sigaction sa;
+	sigset_t empty;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (size_t i = 0; i < sizeof(reset) / sizeof(reset[0]); i++)
+		(void)sigaction(reset[i], &sa, NULL);
+	sigemptyset(&empty);
+	(void)sigprocmask(SIG_SETMASK, &empty, NULL);
+	(void)setpgid(0, 0);
+	rc = pf_guard_child_enter(g);
+	if (rc != 0) {
+		report[0] = STAGE_CGROUP;
+		report[1] = -rc;
+		goto fail;
+	}
+	fd = open("/dev/null", O_RDONLY);
+	if (fd < 0 || dup2(fd, STDIN_FILENO) < 0 || dup2(out_w, STDOUT_FILENO) < 0 || dup2(out_w, STDERR_FILENO) < 0) {
+		report[0] = STAGE_STDIO;
+		report[1] = errno;
+		goto fail;
+	}
+	if (fd > STDERR_FILENO)
+		close(fd);
+	if (out_w > STDERR_FILENO)
+		close(out_w);
+	if (spec->cwd && chdir(spec->cwd) != 0) {
+		report[0] = STAGE_CWD;
+		report[1] = errno;
+		goto fail;
+	}
+	execve(path, spec->argv, spec->envp);
+	report[0] = STAGE_EXEC;
+	report[1] = errno;
+fail : {
+	ssize_t w = write(err_w, report, sizeof(report));
+	(void)w;
+}
+	_exit(127);
+}
+
+static void spawn_message(pf_proc_result *out, const pf_proc_spec *spec, const char *path, const int report[2])
+{
+	const char *e = strerror(report[1]);
+	switch (report[0]) {
+	case STAGE_CGROUP:
+		snprintf(out->spawn_error, sizeof(out->spawn_error), "cannot enter its memory cgroup: %s", e);
+		break;
+	case STAGE_STDIO:
+		snprintf(out->spawn_error, sizeof(out->spawn_error), "cannot set up its input and output: %s", e);
+		break;
+	case STAGE_CWD:
+		snprintf(out->spawn_error, sizeof(out->spawn_error), "working folder \"%s\": %s", spec->cwd, e);
+		break;
+	default:
+		snprintf(out->spawn_error, sizeof(out->spawn_error), "\"%s\": %s", path, e);
+		break;
+	}
+}
+
+/* ---- the run ---- */
+
+enum reason { R_NONE, R_TIMEOUT, R_INTERRUPT, R_MEMORY };
+
+static int open_log(sink *s, const pf_proc_spec *spec)
+{
+	s->log_fd = -1;
+	pf_buf_init(&s->line, ECHO_LINE_MAX + 1);
+	s->name = spec->name ? spec->name : "step";
+	s->echo = spec->echo;
+	if (!spec->log_path)
+		return 0;
+	s->log_fd = open(spec->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (s->log_fd < 0)
+		return pf_error_errno("cannot write the log \"%s\"", spec->log_path);
+	s->sha = EVP_MD_CTX_new();
+	if (!s->sha || EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL) != 1)
+		return pf_error_set("cannot start SHA-256 for \"%s\"", spec->log_path);
+	return 0;
+}
+
+static void drain_self_pipe(void)
+{
+	char buf[64];
+	while (read(self_pipe[0], buf, sizeof(buf)) > 0)
+		;
+}
+
+/* Milliseconds from now to `when`, rounded up, at most `cap`. */
+static int ms_until(uint64_t now, uint64_t when, int cap)
+{
+	uint64_t ms;
+	if (now >= when)
+		return 0;
+	ms = (when - now + 999999ULL) / 1000000ULL;
+	return ms < (uint64_t)cap ? (int)ms : cap;
+}
+
+/* Signal the whole tree until nothing of it is alive (bounded); reaps orphans that came back to us. */
+static void sweep(pf_guard *g, pid_t pgid)
+{
+	for (int i = 0; i < 400; i++) {
+		if (pf_guard_signal_tree(g, pgid, SIGKILL) == 0)
+			return;
+		struct timespec ts = {0, 5000000L};
+		nanosleep(&ts, NULL);
+	}
+	pf_log_warn("some processes of the step could not be killed");
+}
+
+/* Everything one run of a step keeps while it watches the child. */
+typedef struct run {
+	const pf_proc_spec *spec;
+	pf_proc_result *out;
+	sink s;
+	pf_guard *g;
+	pid_t pid;
+	int out_pipe[2], err_pipe[2];
+	int status;
+	struct rusage ru;
+	bool reaped, eof, kill_sent, leftovers_killed;
+	enum reason reason;
+	uint64_t start_ns, deadline, kill_at, drain_until, grace_ns;
+} run;
+
+/* Fork and exec; the close-on-exec error pipe says whether execve succeeded. */
+static int start(run *r, const char *path)
+{
+	sigset_t block, old_mask;
+	ssize_t rd;
+	int report[2] = {0, 0};
+	if (pipe2(r->out_pipe, O_CLOEXEC) != 0 || pipe2(r->err_pipe, O_CLOEXEC) != 0)
+		return pf_error_errno("cannot create a pipe for step \"%s\"", r->s.name);
+	sigemptyset(&block);
+	sigaddset(&block, SIGCHLD);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigprocmask(SIG_BLOCK, &block, &old_mask);
+	r->start_ns = mono_ns();
+	r->pid = fork();
+	if (r->pid == 0)
+		child(r->spec, path, r->g, r->out_pipe[1], r->err_pipe[1]);
+	if (r->pid > 0) {
+		(void)setpgid(r->pid, r->pid); /* also in the child: whichever runs first */
+		running_pgid = r->pid;
+		(void)pf_guard_parent_attach(r->g, r->pid);
+	}
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	if (r->pid < 0)
+		return pf_error_errno("cannot start step \"%s\"", r->s.name);
+	close(r->out_pipe[1]);
+	close(r->err_pipe[1]);
+	r->out_pipe[1] = r->err_pipe[1] = -1;
+	do {
+		rd = read(r->err_pipe[0], report, sizeof(report));
+	} while (rd < 0 && errno == EINTR);
+	if (rd == (ssize_t)sizeof(report)) {
+		spawn_message(r->out, r->spec, path, report);
+		r->out->end = PF_END_SPAWN;
+		while (wait4(r->pid, &r->status, 0, &r->ru) < 0 && errno == EINTR)
+			;
+		r->reaped = true;
+		r->eof = true;
+	}
+	if (r->spec->timeout_ms)
+		r->deadline = r->start_ns + r->spec->timeout_ms * 1000000ULL;
+	return 0;
+}
+
+/* Begin stopping the tree for `why` (SIGTERM now, SIGKILL after the grace). */
+static void begin_stop(run *r, enum reason why, uint64_t now)
+{
+	r->reason = why;
+	(void)pf_guard_signal_tree(r->g, r->pid, SIGTERM);
+	r->kill_at = now + r->grace_ns;
+}
+
+/* Act on the clock, the flags and the guard; returns how long poll() may sleep. */
+static int tick(run *r)
+{
+	uint64_t now;
+	int timeout_ms = 100, gi;
+	if (!r->reaped && wait4(r->pid, &r->status, WNOHANG, &r->ru) == r->pid) {
+		r->reaped = true;
+		r->out->wall_ms = (mono_ns() - r->start_ns) / 1000000ULL;
+	}
+	now = mono_ns();
+	if (interrupted && r->reason == R_NONE)
+		begin_stop(r, R_INTERRUPT, now);
+	if (r->deadline && now >= r->deadline && r->reason == R_NONE)
+		begin_stop(r, R_TIMEOUT, now);
+	if (!r->reaped && r->reason == R_NONE && pf_guard_poll(r->g)) {
+		r->reason = R_MEMORY;
+		(void)pf_guard_signal_tree(r->g, r->pid, SIGKILL);
+		r->kill_sent = true;
+	}
+	if (r->kill_at && now >= r->kill_at && !r->kill_sent) {
+		(void)pf_guard_signal_tree(r->g, r->pid, SIGKILL);
+		r->kill_sent = true;
+	}
+	if (r->reaped && !r->eof && !r->leftovers_killed && (r->reason == R_NONE || r->kill_sent)) {
+		/* the step exited but something it started still holds the pipe */
+		(void)pf_guard_signal_tree(r->g, r->pid, SIGKILL);
+		r->leftovers_killed = true;
+		r->drain_until = now + DRAIN_MS * 1000000ULL;
+	}
+	if (r->deadline && r->reason == R_NONE)
+		timeout_ms = ms_until(now, r->deadline, timeout_ms);
+	if (r->kill_at && !r->kill_sent)
+		timeout_ms = ms_until(now, r->kill_at, timeout_ms);
+	gi = r->reaped ? -1 : pf_guard_poll_interval_ms(r->g);
+	if (gi >= 0 && gi < timeout_ms)
+		timeout_ms = gi;
+	if (r->reaped && !r->eof && timeout_ms > 10)
+		timeout_ms = 10;
+	return timeout_ms;
+}
+
+/* The event loop: output, child exit, timeout, interrupt, watchdog. */
+static int watch(run *r)
+{
+	int rc = 0;
+	while (!(r->reaped && r->eof)) {
+		struct pollfd pfd[2];
+		nfds_t nfds = 0;
+		int timeout_ms = tick(r);
+		if (r->reaped && r->eof)
+			break;
+		if (r->leftovers_killed && mono_ns() >= r->drain_until)
+			break;
+		if (!r->eof) {
+			pfd[nfds].fd = r->out_pipe[0];
+			pfd[nfds++].events = POLLIN;
+		}
+		pfd[nfds].fd = self_pipe[0];
+		pfd[nfds++].events = POLLIN;
+		if (poll(pfd, nfds, timeout_ms) < 0 && errno != EINTR) {
+			rc = pf_error_errno("poll failed while running step \"%s\"", r->s.name);
+			break;
+		}
+		if (!r->eof && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+			char buf[READ_CHUNK];
+			ssize_t n = read(r->out_pipe[0], buf, sizeof(buf));
+			if (n > 0)
+				feed(&r->s, buf, (size_t)n, false);
+			else if (n == 0 || (errno != EINTR && errno != EAGAIN))
+				r->eof = true;
+		}
+		drain_self_pipe();
+	}
+	if (!r->reaped) {
+		/* poll failed: do not leave the tree behind */
+		(void)pf_guard_signal_tree(r->g, r->pid, SIGKILL);
+		while (wait4(r->pid, &r->status, 0, &r->ru) < 0 && errno == EINTR)
+			;
+		r->reaped = true;
+		r->out->wall_ms = (mono_ns() - r->start_ns) / 1000000ULL;
+	}
+	return rc;
+}
+
+/* Resources, guard verdict and the end of the step. */
+static void classify(run *r)
+{
+	pf_proc_result *out = r->out;
+	int st = r->status;
+	if (out->end != PF_END_SPAWN) {
+		if (WIFEXITED(st))
+			out->exit_code = WEXITSTATUS(st);
+		else if (WIFSIGNALED(st))
+			out->signal = WTERMSIG(st);
+	}
+	out->user_ms = (uint64_t)r->ru.ru_utime.tv_sec * 1000 + (uint64_t)r->ru.ru_utime.tv_usec / 1000;
+	out->sys_ms = (uint64_t)r->ru.ru_stime.tv_sec * 1000 + (uint64_t)r->ru.ru_stime.tv_usec / 1000;
+	out->maxrss_bytes = (uint64_t)r->ru.ru_maxrss * 1024ULL; /* ru_maxrss is KiB on Linux */
+	pf_guard_finish(r->g, out->maxrss_bytes, out->signal, &out->guard);
+	if (out->end == PF_END_SPAWN)
+		return;
+	if (r->reason == R_INTERRUPT)
+		out->end = PF_END_INTERRUPTED;
+	else if (r->reason == R_TIMEOUT)
+		out->end = PF_END_TIMEOUT;
+	else if (r->reason == R_MEMORY)
+		out->end = PF_END_MEMORY;
+	else if (WIFEXITED(st) && out->exit_code == 0)
+		out->end = PF_END_OK;
+	else if (out->guard.memory_kill)
+		out->end = PF_END_MEMORY; /* the kernel OOM killer in our cgroup, or outside it with evidence */
+	else if (WIFEXITED(st))
+		out->end = PF_END_EXIT;
+	else
+		out->end = PF_END_SIGNAL;
+}
+
+int pf_proc_run(pf_proc_result *out, const pf_proc_spec *spec)
+{
+	run r;
+	char *path = NULL;
+	struct sigaction sa, old_chld;
+	bool chld_installed = false;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	memset(&r, 0, sizeof(r));
+	r.spec = spec;
+	r.out = out;
+	r.pid = -1;
+	r.out_pipe[0] = r.out_pipe[1] = r.err_pipe[0] = r.err_pipe[1] = -1;
+	r.grace_ns = (spec->grace_ms ? spec->grace_ms : DEFAULT_GRACE_MS) * 1000000ULL;
+	out->guard.mode = spec->guard_mode;
+	if ((rc = open_log(&r.s, spec)) != 0 || (rc = ensure_self_pipe()) != 0)
+		goto done;
+	path = resolve(spec->argv ? spec->argv[0] : NULL, spec->envp, out->spawn_error, sizeof(out->spawn_error));
+	if (!path) {
+		out->end = PF_END_SPAWN;
+		out->exit_code = 127;
+		goto done;
+	}
+	if ((rc = pf_guard_new(&r.g, spec->guard_mode, spec->memory_limit_bytes)) != 0)
+		goto done;
+	/* orphans of the step come back to us, not to init: see guard.h */
+	(void)prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigchld;
+	sa.sa_flags = SA_NOCLDSTOP | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	chld_installed = sigaction(SIGCHLD, &sa, &old_chld) == 0;
+	drain_self_pipe();
+	if ((rc = start(&r, path)) != 0)
+		goto done;
+	rc = watch(&r);
+	/* nothing the step started may outlive it, even after a clean exit */
+	sweep(r.g, r.pid);
+	running_pgid = 0;
+	classify(&r);
+	if (out->end == PF_END_INTERRUPTED && rc == 0)
+		rc = pf_error_code(PF_EINTR, "step \"%s\" was stopped because pteflow was interrupted", r.s.name);
+done:
+	if (chld_installed)
+		(void)sigaction(SIGCHLD, &old_chld, NULL);
+	if (r.s.name && (rc == 0 || rc == PF_EINTR)) {
+		sink_finish(&r.s, out);
+		if (r.s.write_errno)
+			pf_log_warn("the log \"%s\" is incomplete: %s", spec->log_path, strerror(r.s.write_errno));
+	}
+	sink_dispose(&r.s);
+	pf_guard_free(r.g);
+	for (int i = 0; i < 2; i++) {
+		if (r.out_pipe[i] >= 0)
+			close(r.out_pipe[i]);
+		if (r.err_pipe[i] >= 0)
+			close(r.err_pipe[i]);
+	}
+	free(path);
+	return rc;
+}
+
+static void fmt_size(char *buf, size_t cap, uint64_t bytes)
+{
+	if (bytes >= (1ULL << 30))
+		snprintf(buf, cap, "%.1f GiB", (double)bytes / (double)(1ULL << 30));
+	else
+		snprintf(buf, cap, "%.0f MiB", (double)bytes / (double)(1ULL << 20));
+}
+
+char *pf_proc_describe(const pf_proc_result *r)
+{
+	char lim[32], peak[32];
+	fmt_size(lim, sizeof(lim), r->guard.limit_bytes);
+	fmt_size(peak, sizeof(peak), r->guard.peak_bytes);
+	switch (r->end) {
+	case PF_END_OK:
+		return pf_xstrdup("exited with status 0");
+	case PF_END_EXIT:
+		return pf_xasprintf("exited with status %d", r->exit_code);
+	case PF_END_SIGNAL:
+		return pf_xasprintf("was killed by signal %d (%s)", r->signal, strsignal(r->signal));
+	case PF_END_TIMEOUT:
+		return pf_xasprintf("timed out after %.1f s and was stopped", (double)r->wall_ms / 1000.0);
+	case PF_END_MEMORY:
+		if (r->guard.limit_bytes)
+			return pf_xasprintf("was killed: it exceeded its memory limit of %s (peak %s, guard %s)", lim,
+			                    peak, pf_guard_mode_name(r->guard.mode));
+		return pf_xasprintf("was killed for lack of memory by the kernel (peak %s, %s)", peak, r->guard.detail);
+	case PF_END_INTERRUPTED:
+		return pf_xstrdup("was stopped because pteflow was interrupted");
+	case PF_END_SPAWN:
+		return pf_xasprintf("could not start: %s", r->spawn_error[0] ? r->spawn_error : "unknown reason");
+	}
+	return pf_xstrdup("ended in an unknown way");
+}

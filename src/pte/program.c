@@ -1,0 +1,748 @@
+/*
+ * Walk of the ExecuTorch Program flatbuffer (schema program.fbs, slots as in
+ * pte-format.md section 3) for the .pte reader: segments, constant and
+ * mutable data, named data, then every execution plan with its values,
+ * chains, instructions, operators and delegates. Each cross-reference the
+ * runtime would follow (value, operator, delegate and segment indices,
+ * constant offsets) is range-checked and reported as a finding (section 7).
+ *
+ * Workload: one pass, O(1) per table and per vector element, under the work
+ * budget of fb.h; the first flatbuffer-level error stops the walk.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pte/fb.h"
+#include "pte/internal.h"
+#include "util/mem.h"
+
+enum { LOC_INLINE = 0, LOC_SEGMENT = 1 };
+enum { EXTERNAL = 1 };
+
+typedef struct walk {
+	pf_pte_info *info;
+	pf_fb *fb;
+	bool has_segments_home; /* extended header with a segment base: segments can live somewhere */
+	pf_fb_vec cs_offsets;   /* constant_segment.offsets */
+	uint64_t cs_size;       /* size of the constant segment */
+	bool cs_ok;             /* constant segment index valid */
+	pf_fb_vec constant_buffer;
+	pf_fb_vec mutable_segments;
+	uint64_t n_delegate_data;
+	uint64_t n_external_tensors;
+	bool warned_no_fqn;
+	const char *method; /* name of the plan being walked */
+} walk;
+
+#define FATAL(w, ...) pf_pte_add_finding((w)->info, PF_PTE_FATAL, __VA_ARGS__)
+#define WARN(w, ...) pf_pte_add_finding((w)->info, PF_PTE_WARN, __VA_ARGS__)
+
+static uint64_t segment_size(walk *w, uint64_t idx)
+{
+	return idx < w->info->n_segments ? w->info->segments[idx].size : 0;
+}
+
+static void add_capped(walk *w, char ***v, size_t *n, const char *s, uint32_t len, bool unique)
+{
+	char *name;
+	if (*n >= PF_PTE_MAX_LIST)
+		return;
+	name = pf_pte_name_dup(s, len);
+	if (unique)
+		pf_pte_strv_add_unique(v, n, name);
+	else
+		pf_pte_strv_add(v, n, name);
+	free(name);
+	(void)w;
+}
+
+/* Program.segments: absolute ranges must lie inside the segment data and the file. */
+static void walk_segments(walk *w, const pf_fb_table *program)
+{
+	pf_pte_info *info = w->info;
+	pf_fb_vec v;
+	uint64_t prev_off = 0, prev_end = 0, limit;
+	bool warned_order = false, warned_overlap = false, warned_home = false;
+	pf_fb_vector(w->fb, program, 4, 4, &v, "Program.segments");
+	if (w->fb->failed || v.n == 0)
+		return;
+	limit = info->file_size > info->segment_base_offset ? info->file_size - info->segment_base_offset : 0;
+	for (uint32_t k = 0; k < v.n; k++) {
+		pf_fb_table t;
+		uint64_t off, size, end, abs_end;
+		if (!pf_fb_vec_table(w->fb, &v, k, &t, "DataSegment"))
+			return;
+		off = pf_fb_u64(w->fb, &t, 0, 0);
+		size = pf_fb_u64(w->fb, &t, 1, 0);
+		if (w->fb->failed)
+			return;
+		pf_pte_add_segment(info, off, size);
+		if (pf_add_overflow(info->segment_bytes, size, &info->segment_bytes))
+			info->segment_bytes = UINT64_MAX;
+		if (pf_add_overflow(off, size, &end)) {
+			FATAL(w, "segment %u: offset %llu + size %llu overflows: the program is corrupt", (unsigned)k,
+			      (unsigned long long)off, (unsigned long long)size);
+			continue;
+		}
+		if (size > 0 && !w->has_segments_home) {
+			if (!warned_home)
+				FATAL(w,
+				      "segment %u holds %llu bytes but the file has no extended header with a segment "
+				      "base: the data has nowhere to live and the runtime cannot load it",
+				      (unsigned)k, (unsigned long long)size);
+			warned_home = true;
+			continue;
+		}
+		if (size > 0 && info->header_length >= 32 && end > info->segment_data_size)
+			FATAL(w,
+			      "segment %u ends at byte %llu of the segment data, past its declared size (%llu bytes): "
+			      "the program is corrupt",
+			      (unsigned)k, (unsigned long long)end, (unsigned long long)info->segment_data_size);
+		else if (size > 0 && end > limit) {
+			abs_end = pf_add_overflow(info->segment_base_offset, end, &abs_end) ? UINT64_MAX : abs_end;
+			FATAL(w,
+			      "segment %u ends at byte %llu, past the end of the file (%llu bytes): the file is "
+			      "truncated",
+			      (unsigned)k, (unsigned long long)abs_end, (unsigned long long)info->file_size);
+		}
+		if (k > 0 && off < prev_off && !warned_order) {
+			WARN(w, "segment %u starts before segment %u: segments are not sorted by offset", (unsigned)k,
+			     (unsigned)(k - 1));
+			warned_order = true;
+		}
+		if (size > 0 && off < prev_end && !warned_overlap) {
+			WARN(w, "segment %u (bytes %llu..%llu) overlaps an earlier segment ending at %llu", (unsigned)k,
+			     (unsigned long long)off, (unsigned long long)end, (unsigned long long)prev_end);
+			warned_overlap = true;
+		}
+		prev_off = off;
+		if (size > 0 && end > prev_end)
+			prev_end = end;
+	}
+}
+
+/* Program.constant_segment and the deprecated inline constant_buffer. */
+static void walk_constants(walk *w, const pf_fb_table *program)
+{
+	pf_pte_info *info = w->info;
+	pf_fb_table cs;
+	pf_fb_vector(w->fb, program, 2, 4, &w->constant_buffer, "Program.constant_buffer");
+	info->n_constant_buffers = w->constant_buffer.n;
+	for (uint32_t i = 0; i < w->constant_buffer.n && !w->fb->failed; i++) {
+		pf_fb_table b;
+		pf_fb_vec storage;
+		if (!pf_fb_vec_table(w->fb, &w->constant_buffer, i, &b, "Buffer"))
+			return;
+		pf_fb_vector(w->fb, &b, 0, 1, &storage, "Buffer.storage");
+		info->constant_bytes += storage.n;
+	}
+	if (!pf_fb_subtable(w->fb, program, 5, &cs, "SubsegmentOffsets"))
+		return;
+	uint32_t seg = pf_fb_u32(w->fb, &cs, 0, 0);
+	pf_fb_vector(w->fb, &cs, 1, 8, &w->cs_offsets, "constant_segment.offsets");
+	if (w->fb->failed || w->cs_offsets.n <= 1)
+		return;
+	if (seg >= info->n_segments) {
+		FATAL(w, "the constant segment is segment %u, but the program has %zu segments: the program is corrupt",
+		      (unsigned)seg, info->n_segments);
+		return;
+	}
+	if (!w->has_segments_home)
+		FATAL(w,
+		      "the program has %u constant tensors in a segment but no extended header: the constants "
+		      "have nowhere to live",
+		      (unsigned)(w->cs_offsets.n - 1));
+	if (w->constant_buffer.n > 0)
+		FATAL(w,
+		      "constants are stored both inline (%u buffers) and in a segment (%u offsets): the runtime "
+		      "refuses such a program",
+		      (unsigned)w->constant_buffer.n, (unsigned)w->cs_offsets.n);
+	w->cs_ok = true;
+	w->cs_size = segment_size(w, seg);
+	info->constant_bytes += w->cs_size;
+}
+
+static void walk_mutable_segments(walk *w, const pf_fb_table *program)
+{
+	pf_fb_vec *v = &w->mutable_segments;
+	pf_fb_vector(w->fb, program, 6, 4, v, "Program.mutable_data_segments");
+	for (uint32_t m = 0; m < v->n && !w->fb->failed; m++) {
+		pf_fb_table t;
+		pf_fb_vec offs;
+		uint32_t seg;
+		if (!pf_fb_vec_table(w->fb, v, m, &t, "SubsegmentOffsets"))
+			return;
+		seg = pf_fb_u32(w->fb, &t, 0, 0);
+		pf_fb_vector(w->fb, &t, 1, 8, &offs, "mutable_data_segments.offsets");
+		if (w->fb->failed)
+			return;
+		if (offs.n > 1 && seg >= w->info->n_segments) {
+			FATAL(w,
+			      "mutable data %u is segment %u, but the program has %zu segments: the program is corrupt",
+			      (unsigned)m, (unsigned)seg, w->info->n_segments);
+			continue;
+		}
+		for (uint32_t i = 1; i < offs.n && !w->fb->failed; i++) {
+			uint64_t o = pf_fb_vec_u64(w->fb, &offs, i);
+			if (o > segment_size(w, seg)) {
+				FATAL(w,
+				      "mutable data %u: offset %llu lies past the end of segment %u (%llu bytes): the "
+				      "program is corrupt",
+				      (unsigned)m, (unsigned long long)o, (unsigned)seg,
+				      (unsigned long long)segment_size(w, seg));
+				break;
+			}
+		}
+	}
+}
+
+static void walk_named_data(walk *w, const pf_fb_table *program)
+{
+	pf_pte_info *info = w->info;
+	pf_fb_vec v;
+	const char *dup;
+	pf_fb_vector(w->fb, program, 7, 4, &v, "Program.named_data");
+	if (v.n > 0 && !w->has_segments_home)
+		FATAL(w,
+		      "the program names %u data blobs but has no extended header: their segments have nowhere "
+		      "to live",
+		      (unsigned)v.n);
+	for (uint32_t i = 0; i < v.n && !w->fb->failed; i++) {
+		pf_fb_table t;
+		const char *key;
+		uint32_t len, seg;
+		if (!pf_fb_vec_table(w->fb, &v, i, &t, "NamedData"))
+			return;
+		if (!pf_fb_string(w->fb, &t, 0, &key, &len, "NamedData.key")) {
+			if (!w->fb->failed)
+				FATAL(w, "named data %u has no key: the program is corrupt", (unsigned)i);
+			continue;
+		}
+		seg = pf_fb_u32(w->fb, &t, 1, 0);
+		add_capped(w, &info->named_data_keys, &info->n_named_data, key, len, false);
+		if (seg >= info->n_segments)
+			FATAL(w,
+			      "named data \"%s\" is in segment %u, but the program has %zu segments: the program is "
+			      "corrupt",
+			      info->named_data_keys[info->n_named_data - 1], (unsigned)seg, info->n_segments);
+	}
+	if (pf_pte_strv_find_duplicate(info->named_data_keys, info->n_named_data, &dup))
+		WARN(w, "named data key \"%s\" appears more than once: only one of its blobs can be found", dup);
+}
+
+/* Check a vector of value indices; reports the first bad one. */
+static void check_indices(walk *w, const pf_fb_vec *v, uint32_t n_values, const char *what, bool allow_none)
+{
+	if (!pf_fb_spend(w->fb, v->n))
+		return;
+	for (uint32_t i = 0; i < v->n; i++) {
+		int32_t idx = (int32_t)pf_fb_le32(w->fb->data + v->pos + 4 * (uint64_t)i);
+		if (allow_none && idx == -1)
+			continue;
+		if (idx < 0 || (uint32_t)idx >= n_values) {
+			FATAL(w,
+			      "method \"%s\": %s %u refers to value %d, but the method has %u values: the program is "
+			      "corrupt",
+			      w->method, what, (unsigned)i, (int)idx, (unsigned)n_values);
+			return;
+		}
+	}
+}
+
+static void check_index(walk *w, int32_t idx, uint32_t n, const char *what, const char *of)
+{
+	if (idx < 0 || (uint32_t)idx >= n)
+		FATAL(w, "method \"%s\": %s is %d, but the method has %u %s: the program is corrupt", w->method, what,
+		      (int)idx, (unsigned)n, of);
+}
+
+/* Tensor value: shape, dtype, and where its data comes from. */
+static void walk_tensor(walk *w, const pf_fb_table *t, uint32_t vi)
+{
+	pf_pte_info *info = w->info;
+	pf_fb_vec sizes, dim_order;
+	pf_fb_table alloc, extra;
+	unsigned code = pf_fb_u8(w->fb, t, 0, 0), elem = pf_pte_scalar_size(code);
+	uint64_t nbytes = elem, idx;
+	bool has_alloc, has_extra, overflow = false;
+	uint8_t location = 0;
+
+	if (!elem) {
+		FATAL(w, "method \"%s\": value %u is a tensor of unknown scalar type %u: the program is corrupt",
+		      w->method, (unsigned)vi, code);
+		nbytes = 0;
+	}
+	if (!pf_fb_vector(w->fb, t, 2, 4, &sizes, "Tensor.sizes")) {
+		if (!w->fb->failed)
+			FATAL(w, "method \"%s\": tensor value %u has no sizes: the program is corrupt", w->method,
+			      (unsigned)vi);
+		return;
+	}
+	if (!pf_fb_spend(w->fb, sizes.n))
+		return;
+	for (uint32_t d = 0; d < sizes.n; d++) {
+		int32_t s = (int32_t)pf_fb_le32(w->fb->data + sizes.pos + 4 * (uint64_t)d);
+		if (s < 0) {
+			FATAL(w,
+			      "method \"%s\": tensor value %u has the negative size %d in dimension %u: the program "
+			      "is corrupt",
+			      w->method, (unsigned)vi, (int)s, (unsigned)d);
+			return;
+		}
+		if (!overflow && pf_mul_overflow(nbytes, (uint64_t)s, &nbytes))
+			overflow = true;
+	}
+	if (overflow) {
+		FATAL(w,
+		      "method \"%s\": tensor value %u has a shape whose byte size overflows 64 bits: the program is "
+		      "corrupt",
+		      w->method, (unsigned)vi);
+		return;
+	}
+	pf_fb_vector(w->fb, t, 3, 1, &dim_order, "Tensor.dim_order");
+	idx = pf_fb_u32(w->fb, t, 5, 0);
+	has_alloc = pf_fb_subtable(w->fb, t, 6, &alloc, "AllocationDetails");
+	has_extra = pf_fb_subtable(w->fb, t, 9, &extra, "ExtraTensorInfo");
+	if (w->fb->failed)
+		return;
+	if (has_extra) {
+		const char *fqn = NULL;
+		uint32_t len = 0;
+		location = pf_fb_u8(w->fb, &extra, 2, 0);
+		pf_fb_string(w->fb, &extra, 1, &fqn, &len, "ExtraTensorInfo.fully_qualified_name");
+		if (w->fb->failed)
+			return;
+		if (location > EXTERNAL) {
+			FATAL(w,
+			      "method \"%s\": tensor value %u has the unknown data location %u: the program is corrupt",
+			      w->method, (unsigned)vi, (unsigned)location);
+			return;
+		}
+		if (location == EXTERNAL) {
+			w->n_external_tensors++;
+			if (fqn && len > 0) {
+				char *name = pf_pte_name_dup(fqn, len);
+				add_capped(w, &info->external_keys, &info->n_external, fqn, len, false);
+				pf_pte_add_layout(info, name, (uint8_t)code, w->fb->data + sizes.pos, sizes.n);
+				free(name);
+			} else if (!w->warned_no_fqn) {
+				WARN(w,
+				     "method \"%s\": external tensor value %u has no fully qualified name: the method "
+				     "will fail to load, since its data cannot be looked up",
+				     w->method, (unsigned)vi);
+				w->warned_no_fqn = true;
+			}
+			return;
+		}
+	}
+	if (idx == 0)
+		return;
+	if (!has_alloc) {
+		/* A constant: in the constant segment, or inline in the deprecated constant_buffer. */
+		if (w->cs_offsets.n > 1) {
+			uint64_t off, end;
+			if (idx >= w->cs_offsets.n) {
+				FATAL(w,
+				      "method \"%s\": constant tensor value %u uses constant %llu, but the constant "
+				      "segment "
+				      "lists %u: the program is corrupt",
+				      w->method, (unsigned)vi, (unsigned long long)idx, (unsigned)w->cs_offsets.n);
+				return;
+			}
+			off = pf_fb_vec_u64(w->fb, &w->cs_offsets, (uint32_t)idx);
+			if (w->cs_ok && (pf_add_overflow(off, nbytes, &end) || end > w->cs_size))
+				FATAL(
+				    w,
+				    "method \"%s\": constant tensor value %u (%llu bytes at offset %llu) runs past the "
+				    "end of the constant segment (%llu bytes): the program is corrupt",
+				    w->method, (unsigned)vi, (unsigned long long)nbytes, (unsigned long long)off,
+				    (unsigned long long)w->cs_size);
+		} else {
+			pf_fb_table b;
+			pf_fb_vec storage;
+			if (idx >= w->constant_buffer.n) {
+				FATAL(w,
+				      "method \"%s\": constant tensor value %u uses constant buffer %llu, but the "
+				      "program "
+				      "has %u: the program is corrupt",
+				      w->method, (unsigned)vi, (unsigned long long)idx, (unsigned)w->constant_buffer.n);
+				return;
+			}
+			if (!pf_fb_vec_table(w->fb, &w->constant_buffer, (uint32_t)idx, &b, "Buffer"))
+				return;
+			pf_fb_vector(w->fb, &b, 0, 1, &storage, "Buffer.storage");
+			if (!w->fb->failed && storage.n < nbytes)
+				FATAL(w,
+				      "method \"%s\": constant tensor value %u needs %llu bytes but its inline buffer "
+				      "%llu "
+				      "holds %u: the program is corrupt",
+				      w->method, (unsigned)vi, (unsigned long long)nbytes, (unsigned long long)idx,
+				      (unsigned)storage.n);
+		}
+		return;
+	}
+	/* Mutable tensor with initial data. */
+	{
+		uint64_t m = has_extra ? pf_fb_u64(w->fb, &extra, 0, 0) : 0, off, end;
+		uint32_t seg;
+		pf_fb_table ms;
+		pf_fb_vec offs;
+		if (m >= w->mutable_segments.n) {
+			FATAL(w,
+			      "method \"%s\": mutable tensor value %u uses mutable data %llu, but the program has %u: "
+			      "the program is corrupt",
+			      w->method, (unsigned)vi, (unsigned long long)m, (unsigned)w->mutable_segments.n);
+			return;
+		}
+		if (!pf_fb_vec_table(w->fb, &w->mutable_segments, (uint32_t)m, &ms, "SubsegmentOffsets"))
+			return;
+		seg = pf_fb_u32(w->fb, &ms, 0, 0);
+		pf_fb_vector(w->fb, &ms, 1, 8, &offs, "mutable_data_segments.offsets");
+		if (w->fb->failed)
+			return;
+		if (idx >= offs.n) {
+			FATAL(
+			    w,
+			    "method \"%s\": mutable tensor value %u uses initial value %llu, but its segment lists %u: "
+			    "the program is corrupt",
+			    w->method, (unsigned)vi, (unsigned long long)idx, (unsigned)offs.n);
+			return;
+		}
+		off = pf_fb_vec_u64(w->fb, &offs, (uint32_t)idx);
+		if (seg < info->n_segments && (pf_add_overflow(off, nbytes, &end) || end > segment_size(w, seg)))
+			FATAL(w,
+			      "method \"%s\": mutable tensor value %u (%llu bytes at offset %llu) runs past the end of "
+			      "segment %u: the program is corrupt",
+			      w->method, (unsigned)vi, (unsigned long long)nbytes, (unsigned long long)off,
+			      (unsigned)seg);
+	}
+}
+
+/* EValue: union tag in slot 0, member table in slot 1. */
+static void walk_value(walk *w, const pf_fb_vec *values, uint32_t vi)
+{
+	pf_fb_table ev, val;
+	pf_fb_vec items;
+	uint8_t tag;
+	bool has;
+	if (!pf_fb_vec_table(w->fb, values, vi, &ev, "EValue"))
+		return;
+	tag = pf_fb_u8(w->fb, &ev, 0, 0);
+	if (tag > 11) {
+		FATAL(w, "method \"%s\": value %u has the unknown type tag %u: the program is corrupt", w->method,
+		      (unsigned)vi, (unsigned)tag);
+		return;
+	}
+	has = pf_fb_subtable(w->fb, &ev, 1, &val, "EValue.val");
+	if (w->fb->failed)
+		return;
+	if (has != (tag != 0)) {
+		FATAL(w, "method \"%s\": value %u %s: the program is corrupt", w->method, (unsigned)vi,
+		      tag ? "has a type but no content" : "has content but no type");
+		return;
+	}
+	switch (tag) {
+	case 2: /* Int */
+	case 4: /* Double */
+		(void)pf_fb_u64(w->fb, &val, 0, 0);
+		break;
+	case 3: /* Bool */
+		(void)pf_fb_u8(w->fb, &val, 0, 0);
+		break;
+	case 5:
+		walk_tensor(w, &val, vi);
+		break;
+	case 6: {
+		const char *s;
+		uint32_t len;
+		pf_fb_string(w->fb, &val, 0, &s, &len, "String.string_val");
+		break;
+	}
+	case 7:
+	case 8:
+		pf_fb_vector(w->fb, &val, 0, 8, &items, "EValue list items");
+		break;
+	case 9:
+		pf_fb_vector(w->fb, &val, 0, 1, &items, "BoolList.items");
+		break;
+	case 10:
+	case 11:
+		if (pf_fb_vector(w->fb, &val, 0, 4, &items, "TensorList.items"))
+			check_indices(w, &items, values->n, "a tensor list item", tag == 11);
+		break;
+	default:
+		break;
+	}
+}
+
+static void walk_instruction(walk *w, const pf_fb_table *ins, uint32_t n_values, uint32_t n_operators,
+                             uint32_t n_delegates, uint32_t n_instructions, uint32_t ci, uint32_t ii)
+{
+	pf_fb_table a;
+	pf_fb_vec args;
+	uint8_t tag = pf_fb_u8(w->fb, ins, 0, 0);
+	bool has = pf_fb_subtable(w->fb, ins, 1, &a, "Instruction.instr_args");
+	int32_t x;
+	if (w->fb->failed)
+		return;
+	if (tag == 0 || tag > 5 || !has) {
+		FATAL(w, "method \"%s\": instruction %u of chain %u has %s: the program is corrupt", w->method,
+		      (unsigned)ii, (unsigned)ci, (tag == 0 || tag > 5) ? "an unknown kind" : "no arguments");
+		return;
+	}
+	switch (tag) {
+	case 1: /* KernelCall */
+	case 2: /* DelegateCall */
+		x = pf_fb_i32(w->fb, &a, 0, 0);
+		if (tag == 1)
+			check_index(w, x, n_operators, "a kernel call's operator index", "operators");
+		else
+			check_index(w, x, n_delegates, "a delegate call's delegate index", "delegates");
+		if (pf_fb_vector(w->fb, &a, 1, 4, &args, "call args"))
+			check_indices(w, &args, n_values, "a call argument", false);
+		break;
+	case 3: /* MoveCall */
+		check_index(w, pf_fb_i32(w->fb, &a, 0, 0), n_values, "a move's source", "values");
+		check_index(w, pf_fb_i32(w->fb, &a, 1, 0), n_values, "a move's destination", "values");
+		break;
+	case 4: /* JumpFalseCall: the destination may be one past the last instruction (the end) */
+		check_index(w, pf_fb_i32(w->fb, &a, 0, 0), n_values, "a jump's condition", "values");
+		x = pf_fb_i32(w->fb, &a, 1, 0);
+		if (x < 0 || (uint32_t)x > n_instructions)
+			FATAL(w,
+			      "method \"%s\": a jump in chain %u goes to instruction %d of %u: the program is corrupt",
+			      w->method, (unsigned)ci, (int)x, (unsigned)n_instructions);
+		break;
+	case 5: /* FreeCall */
+		check_index(w, pf_fb_i32(w->fb, &a, 0, 0), n_values, "a free's value", "values");
+		break;
+	default:
+		break;
+	}
+}
+
+static void walk_delegates(walk *w, const pf_fb_vec *delegates, pf_pte_method *m)
+{
+	pf_pte_info *info = w->info;
+	for (uint32_t d = 0; d < delegates->n && !w->fb->failed; d++) {
+		pf_fb_table t, ref;
+		pf_fb_vec specs;
+		const char *id = NULL;
+		uint32_t len = 0, index;
+		uint8_t loc;
+		char *name;
+		if (!pf_fb_vec_table(w->fb, delegates, d, &t, "BackendDelegate"))
+			return;
+		pf_fb_string(w->fb, &t, 0, &id, &len, "BackendDelegate.id");
+		pf_fb_vector(w->fb, &t, 2, 4, &specs, "BackendDelegate.compile_specs");
+		for (uint32_t s = 0; s < specs.n && !w->fb->failed; s++) {
+			pf_fb_table cs;
+			pf_fb_vec value;
+			const char *key;
+			uint32_t klen;
+			if (pf_fb_vec_table(w->fb, &specs, s, &cs, "CompileSpec")) {
+				pf_fb_string(w->fb, &cs, 0, &key, &klen, "CompileSpec.key");
+				pf_fb_vector(w->fb, &cs, 1, 1, &value, "CompileSpec.value");
+			}
+		}
+		if (w->fb->failed)
+			return;
+		if (!id || len == 0) {
+			FATAL(w, "method \"%s\": delegate %u has no backend id: the runtime cannot pick a backend",
+			      w->method, (unsigned)d);
+			continue;
+		}
+		name = pf_pte_name_dup(id, len);
+		if (m->n_delegates < PF_PTE_MAX_LIST)
+			pf_pte_strv_add_unique(&m->delegates, &m->n_delegates, name);
+		if (info->n_backends < PF_PTE_MAX_LIST)
+			pf_pte_strv_add_unique(&info->backends, &info->n_backends, name);
+		if (!pf_fb_subtable(w->fb, &t, 1, &ref, "BackendDelegateDataReference")) {
+			if (!w->fb->failed)
+				FATAL(
+				    w,
+				    "method \"%s\": delegate %u (\"%s\") has no processed blob: the program is corrupt",
+				    w->method, (unsigned)d, name);
+			free(name);
+			continue;
+		}
+		loc = pf_fb_u8(w->fb, &ref, 0, LOC_INLINE);
+		index = pf_fb_u32(w->fb, &ref, 1, 0);
+		if (loc == LOC_SEGMENT && index >= info->n_segments)
+			FATAL(w,
+			      "method \"%s\": delegate \"%s\" is in segment %u, but the program has %zu segments: the "
+			      "program is corrupt",
+			      w->method, name, (unsigned)index, info->n_segments);
+		else if (loc == LOC_SEGMENT && !w->has_segments_home)
+			FATAL(w,
+			      "method \"%s\": delegate \"%s\" lives in a segment but the file has no extended header: "
+			      "the runtime cannot load it",
+			      w->method, name);
+		else if (loc == LOC_INLINE && index >= w->n_delegate_data)
+			FATAL(w,
+			      "method \"%s\": delegate \"%s\" uses inline blob %u, but the program has %llu: the "
+			      "program is corrupt",
+			      w->method, name, (unsigned)index, (unsigned long long)w->n_delegate_data);
+		else if (loc > LOC_SEGMENT)
+			FATAL(w,
+			      "method \"%s\": delegate \"%s\" has the unknown data location %u: the program is corrupt",
+			      w->method, name, (unsigned)loc);
+		free(name);
+	}
+}
+
+static void walk_plan(walk *w, const pf_fb_table *plan, uint32_t pi)
+{
+	pf_pte_info *info = w->info;
+	pf_pte_method *m = &info->methods[pi];
+	pf_fb_vec values, inputs, outputs, chains, operators, delegates, sizes;
+	const char *name = NULL;
+	uint32_t len = 0;
+	char fallback[32];
+
+	pf_fb_string(w->fb, plan, 0, &name, &len, "ExecutionPlan.name");
+	if (w->fb->failed)
+		return;
+	if (!name || len == 0) {
+		snprintf(fallback, sizeof(fallback), "#%u", (unsigned)pi);
+		m->name = pf_xstrdup(fallback);
+		FATAL(w, "execution plan %u has no name: the method cannot be found", (unsigned)pi);
+	} else {
+		m->name = pf_pte_name_dup(name, len);
+	}
+	w->method = m->name;
+	if (!pf_fb_vector(w->fb, plan, 2, 4, &values, "ExecutionPlan.values") && !w->fb->failed)
+		FATAL(w, "method \"%s\" has no values: the program is corrupt", m->name);
+	pf_fb_vector(w->fb, plan, 3, 4, &inputs, "ExecutionPlan.inputs");
+	pf_fb_vector(w->fb, plan, 4, 4, &outputs, "ExecutionPlan.outputs");
+	pf_fb_vector(w->fb, plan, 5, 4, &chains, "ExecutionPlan.chains");
+	pf_fb_vector(w->fb, plan, 6, 4, &operators, "ExecutionPlan.operators");
+	pf_fb_vector(w->fb, plan, 7, 4, &delegates, "ExecutionPlan.delegates");
+	pf_fb_vector(w->fb, plan, 8, 8, &sizes, "ExecutionPlan.non_const_buffer_sizes");
+	if (w->fb->failed)
+		return;
+	m->n_values = values.n;
+	m->n_inputs = inputs.n;
+	m->n_outputs = outputs.n;
+	m->n_operators = operators.n;
+	check_indices(w, &inputs, values.n, "input", false);
+	check_indices(w, &outputs, values.n, "output", false);
+	for (uint32_t o = 0; o < operators.n && !w->fb->failed; o++) {
+		pf_fb_table op;
+		const char *s;
+		uint32_t slen;
+		if (pf_fb_vec_table(w->fb, &operators, o, &op, "Operator")) {
+			pf_fb_string(w->fb, &op, 0, &s, &slen, "Operator.name");
+			pf_fb_string(w->fb, &op, 1, &s, &slen, "Operator.overload");
+		}
+	}
+	walk_delegates(w, &delegates, m);
+	for (uint32_t vi = 0; vi < values.n && !w->fb->failed; vi++)
+		walk_value(w, &values, vi);
+	for (uint32_t c = 0; c < chains.n && !w->fb->failed; c++) {
+		pf_fb_table chain;
+		pf_fb_vec cin, cout, instructions;
+		if (!pf_fb_vec_table(w->fb, &chains, c, &chain, "Chain"))
+			return;
+		if (pf_fb_vector(w->fb, &chain, 0, 4, &cin, "Chain.inputs"))
+			check_indices(w, &cin, values.n, "a chain input", false);
+		if (pf_fb_vector(w->fb, &chain, 1, 4, &cout, "Chain.outputs"))
+			check_indices(w, &cout, values.n, "a chain output", false);
+		pf_fb_vector(w->fb, &chain, 2, 4, &instructions, "Chain.instructions");
+		m->n_instructions =
+		    instructions.n > UINT32_MAX - m->n_instructions ? UINT32_MAX : m->n_instructions + instructions.n;
+		for (uint32_t i = 0; i < instructions.n && !w->fb->failed; i++) {
+			pf_fb_table ins;
+			if (pf_fb_vec_table(w->fb, &instructions, i, &ins, "Instruction"))
+				walk_instruction(w, &ins, values.n, operators.n, delegates.n, instructions.n, c, i);
+		}
+	}
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sort and de-duplicate the external tensor names (several methods may share one). */
+static void unique_sorted(char **v, size_t *n)
+{
+	size_t k = 0;
+	if (*n < 2)
+		return;
+	qsort(v, *n, sizeof(*v), cmp_str);
+	for (size_t i = 1; i < *n; i++) {
+		if (!strcmp(v[k], v[i]))
+			free(v[i]);
+		else
+			v[++k] = v[i];
+	}
+	*n = k + 1;
+}
+
+void pf_pte_walk_program(pf_pte_info *info, const uint8_t *region, uint64_t len)
+{
+	pf_fb fb;
+	pf_fb_table program;
+	pf_fb_vec plans, delegate_data;
+	walk w;
+	memset(&w, 0, sizeof(w));
+	w.info = info;
+	w.fb = &fb;
+	w.method = "";
+	w.has_segments_home = info->has_extended_header && info->segment_base_offset != 0;
+	pf_fb_init(&fb, region, len);
+
+	if (!pf_fb_root(&fb, &program, "Program"))
+		goto done;
+	info->schema_version = pf_fb_u32(&fb, &program, 0, 0);
+	walk_segments(&w, &program);
+	walk_constants(&w, &program);
+	pf_fb_vector(&fb, &program, 3, 4, &delegate_data, "Program.backend_delegate_data");
+	w.n_delegate_data = info->n_delegate_blobs = delegate_data.n;
+	walk_mutable_segments(&w, &program);
+	walk_named_data(&w, &program);
+	if (fb.failed)
+		goto done;
+	if (!pf_fb_vector(&fb, &program, 1, 4, &plans, "Program.execution_plan")) {
+		if (!fb.failed)
+			FATAL(&w, "the program has no execution_plan list: the file is not a usable program");
+		goto done;
+	}
+	if (plans.n == 0)
+		FATAL(&w, "the program has zero methods (no execution plans): it loads but nothing can be run; the "
+		          "export produced an empty program");
+	for (uint32_t pi = 0; pi < plans.n && !fb.failed; pi++) {
+		pf_fb_table plan;
+		if (!pf_fb_vec_table(&fb, &plans, pi, &plan, "ExecutionPlan"))
+			break;
+		if (pi >= PF_PTE_MAX_LIST) {
+			FATAL(&w,
+			      "the program claims %u methods, more than the %u a reader accepts: the file is corrupt "
+			      "or hostile",
+			      (unsigned)plans.n, PF_PTE_MAX_LIST);
+			break;
+		}
+		/* Grown as tables are found, never sized from the hostile count. */
+		if ((pi & (pi - 1)) == 0)
+			info->methods =
+			    pf_xreallocarray(info->methods, pi ? 2 * (size_t)pi : 1, sizeof(*info->methods));
+		memset(&info->methods[pi], 0, sizeof(info->methods[pi]));
+		info->n_methods = pi + 1;
+		walk_plan(&w, &plan, pi);
+	}
+	unique_sorted(info->external_keys, &info->n_external);
+	if (w.n_external_tensors > 0 && info->n_external > 0)
+		WARN(&w,
+		     "%llu tensors are EXTERNAL: their data must come from a .ptd that provides %zu keys such as "
+		     "\"%s\"; ship and load it with this program",
+		     (unsigned long long)w.n_external_tensors, info->n_external, info->external_keys[0]);
+done:
+	if (fb.failed)
+		FATAL(&w,
+		      "the program flatbuffer is corrupt or truncated: %s: the runtime would refuse it "
+		      "(\"verification failed\")",
+		      fb.err);
+	info->program_extent = fb.extent;
+}

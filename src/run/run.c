@@ -1,0 +1,658 @@
+/*
+ * One pipeline run, start to finish, for the `run` command and the tests.
+ *
+ * The order is fixed: plan -> output folder -> provenance -> model fetch ->
+ * steps (each admitted, guarded, timed, logged) -> artifact gates ->
+ * manifest + SHA256SUMS (atomic) -> GitHub Actions summary. A failure at any
+ * point still produces a manifest that says what failed, so a CI job always
+ * has a record; the manifest is never half-written (pf_fs_write_atomic).
+ *
+ * Workload: a handful of steps that each run for minutes; nothing here is
+ * hot. Memory stays flat: artifacts are hashed and inspected by streaming.
+ */
+#define _GNU_SOURCE
+#include "run/run.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gha/gha.h"
+#include "hub/hub.h"
+#include "manifest/manifest.h"
+#include "pipeline/interp.h"
+#include "pipeline/pipeline.h"
+#include "proc/proc.h"
+#include "run/steps_env.h"
+#include "util/buf.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "vcs/vcs.h"
+#include "verify/hash.h"
+#include "verify/verify.h"
+
+#define STEP_RESULT_MAX_BYTES (1024u * 1024u)
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static char *utc_now(void)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	char buf[32];
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return pf_xstrdup(buf);
+}
+
+static bool is_executable(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+char *pf_run_find_python(const char *override)
+{
+	const char *env = getenv("PTEFLOW_PYTHON");
+	const char *cache = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	char *candidate = NULL;
+	if (override && override[0])
+		return pf_xstrdup(override);
+	if (env && env[0])
+		return pf_xstrdup(env);
+	/* scripts/setup-python.sh points <cache>/pteflow/current at the venv it built. */
+	if (cache && cache[0])
+		candidate = pf_xasprintf("%s/pteflow/current/bin/python", cache);
+	else if (home && home[0])
+		candidate = pf_xasprintf("%s/.cache/pteflow/current/bin/python", home);
+	if (candidate && is_executable(candidate))
+		return candidate;
+	free(candidate);
+	return pf_xstrdup("python3");
+}
+
+/* Find `name` in PATH when it has no slash; true if it can be executed. */
+static bool program_exists(const char *name)
+{
+	const char *path = getenv("PATH");
+	bool found = false;
+	char *copy, *save = NULL;
+	if (strchr(name, '/'))
+		return is_executable(name);
+	if (!path)
+		return false;
+	copy = pf_xstrdup(path);
+	for (char *dir = strtok_r(copy, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
+		char *full = pf_fs_join(dir[0] ? dir : ".", name);
+		found = is_executable(full);
+		free(full);
+	}
+	free(copy);
+	return found;
+}
+
+void pf_run_host(pf_host_record *out)
+{
+	struct utsname u;
+	char host[256] = "";
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	long pages = sysconf(_SC_PHYS_PAGES);
+	long page_size = sysconf(_SC_PAGESIZE);
+	uint64_t avail = 0;
+	memset(out, 0, sizeof(*out));
+	if (uname(&u) == 0)
+		out->os = pf_xasprintf("%s %s %s", u.sysname, u.release, u.machine);
+	else
+		out->os = pf_xstrdup("unknown");
+	if (gethostname(host, sizeof(host) - 1) == 0)
+		out->hostname = pf_xstrdup(host);
+	out->cpu_count = cpus > 0 ? (unsigned)cpus : 1;
+	if (pages > 0 && page_size > 0)
+		out->memory_bytes = (uint64_t)pages * (uint64_t)page_size;
+	if (pf_guard_available(&avail) == 0)
+		out->memory_available_bytes = avail;
+	out->guard_auto = pf_xstrdup(pf_guard_mode_name(pf_guard_detect()));
+}
+
+/* out/<name>[/<target>] unless the user chose a folder. */
+static char *default_out_dir(const pf_plan *plan, const char *target)
+{
+	if (target)
+		return pf_xasprintf("out/%s/%s", plan->name, target);
+	return pf_xasprintf("out/%s", plan->name);
+}
+
+static char *dir_of(const char *path)
+{
+	char *abs = pf_fs_absolute(path);
+	char *slash = strrchr(abs, '/');
+	if (slash && slash != abs)
+		*slash = '\0';
+	else if (slash)
+		slash[1] = '\0';
+	return abs;
+}
+
+static void record_failure(pf_run_record *rec, const char *fmt, ...) PF_PRINTF(2, 3);
+
+static void record_failure(pf_run_record *rec, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!rec->failure)
+		rec->failure = pf_secret_redact(msg);
+	rec->passed = false;
+}
+
+typedef struct run_ctx {
+	const pf_run_options *opt;
+	pf_plan *plan;
+	pf_run_record *rec;
+	char *out_dir;      /* absolute */
+	char *workdir;
+	char *python;
+	char *pipeline_dir;
+	char *steps_path;   /* PYTHONPATH entry for pteflow_steps */
+	pf_interp_ctx ictx;
+	uint64_t *artifact_mtimes; /* per artifact: mtime before the current step (0 = absent) */
+} run_ctx;
+
+static uint64_t mtime_of(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return 0;
+	return (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec + 1u;
+}
+
+static void snapshot_artifacts(run_ctx *c)
+{
+	for (size_t i = 0; i < c->plan->n_artifacts; i++) {
+		char *p = pf_fs_join(c->out_dir, c->plan->artifacts[i].path);
+		c->artifact_mtimes[i] = mtime_of(p);
+		free(p);
+	}
+}
+
+/* Which artifacts did the step that just ran create or change? Remember its name for them. */
+static void attribute_artifacts(run_ctx *c, const char *step, char **produced_by)
+{
+	for (size_t i = 0; i < c->plan->n_artifacts; i++) {
+		char *p = pf_fs_join(c->out_dir, c->plan->artifacts[i].path);
+		uint64_t m = mtime_of(p);
+		if (m && m != c->artifact_mtimes[i]) {
+			free(produced_by[i]);
+			produced_by[i] = pf_xstrdup(step);
+		}
+		free(p);
+	}
+}
+
+static int fetch_model(run_ctx *c)
+{
+	const pf_model_source *m = c->plan->model;
+	pf_hub_options ho;
+	int rc;
+	memset(&ho, 0, sizeof(ho));
+	ho.repo_id = m->hf;
+	ho.repo_type = m->repo_type;
+	ho.revision = m->revision;
+	ho.include = (const char *const *)m->include;
+	ho.n_include = m->n_include;
+	ho.exclude = (const char *const *)m->exclude;
+	ho.n_exclude = m->n_exclude;
+	ho.jobs = c->opt->jobs;
+	ho.offline = c->opt->offline;
+	ho.progress = !pf_log_quiet();
+	pf_log_info("fetching \"%s\" at \"%s\"", m->hf, m->revision ? m->revision : "main");
+	pf_gha_group_begin("fetch model");
+	rc = pf_hub_fetch(&c->rec->model, &ho);
+	pf_gha_group_end();
+	if (rc < 0) {
+		record_failure(c->rec, "model \"%s\" could not be fetched: %s", m->hf, pf_error_last());
+		return rc;
+	}
+	c->ictx.model_dir = c->rec->model->snapshot_dir;
+	c->ictx.model_commit = c->rec->model->commit;
+	return 0;
+}
+
+/* Expand a step's argv; on a dry run an unset variable is shown, not fatal. */
+static int expand_argv(char ***out, size_t *n_out, const pf_step *s, const pf_interp_ctx *ictx, bool dry)
+{
+	char **argv = pf_xcalloc(s->n_argv + 1, sizeof(char *));
+	int rc = 0;
+	for (size_t i = 0; i < s->n_argv; i++) {
+		rc = pf_interp_expand(&argv[i], s->argv[i], ictx);
+		if (rc < 0 && dry) {
+			argv[i] = pf_xasprintf("<%s>", s->argv[i]);
+			rc = 0;
+		}
+		if (rc < 0) {
+			pf_strv_free(argv, i);
+			return pf_error_code(PF_EINVALID, "step \"%s\": %s", s->name, pf_error_last());
+		}
+	}
+	*out = argv;
+	*n_out = s->n_argv;
+	return 0;
+}
+
+static void read_step_result(pf_step_record *sr, const char *path)
+{
+	pf_buf b;
+	pf_buf_init(&b, STEP_RESULT_MAX_BYTES);
+	if (pf_fs_read_file(&b, path, STEP_RESULT_MAX_BYTES) == 0 && b.len > 0)
+		sr->result_json = pf_buf_detach(&b);
+	else if (pf_fs_exists(path))
+		pf_log_warn("step \"%s\": its result file \"%s\" could not be read: %s", sr->name, path,
+			    pf_error_last());
+	pf_buf_dispose(&b);
+}
+
+static int run_one_step(run_ctx *c, size_t idx, pf_step_record *sr)
+{
+	const pf_step *s = &c->plan->steps[idx];
+	char **argv = NULL, **envp = NULL;
+	size_t n_argv = 0;
+	char *log_rel = NULL, *log_abs = NULL, *result_path = NULL, *cwd = NULL, *why = NULL;
+	pf_proc_spec spec;
+	int rc;
+
+	sr->name = pf_xstrdup(s->name);
+	sr->expect_bytes = s->limits.expect_bytes;
+	sr->timeout_ms = s->limits.timeout_ms;
+	if ((rc = expand_argv(&argv, &n_argv, s, &c->ictx, false)) < 0) {
+		record_failure(c->rec, "%s", pf_error_last());
+		goto done;
+	}
+	sr->argv = pf_xcalloc(n_argv + 1, sizeof(char *));
+	for (size_t i = 0; i < n_argv; i++)
+		sr->argv[i] = pf_secret_redact(argv[i]);
+	sr->n_argv = n_argv;
+
+	if (s->limits.expect_bytes && (rc = pf_guard_admit(s->name, s->limits.expect_bytes, c->opt->force)) < 0) {
+		record_failure(c->rec, "%s", pf_error_last());
+		goto done;
+	}
+	log_rel = pf_xasprintf("logs/%s.log", s->name);
+	log_abs = pf_fs_join(c->out_dir, log_rel);
+	result_path = pf_xasprintf("%s/steps/%s.result.json", c->out_dir, s->name);
+	unlink(result_path);
+	if (s->cwd) {
+		if ((rc = pf_interp_expand(&cwd, s->cwd, &c->ictx)) < 0) {
+			record_failure(c->rec, "step \"%s\": %s", s->name, pf_error_last());
+			goto done;
+		}
+	}
+	if ((rc = pf_steps_env_build(&envp, s, &c->ictx, c->steps_path, c->out_dir, result_path)) < 0) {
+		record_failure(c->rec, "step \"%s\": %s", s->name, pf_error_last());
+		goto done;
+	}
+	if (!s->shell && !program_exists(argv[0])) {
+		rc = pf_error_code(PF_EENV, "step \"%s\": the program \"%s\" was not found: %s", s->name, argv[0],
+				   strcmp(argv[0], c->python) == 0
+					   ? "run scripts/setup-python.sh or pass --python"
+					   : "install it or fix the step's run list");
+		record_failure(c->rec, "%s", pf_error_last());
+		goto done;
+	}
+
+	memset(&spec, 0, sizeof(spec));
+	spec.name = s->name;
+	spec.argv = argv;
+	spec.envp = envp;
+	spec.cwd = cwd ? cwd : c->workdir;
+	spec.log_path = log_abs;
+	spec.echo = c->opt->echo && !pf_log_quiet();
+	spec.timeout_ms = s->limits.timeout_ms;
+	spec.guard_mode = c->opt->guard_mode;
+	spec.memory_limit_bytes = s->limits.memory_bytes;
+
+	pf_log_info("step \"%s\" (%zu of %zu): %s", s->name, idx + 1, c->plan->n_steps, sr->argv[0]);
+	pf_gha_group_begin(s->name);
+	snapshot_artifacts(c);
+	rc = pf_proc_run(&sr->result, &spec);
+	pf_gha_group_end();
+	sr->ran = true;
+	sr->log_path = pf_xstrdup(log_rel);
+	read_step_result(sr, result_path);
+	if (rc < 0 && rc != PF_EINTR) {
+		record_failure(c->rec, "step \"%s\" could not run: %s", s->name, pf_error_last());
+		goto done;
+	}
+	why = pf_proc_describe(&sr->result);
+	if (sr->result.end == PF_END_OK) {
+		char *peak = pf_format_size(sr->result.guard.peak_bytes);
+		char *dur = pf_format_duration(sr->result.wall_ms);
+		pf_log_info("step \"%s\" succeeded in %s (peak memory %s, guard %s)", s->name, dur, peak,
+			    pf_guard_mode_name(sr->result.guard.mode));
+		free(peak);
+		free(dur);
+		rc = 0;
+	} else if (sr->result.end == PF_END_MEMORY) {
+		char *limit = pf_format_size(sr->result.guard.limit_bytes);
+		char *peak = pf_format_size(sr->result.guard.peak_bytes);
+		record_failure(c->rec,
+			       "step \"%s\" was killed: it exceeded its memory limit of %s (peak %s, guard %s%s%s); "
+			       "raise limits.memory or run on a bigger machine; log: %s",
+			       s->name, limit, peak, pf_guard_mode_name(sr->result.guard.mode),
+			       sr->result.guard.detail[0] ? ", " : "", sr->result.guard.detail, log_abs);
+		free(limit);
+		free(peak);
+		rc = PF_ELIMIT;
+	} else if (sr->result.end == PF_END_TIMEOUT) {
+		char *t = pf_format_duration(s->limits.timeout_ms);
+		record_failure(c->rec, "step \"%s\" timed out after %s and was stopped with its processes; raise "
+				       "limits.timeout if it needs longer; log: %s",
+			       s->name, t, log_abs);
+		free(t);
+		rc = PF_EFAILED;
+	} else if (sr->result.end == PF_END_INTERRUPTED) {
+		record_failure(c->rec, "interrupted during step \"%s\": the step and its processes were stopped",
+			       s->name);
+		rc = PF_EINTR;
+	} else {
+		record_failure(c->rec, "step \"%s\" %s; see its log: %s", s->name, why, log_abs);
+		rc = PF_EFAILED;
+	}
+done:
+	if (rc < 0 && !c->rec->failure)
+		record_failure(c->rec, "%s", pf_error_last());
+	free(why);
+	free(cwd);
+	free(log_rel);
+	free(log_abs);
+	free(result_path);
+	pf_strv_free(argv, n_argv);
+	pf_strv0_free(envp);
+	return rc;
+}
+
+static void dry_run_print(run_ctx *c)
+{
+	printf("pipeline %s (%s)%s%s\n", c->plan->name, c->plan->path, c->opt->target ? ", target " : "",
+	       c->opt->target ? c->opt->target : "");
+	printf("output folder: %s\npython: %s\n", c->out_dir, c->python);
+	if (c->plan->model)
+		printf("model: %s at %s (not fetched on a dry run)\n", c->plan->model->hf,
+		       c->plan->model->revision ? c->plan->model->revision : "main");
+	for (size_t i = 0; i < c->plan->n_steps; i++) {
+		const pf_step *s = &c->plan->steps[i];
+		char **argv = NULL;
+		size_t n = 0;
+		char *mem = pf_format_size(s->limits.memory_bytes);
+		char *t = pf_format_duration(s->limits.timeout_ms);
+		printf("step %zu: %s (memory %s, timeout %s)\n ", i + 1, s->name,
+		       s->limits.memory_bytes ? mem : "unlimited", s->limits.timeout_ms ? t : "none");
+		if (expand_argv(&argv, &n, s, &c->ictx, true) == 0) {
+			for (size_t k = 0; k < n; k++) {
+				char *r = pf_secret_redact(argv[k]);
+				printf(" %s", r);
+				free(r);
+			}
+			pf_strv_free(argv, n);
+		}
+		printf("\n");
+		free(mem);
+		free(t);
+	}
+	for (size_t i = 0; i < c->plan->n_artifacts; i++) {
+		const pf_artifact *a = &c->plan->artifacts[i];
+		char *mx = pf_format_size(a->max_size);
+		printf("artifact: %s (%s%s%s)\n", a->path,
+		       a->kind == PF_ARTIFACT_PTE ? "pte" : a->kind == PF_ARTIFACT_PTD ? "ptd" : "file",
+		       a->max_size ? ", max " : "", a->max_size ? mx : "");
+		free(mx);
+	}
+}
+
+/* Collect "versions" objects of step results into one JSON object text (first wins per key). */
+static char *merge_tool_versions(const pf_run_record *rec);
+
+static int prepare(run_ctx *c, pf_run_record *rec, const pf_run_options *opt)
+{
+	pf_diag diag;
+	int rc;
+	memset(&diag, 0, sizeof(diag));
+	rc = pf_pipeline_load(&c->plan, opt->pipeline_path, &diag);
+	if (rc < 0) {
+		if (diag.message)
+			pf_gha_annotate("error", diag.file, diag.pos.line, diag.pos.col, "invalid pipeline",
+					diag.message);
+		pf_diag_dispose(&diag);
+		return rc;
+	}
+	pf_diag_dispose(&diag);
+	/* An unknown --target is a usage error (exit 2), like an invalid pipeline. */
+	if (opt->target && (rc = pf_plan_apply_target(c->plan, opt->target)) < 0)
+		return rc == PF_ENOTFOUND ? PF_EINVALID : rc;
+
+	rec->pteflow_version = pf_xstrdup(PTEFLOW_VERSION);
+	rec->pipeline_name = pf_xstrdup(c->plan->name);
+	rec->pipeline_path = pf_xstrdup(opt->pipeline_path);
+	if ((rc = pf_sha256_file(rec->pipeline_sha256, NULL, opt->pipeline_path)) < 0)
+		return rc;
+	rec->target = opt->target ? pf_xstrdup(opt->target) : NULL;
+	rec->created_utc = utc_now();
+	rec->passed = true;
+
+	{
+		char *rel = opt->out_dir ? pf_xstrdup(opt->out_dir) : default_out_dir(c->plan, opt->target);
+		c->out_dir = pf_fs_absolute(rel);
+		free(rel);
+	}
+	rec->out_dir = pf_xstrdup(c->out_dir);
+	c->python = pf_run_find_python(opt->python);
+	c->pipeline_dir = dir_of(opt->pipeline_path);
+	c->steps_path = pf_steps_env_find_package(c->pipeline_dir);
+	c->ictx.out = c->out_dir;
+	c->ictx.python = c->python;
+	c->ictx.pipeline_dir = c->pipeline_dir;
+	c->ictx.target = opt->target;
+	c->ictx.vars = c->plan->vars;
+	c->ictx.n_vars = c->plan->n_vars;
+	c->ictx.register_env_secrets = true;
+	c->artifact_mtimes = pf_xcalloc(c->plan->n_artifacts + 1, sizeof(uint64_t));
+	return 0;
+}
+
+static int make_out_dir(run_ctx *c)
+{
+	char *logs = pf_fs_join(c->out_dir, "logs");
+	char *steps = pf_fs_join(c->out_dir, "steps");
+	int rc = pf_fs_mkdir_p(logs);
+	if (rc == 0)
+		rc = pf_fs_mkdir_p(steps);
+	if (rc == 0 && access(c->out_dir, W_OK) != 0)
+		rc = pf_error_errno("the output folder \"%s\" is not writable", c->out_dir);
+	if (rc < 0)
+		rc = pf_error_code(PF_EENV, "cannot use the output folder: %s", pf_error_last());
+	free(logs);
+	free(steps);
+	return rc;
+}
+
+static int run_steps(run_ctx *c, char **produced_by)
+{
+	int rc = 0;
+	pf_run_record *rec = c->rec;
+	rec->steps = pf_xcalloc(c->plan->n_steps + 1, sizeof(pf_step_record));
+	rec->n_steps = c->plan->n_steps;
+	for (size_t i = 0; i < c->plan->n_steps; i++) {
+		if (pf_proc_interrupted()) {
+			record_failure(rec, "interrupted before step \"%s\"", c->plan->steps[i].name);
+			rc = PF_EINTR;
+			break;
+		}
+		rc = run_one_step(c, i, &rec->steps[i]);
+		if (rec->steps[i].ran)
+			attribute_artifacts(c, c->plan->steps[i].name, produced_by);
+		if (rc < 0) {
+			for (size_t k = i + 1; k < c->plan->n_steps; k++)
+				rec->steps[k].name = pf_xstrdup(c->plan->steps[k].name);
+			break;
+		}
+	}
+	return rc;
+}
+
+static int verify_and_summarise(run_ctx *c, char **produced_by)
+{
+	pf_run_record *rec = c->rec;
+	int rc = pf_verify_artifacts(&rec->artifacts, &rec->n_artifacts, c->plan, c->out_dir);
+	if (rc < 0) {
+		record_failure(rec, "artifacts could not be checked: %s", pf_error_last());
+		return rc;
+	}
+	for (size_t i = 0; i < rec->n_artifacts; i++) {
+		pf_artifact_result *a = &rec->artifacts[i];
+		for (size_t k = 0; k < c->plan->n_artifacts && k < rec->n_artifacts; k++)
+			if (produced_by[k] && !strcmp(c->plan->artifacts[k].path, a->path) && !a->produced_by)
+				a->produced_by = pf_xstrdup(produced_by[k]);
+		if (!a->passed) {
+			for (size_t g = 0; g < a->n_gates; g++) {
+				if (a->gates[g].passed)
+					continue;
+				/* The first failure is printed by the caller as the run's reason; log the others here. */
+				if (rec->failure && a->gates[g].message) {
+					pf_log_error("%s", a->gates[g].message);
+				} else if (a->gates[g].message) {
+					record_failure(rec, "%s", a->gates[g].message);
+				} else {
+					if (rec->failure)
+						pf_log_error("artifact \"%s\" failed its %s gate: expected %s, got %s",
+							     a->path, a->gates[g].name,
+							     a->gates[g].expected ? a->gates[g].expected : "-",
+							     a->gates[g].actual ? a->gates[g].actual : "-");
+					record_failure(rec, "artifact \"%s\" failed its %s gate: expected %s, got %s",
+						       a->path, a->gates[g].name,
+						       a->gates[g].expected ? a->gates[g].expected : "-",
+						       a->gates[g].actual ? a->gates[g].actual : "-");
+				}
+				pf_gha_annotate("error", c->plan->path, c->plan->artifacts[i].pos.line,
+						c->plan->artifacts[i].pos.col, "gate failed",
+						a->gates[g].message ? a->gates[g].message : rec->failure);
+			}
+		}
+	}
+	return 0;
+}
+
+int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
+{
+	run_ctx c;
+	char **produced_by = NULL;
+	char *manifest_path = NULL;
+	uint64_t t0 = now_ms();
+	int rc, mrc;
+
+	memset(&c, 0, sizeof(c));
+	memset(rec, 0, sizeof(*rec));
+	c.opt = opt;
+	c.rec = rec;
+	if ((rc = prepare(&c, rec, opt)) < 0)
+		goto done;
+	c.workdir = opt->workdir ? pf_fs_absolute(opt->workdir) : pf_xstrdup(c.out_dir);
+	c.ictx.workdir = c.workdir;
+	if (opt->dry_run) {
+		dry_run_print(&c);
+		rc = 0;
+		goto done;
+	}
+	if ((rc = make_out_dir(&c)) < 0)
+		goto done;
+
+	pf_run_host(&rec->host);
+	pf_vcs_describe(&rec->git, c.pipeline_dir);
+	pf_gha_context(&rec->ci);
+	produced_by = pf_xcalloc(c.plan->n_artifacts + 1, sizeof(char *));
+
+	rc = c.plan->model ? fetch_model(&c) : 0;
+	if (rc == 0) {
+		if (!c.plan->model)
+			c.ictx.model_dir = NULL;
+		rc = run_steps(&c, produced_by);
+	} else {
+		pf_log_error("%s", rec->failure ? rec->failure : pf_error_last());
+	}
+	/* Gates run even after a failed step: the manifest then says what exists and what does not. */
+	mrc = verify_and_summarise(&c, produced_by);
+	if (rc == 0 && mrc < 0)
+		rc = mrc;
+	if (rc == 0 && !rec->passed)
+		rc = PF_EFAILED;
+	rec->tool_versions_json = merge_tool_versions(rec);
+	rec->duration_ms = now_ms() - t0;
+	rec->passed = rec->passed && rc == 0;
+
+	manifest_path = pf_fs_join(c.out_dir, c.plan->manifest ? c.plan->manifest : "manifest.json");
+	if ((mrc = pf_manifest_write(rec, c.out_dir, c.plan->manifest ? c.plan->manifest : "manifest.json")) < 0) {
+		pf_log_error("the manifest could not be written: %s", pf_error_last());
+		if (rc == 0)
+			rc = mrc == PF_EENV ? PF_EENV : PF_EFAILED;
+	} else {
+		pf_log_info("manifest: %s", manifest_path);
+	}
+	if (pf_gha_active())
+		pf_gha_summary(rec, manifest_path);
+	if (rc < 0 && rec->failure)
+		pf_error_set("%s", rec->failure);
+done:
+	if (produced_by && c.plan)
+		pf_strv_free(produced_by, c.plan->n_artifacts);
+	free(manifest_path);
+	free(c.artifact_mtimes);
+	free(c.out_dir);
+	free(c.workdir);
+	free(c.python);
+	free(c.pipeline_dir);
+	free(c.steps_path);
+	pf_plan_free(c.plan);
+	return rc;
+}
+
+/*
+ * The first step result that reports "versions" (python, torch, executorch)
+ * gives the run's tool versions. Parsed with a length; results are capped at
+ * STEP_RESULT_MAX_BYTES when read.
+ */
+static char *merge_tool_versions(const pf_run_record *rec)
+{
+	for (size_t i = 0; i < rec->n_steps; i++) {
+		const char *text = rec->steps[i].result_json;
+		cJSON *root, *v;
+		char *out = NULL;
+		if (!text)
+			continue;
+		root = cJSON_ParseWithLength(text, strlen(text));
+		v = root ? cJSON_GetObjectItemCaseSensitive(root, "versions") : NULL;
+		if (cJSON_IsObject(v))
+			out = cJSON_PrintUnformatted(v);
+		cJSON_Delete(root);
+		if (out) {
+			char *copy = pf_xstrdup(out);
+			cJSON_free(out);
+			return copy;
+		}
+	}
+	return NULL;
+}

@@ -1,0 +1,48 @@
+"""Shared fixtures of the command-line tests: the real pteflow binary, the
+source tree, the project's Python, and a helper that runs pteflow and keeps
+everything it printed. ctest sets PTEFLOW_BIN, PTEFLOW_SOURCE_DIR,
+PTEFLOW_BINARY_DIR and PTEFLOW_PYTHON."""
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+SOURCE_DIR = pathlib.Path(os.environ.get("PTEFLOW_SOURCE_DIR", pathlib.Path(__file__).resolve().parents[2]))
+BINARY_DIR = pathlib.Path(os.environ.get("PTEFLOW_BINARY_DIR", SOURCE_DIR / "build"))
+PTEFLOW = os.environ.get("PTEFLOW_BIN", str(BINARY_DIR / "pteflow"))
+PYTHON = os.environ.get("PTEFLOW_PYTHON", sys.executable)
+
+# Make tests/hub importable (the local Hub server and its fixture helpers).
+sys.path.insert(0, str(SOURCE_DIR / "tests" / "hub"))
+
+
+def tool(name):
+    """Path of a helper program built from tests/tools/<name>.c."""
+    return str(BINARY_DIR / "tests" / f"pf_tool_{name}")
+
+
+class Result:
+    def __init__(self, proc):
+        self.code = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+
+    def __repr__(self):
+        return f"<exit {self.code}\n--- stdout\n{self.out}\n--- stderr\n{self.err}>"
+
+
+def run_pteflow(*args, env=None, cwd=None, timeout=600, input=None):
+    full_env = dict(os.environ)
+    full_env.pop("GITHUB_ACTIONS", None)
+    if env:
+        full_env.update(env)
+    proc = subprocess.run([PTEFLOW, *map(str, args)], capture_output=True, text=True, env=full_env,
+                          cwd=cwd, timeout=timeout, input=input)
+    return Result(proc)
+
+
+@pytest.fixture
+def pteflow():
+    return run_pteflow
