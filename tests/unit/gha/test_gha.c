@@ -214,7 +214,7 @@ Test(gha, context_from_environment)
 /* ---- a record with two artifacts, the second failing its max_size gate ---- */
 
 static char s_pipe[] = "demo", s_target[] = "int8-seq512", s_ppath[] = "pipelines/demo.yaml";
-static char s_out[] = "/runner/work/out/demo", s_pte[] = "model.pte", s_ptd[] = "weights/big.ptd";
+static char s_out[] = "/home/runner/out/demo", s_pte[] = "model.pte", s_ptd[] = "weights/big.ptd";
 static char s_kpte[] = "pte", s_kptd[] = "ptd", s_export[] = "export", s_check[] = "check";
 static char s_nonempty[] = "non_empty", s_max[] = "max_size", s_exp[] = "<= 1.5 GB", s_act[] = "2.00 GB";
 static char s_fail[] = "artifact \"weights/big.ptd\" failed its max_size gate: expected <= 1.5 GB, got 2.00 GB";
@@ -286,7 +286,7 @@ Test(gha, summary_table_for_two_artifacts_one_failing)
 	make_record(&rec, a, g, s);
 	setenv("GITHUB_ACTIONS", "true", 1);
 	set_files(&summary, &output);
-	cr_assert_eq(pf_gha_summary(&rec, "/runner/work/out/demo/manifest.json"), 0, "%s", pf_error_last());
+	cr_assert_eq(pf_gha_summary(&rec, "/home/runner/out/demo/manifest.json"), 0, "%s", pf_error_last());
 	text = read_all(summary);
 	cr_assert_not_null(text);
 	cr_assert(strstr(text, "## \xe2\x9d\x8c pteflow: `demo` target `int8-seq512` failed\n"), "%s", text);
@@ -330,9 +330,9 @@ Test(gha, outputs_file_format)
 	text = read_all(output);
 	cr_assert_str_eq(text, "manifest=out/demo/manifest.json\n"
 			       "status=failed\n"
-			       "artifact_model_pte=/runner/work/out/demo/model.pte\n"
+			       "artifact_model_pte=/home/runner/out/demo/model.pte\n"
 			       "sha256_model_pte=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"
-			       "artifact_weights_big_ptd=/runner/work/out/demo/weights/big.ptd\n"
+			       "artifact_weights_big_ptd=/home/runner/out/demo/weights/big.ptd\n"
 			       "sha256_weights_big_ptd=bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n");
 	free(text);
 	free(summary);
