@@ -1,0 +1,142 @@
+"""End to end through the real binary with real ExecuTorch exports: the
+embedded demo pipeline (tiny random Llama, int8, XNNPACK, numerical check)
+produces a .pte that passes structure, gates and the check, a manifest that
+validates against its schema and that `pteflow verify` accepts; then failures
+injected for real: a 0-byte .pte, a truncated .pte, an export with
+delegation disabled, and an export over its memory limit."""
+import json
+import os
+import pathlib
+import shutil
+import textwrap
+
+import jsonschema
+import pytest
+
+from conftest import PYTHON, SOURCE_DIR, run_pteflow
+
+PIPELINES = SOURCE_DIR / "pipelines"
+SCHEMA = json.loads((SOURCE_DIR / "schemas" / "manifest.schema.json").read_text())
+STEPS_PATH = str(SOURCE_DIR / "python")
+
+
+def manifest_of(out):
+    return json.loads((pathlib.Path(out) / "manifest.json").read_text())
+
+
+def gate(artifact, name):
+    return next(g for g in artifact["gates"] if g["name"] == name)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    r = run_pteflow("run", PIPELINES / "demo.yaml", "--python", PYTHON, "--out", out, timeout=1500)
+    return out, r
+
+
+def test_demo_passes_every_gate_and_the_numerical_check(demo):
+    out, r = demo
+    assert r.code == 0, r
+    m = manifest_of(out)
+    jsonschema.validate(m, SCHEMA)
+    assert m["status"] == "passed" and m["all_gates_passed"] is True
+    assert m["runtime"] == "ExecuTorch"
+    pte = next(a for a in m["artifacts"] if a["path"] == "model.pte")
+    assert pte["passed"] and pte["size_bytes"] > 10_000
+    assert "XnnpackBackend" in pte["structure"]["backends"]
+    assert [meth["name"] for meth in pte["structure"]["methods"]] == ["forward"]
+    assert all(g["passed"] for g in pte["gates"])
+    assert pte["produced_by"] == "export"
+    steps = {s["name"]: s for s in m["steps"]}
+    assert steps["export"]["status"] == "success" and steps["check"]["status"] == "success"
+    assert steps["export"]["peak_memory_bytes"] > 50 * 2**20
+    check = steps["check"]["result"]
+    assert check is not None and check.get("ok") is True, check
+    errors = check["programs"][0]["errors"]
+    assert errors["max_abs_error"] <= errors["bound"]
+    assert check["programs"][0]["timing"]["decode_tokens_per_s"] > 0
+    assert set(m["tool_versions"]) >= {"python", "torch", "executorch"}
+
+
+def test_demo_output_verifies_and_inspects(demo):
+    out, r = demo
+    assert r.code == 0, r
+    v = run_pteflow("verify", out / "manifest.json")
+    assert v.code == 0, v
+    assert "OK" in v.out and "model.pte" in v.out
+    i = run_pteflow("inspect", out / "model.pte", "--json")
+    assert i.code == 0, i
+    info = json.loads(i.out)
+    assert "XnnpackBackend" in json.dumps(info)
+
+
+def one_step_pipeline(tmp_path, command, extra_artifact="", limits="{ timeout: 10m }"):
+    body = f"""\
+        version: 1
+        name: injected
+        steps:
+          - name: export
+            run: {json.dumps(command)}
+            limits: {limits}
+        artifacts:
+          - {{ path: model.pte, kind: pte, methods: [forward], backends: [XnnpackBackend] }}
+        {extra_artifact}
+    """
+    p = tmp_path / "p.yaml"
+    p.write_text(textwrap.dedent(body))
+    return p
+
+
+def test_export_that_writes_zero_bytes_fails_with_the_diagnosis(tmp_path):
+    p = one_step_pipeline(tmp_path, [PYTHON, "-c", "import sys; open(sys.argv[1], 'wb').close()",
+                                     "${out}/model.pte"])
+    r = run_pteflow("run", p, "--out", tmp_path / "out")
+    assert r.code == 1, r
+    assert '"model.pte" is empty' in r.err and "wrote nothing" in r.err
+    assert manifest_of(tmp_path / "out")["status"] == "failed"
+
+
+def test_export_that_writes_a_truncated_pte_fails_with_the_diagnosis(tmp_path, demo):
+    out, r = demo
+    assert r.code == 0, r
+    real = out / "model.pte"
+    keep = real.stat().st_size * 2 // 3
+    src = tmp_path / "real.pte"
+    shutil.copy(real, src)
+    p = one_step_pipeline(tmp_path, [PYTHON, "-c",
+                                     "import sys; d=open(sys.argv[1],'rb').read(); "
+                                     "open(sys.argv[2],'wb').write(d[:int(sys.argv[3])])",
+                                     str(src), "${out}/model.pte", str(keep)])
+    r = run_pteflow("run", p, "--out", tmp_path / "out")
+    assert r.code == 1, r
+    assert "model.pte" in r.err and "truncated" in r.err, r.err
+    art = manifest_of(tmp_path / "out")["artifacts"][0]
+    assert gate(art, "structure")["passed"] is False
+
+
+def test_export_without_delegation_fails_the_backends_gate(tmp_path):
+    p = one_step_pipeline(tmp_path, ["${python}", "-m", "pteflow_steps.export_llm", "--random-config", "tiny",
+                                     "--seed", "0", "--max-seq-len", "32", "--quant", "none", "--no-xnnpack",
+                                     "--out", "${out}/model.pte"])
+    r = run_pteflow("run", p, "--python", PYTHON, "--out", tmp_path / "out", timeout=1200)
+    assert r.code == 1, r
+    assert "XnnpackBackend" in r.err and "not lowered" in r.err, r.err
+    m = manifest_of(tmp_path / "out")
+    art = m["artifacts"][0]
+    assert gate(art, "structure")["passed"] is True
+    assert gate(art, "backends")["passed"] is False
+    assert m["steps"][0]["status"] == "success"
+
+
+def test_export_over_its_memory_limit_is_reported_as_a_memory_kill(tmp_path):
+    p = one_step_pipeline(tmp_path, ["${python}", "-m", "pteflow_steps.export_llm", "--random-config", "tiny",
+                                     "--seed", "0", "--max-seq-len", "32", "--quant", "int8", "--xnnpack",
+                                     "--out", "${out}/model.pte"],
+                          limits="{ memory: 160MiB, timeout: 10m }")
+    r = run_pteflow("run", p, "--python", PYTHON, "--out", tmp_path / "out", timeout=1200)
+    assert r.code == 1, r
+    assert 'step "export" was killed: it exceeded its memory limit of 160.0 MiB' in r.err, r.err
+    step = manifest_of(tmp_path / "out")["steps"][0]
+    assert step["guard"]["memory_kill"] is True
+    assert step["guard"]["limit_bytes"] == 160 * 2**20
