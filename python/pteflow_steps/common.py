@@ -1,0 +1,268 @@
+"""Shared plumbing of the pteflow export steps: versions, the JSON result
+file, the one-line failure contract, safe writing of .pte/.ptd buffers and the
+delegation summary of a lowered program.
+
+Contract of every step: exit 0 only when its artifacts are written and
+non-empty; on failure a single line "pteflow_steps.<step>: error: <reason>"
+on stderr and a non-zero exit. The result JSON goes next to the artifacts and
+to $PTEFLOW_RESULT when that is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import gc
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from typing import Any, Dict, Iterable, List, Optional
+
+RESULT_SCHEMA_VERSION = 1
+
+
+class StepError(Exception):
+    """A failure the user can act on; printed as one line."""
+
+
+def versions() -> Dict[str, str]:
+    out = {"python": platform.python_version()}
+    try:
+        import torch
+
+        out["torch"] = torch.__version__
+    except Exception:  # pragma: no cover - torch is a hard requirement
+        out["torch"] = "missing"
+    try:
+        from executorch import version as etv
+
+        out["executorch"] = getattr(etv, "__version__", "unknown")
+    except Exception:
+        try:
+            from importlib.metadata import version
+
+            out["executorch"] = version("executorch")
+        except Exception:
+            out["executorch"] = "missing"
+    try:
+        from importlib.metadata import version
+
+        out["torchao"] = version("torchao")
+    except Exception:
+        pass
+    return out
+
+
+def print_versions(step: str, v: Dict[str, str]) -> None:
+    print(f"{step}: python {v.get('python')}, torch {v.get('torch')}, executorch {v.get('executorch')}", flush=True)
+
+
+def file_entry(path: str, kind: Optional[str] = None) -> Dict[str, Any]:
+    if kind is None:
+        ext = os.path.splitext(path)[1].lower()
+        kind = {".pte": "pte", ".ptd": "ptd"}.get(ext, "file")
+    return {"path": os.path.basename(path), "kind": kind, "size": os.path.getsize(path)}
+
+
+def write_bytes_checked(path: str, data: bytes, what: str = "program") -> int:
+    """Write a serialized buffer atomically; refuse an empty one."""
+    if data is None or len(data) == 0:
+        raise StepError(f"the serialized {what} for '{path}' is empty; nothing was written (the export produced no bytes)")
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    tmp = path + ".part"
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    size = os.path.getsize(path)
+    if size != len(data):
+        raise StepError(f"'{path}' has {size} bytes after writing, expected {len(data)}; check the disk")
+    return size
+
+
+def write_program(path: str, et_program) -> int:
+    """Serialize an ExecutorchProgramManager to `path` (never an empty file)."""
+    buf = et_program.buffer
+    size = write_bytes_checked(path, buf, "program")
+    try:
+        et_program._buffer = None  # drop the cached copy of the buffer
+    except Exception:
+        pass
+    del buf
+    gc.collect()
+    return size
+
+
+def write_data_files(outdir: str, et_program) -> List[str]:
+    """Write the program's external tensor data (.ptd files); return their paths."""
+    data = getattr(et_program, "_tensor_data", None) or {}
+    paths = []
+    for name, cord in data.items():
+        fn = name if name.endswith(".ptd") else name + ".ptd"
+        p = os.path.join(outdir, fn)
+        write_bytes_checked(p, bytes(cord), "tensor data")
+        paths.append(p)
+    return paths
+
+
+def delegation_summary(edge_manager) -> Dict[str, Any]:
+    """Count delegated vs not delegated operator nodes of a lowered program.
+
+    Walks every method's graph: executorch_call_delegate nodes and the
+    operators inside their lowered submodules count as delegated (per
+    backend id); other call_function operator nodes count as not delegated.
+    """
+    import torch
+    from executorch.exir.lowered_backend_module import LoweredBackendModule
+
+    per_op: Dict[str, Dict[str, int]] = collections.defaultdict(lambda: {"delegated": 0, "not_delegated": 0})
+    backends: Dict[str, int] = collections.Counter()
+    delegates = 0
+
+    def opname(n) -> str:
+        t = n.target
+        name = getattr(t, "__name__", None) or str(t)
+        return name
+
+    def walk_inner(gm, backend: str):
+        for n in gm.graph.nodes:
+            if n.op == "call_function" and n.target.__class__.__name__ != "builtin_function_or_method" \
+                    and "getitem" not in str(n.target):
+                per_op[opname(n)]["delegated"] += 1
+
+    methods = list(edge_manager.methods) if hasattr(edge_manager, "methods") else ["forward"]
+    for m in methods:
+        ep = edge_manager.exported_program(m)
+        gm = ep.graph_module
+        for n in gm.graph.nodes:
+            if n.op != "call_function":
+                continue
+            if "executorch_call_delegate" in str(n.target):
+                delegates += 1
+                lowered = getattr(gm, n.args[0].target)
+                if isinstance(lowered, LoweredBackendModule):
+                    backends[lowered.backend_id] += 1
+                    orig = getattr(lowered, "original_module", None)
+                    if orig is not None:
+                        walk_inner(orig.graph_module, lowered.backend_id)
+                continue
+            if "getitem" in str(n.target):
+                continue
+            per_op[opname(n)]["not_delegated"] += 1
+    total_d = sum(v["delegated"] for v in per_op.values())
+    total_n = sum(v["not_delegated"] for v in per_op.values())
+    return {
+        "delegate_calls": delegates,
+        "backends": dict(backends),
+        "delegated_nodes": total_d,
+        "not_delegated_nodes": total_n,
+        "per_operator": {k: per_op[k] for k in sorted(per_op)},
+    }
+
+
+def print_delegation(step: str, summary: Dict[str, Any]) -> None:
+    print(f"{step}: delegation: {summary['delegate_calls']} delegate call(s) {summary['backends']}, "
+          f"{summary['delegated_nodes']} node(s) delegated, {summary['not_delegated_nodes']} not delegated", flush=True)
+    for op, c in summary["per_operator"].items():
+        print(f"{step}:   {op:<48} delegated {c['delegated']:>5}  not delegated {c['not_delegated']:>5}")
+
+
+def write_result(step: str, result: Dict[str, Any], next_to: Optional[str], extra: Optional[str] = None) -> List[str]:
+    """Write result JSON next to `next_to` (a file or folder) and at $PTEFLOW_RESULT."""
+    result.setdefault("schema_version", RESULT_SCHEMA_VERSION)
+    result.setdefault("step", step)
+    text = json.dumps(result, indent=2, sort_keys=False, default=str) + "\n"
+    written = []
+    targets = []
+    if next_to:
+        if os.path.isdir(next_to):
+            targets.append(os.path.join(next_to, f"{step}.result.json"))
+        else:
+            base = os.path.splitext(next_to)[0]
+            targets.append(base + f".{step}.json")
+    env = os.environ.get("PTEFLOW_RESULT")
+    if env:
+        targets.append(env)
+    if extra:
+        targets.append(extra)
+    for t in targets:
+        d = os.path.dirname(os.path.abspath(t))
+        os.makedirs(d, exist_ok=True)
+        tmp = t + ".part"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, t)
+        written.append(t)
+    return written
+
+
+def add_common_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--result", default=None,
+                   help="also write the result JSON here (in addition to next to the artifact and $PTEFLOW_RESULT)")
+    p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch default)")
+
+
+def run_main(step: str, main_fn, argv: Optional[Iterable[str]] = None) -> int:
+    """Run a step's main; map failures to one line on stderr and exit codes.
+
+    Exit codes: 0 ok; 1 the step failed (export, check over tolerance, load
+    failure); 2 bad usage (argparse).
+    """
+    try:
+        rc = main_fn(list(argv) if argv is not None else None)
+        return int(rc or 0)
+    except StepError as e:
+        print(f"pteflow_steps.{step}: error: {e}", file=sys.stderr, flush=True)
+        return 1
+    except MemoryError:
+        print(f"pteflow_steps.{step}: error: out of memory; raise the step's memory limit or quantize first",
+              file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print(f"pteflow_steps.{step}: error: interrupted", file=sys.stderr, flush=True)
+        return 130
+    except Exception as e:  # unexpected: keep the traceback for the log, one summary line last
+        if os.environ.get("PTEFLOW_STEPS_TRACEBACK", "1") != "0":
+            traceback.print_exc(file=sys.stderr)
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"pteflow_steps.{step}: error: {type(e).__name__}: {msg}"[:2000], file=sys.stderr, flush=True)
+        return 1
+
+
+class Timer:
+    def __init__(self):
+        self.t = {}
+
+    def __call__(self, name):
+        timer = self
+
+        class _T:
+            def __enter__(self_):
+                self_.s = time.perf_counter()
+
+            def __exit__(self_, *a):
+                timer.t[name] = round(time.perf_counter() - self_.s, 4)
+
+        return _T()
+
+
+def setup_torch(threads: int) -> None:
+    import torch
+
+    torch.set_grad_enabled(False)
+    if threads and threads > 0:
+        torch.set_num_threads(threads)
+
+
+def peak_rss_bytes() -> int:
+    try:
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+    except Exception:
+        return 0
