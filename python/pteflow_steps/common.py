@@ -259,6 +259,37 @@ def setup_torch(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
+def _status_kib(field: str) -> int:
+    try:
+        with open("/proc/self/status", "r", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def release_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the system (glibc
+    malloc_trim), so a later stage's peak does not sit on an earlier one's."""
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except Exception:  # not glibc: nothing to trim
+        pass
+
+
+def debug_memory(step: str, label: str) -> None:
+    """With PTEFLOW_DEBUG_MEMORY=1, print current and peak RSS at a stage boundary."""
+    if os.environ.get("PTEFLOW_DEBUG_MEMORY", "") not in ("", "0"):
+        rss = _status_kib("VmRSS") / 1048576.0
+        hwm = _status_kib("VmHWM") / 1048576.0
+        print(f"{step}: memory after {label}: rss {rss:.2f} GiB, peak {hwm:.2f} GiB", file=sys.stderr, flush=True)
+
+
 def peak_rss_bytes() -> int:
     try:
         import resource

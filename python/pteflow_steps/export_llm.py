@@ -86,6 +86,7 @@ def main(argv=None):
     with torch.inference_mode(False), torch.no_grad():
         with tm("build"):
             model, cfg, _ = llm_source.build(source, apply_quant=False)
+        common.debug_memory(STEP, "build")
         n_params = sum(p.numel() for p in model.parameters())
         print(f"{STEP}: model {a.random_config or a.model_dir}: {n_params / 1e6:.1f}M parameters, "
               f"{cfg.num_hidden_layers} layers, max seq {a.max_seq_len}", flush=True)
@@ -94,22 +95,28 @@ def main(argv=None):
 
             qinfo = quant.quantize(model, a.quant, a.group_size)
             qinfo["embedding"] = quant.quantize_embeddings(model, a.embedding_quant)
+        common.debug_memory(STEP, "quantize")
         example = llm_source.example_inputs(a.max_seq_len, 2 if a.dynamic else 1)
         dyn = llm_source.dynamic_shapes(a.max_seq_len) if a.dynamic else None
         with tm("export"):
             ep = lowering.export_program(model, example, dyn)
+        common.debug_memory(STEP, "export")
         del model
-        gc.collect()
+        common.release_memory()
+        common.debug_memory(STEP, "free model")
         with tm("lower"):
             summary, et = lowering.lower(ep, a.xnnpack)
+        common.debug_memory(STEP, "lower")
         del ep
         methods = list(lowering.method_names(et))
-        gc.collect()
+        common.release_memory()
+        common.debug_memory(STEP, "free exported program")
         common.print_delegation(STEP, summary)
         with tm("serialize"):
             size = common.write_program(a.out, et)
+        common.debug_memory(STEP, "serialize")
         del et
-        gc.collect()
+        common.release_memory()
     total = round(time.perf_counter() - t0, 3)
     print(f"{STEP}: wrote '{a.out}' ({size} bytes) in {total} s", flush=True)
     result = {
