@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config git clang libclang-rt-14-dev
+  build-essential cmake pkg-config git clang libclang-rt-dev
   libyaml-dev libcurl4-openssl-dev libcjson-dev libssl-dev libgit2-dev libcriterion-dev
   python3 python3-venv
   curl nginx-light hyperfine time
