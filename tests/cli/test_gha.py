@@ -201,3 +201,51 @@ def test_assert_masked_catches_a_leak():
         assert "stdout" in str(e)
     else:
         raise AssertionError("assert_masked missed a token on stdout")
+
+
+# ---- `pteflow run` inside Actions ----
+
+RUN_PIPELINE = """\
+    version: 1
+    name: gha-run
+    steps:
+      - name: export
+        run: ["/bin/sh", "-c", "echo using $HF_TOKEN; printf 'abc' > ${out}/small.bin; printf 'abcdefgh' > ${out}/big.bin"]
+        env: { HF_TOKEN: "${env.HF_TOKEN}" }
+    artifacts:
+      - { path: small.bin, kind: file }
+      - { path: big.bin, kind: file, max_size: 4B }
+"""
+
+
+def test_run_masks_groups_annotates_summarises_and_writes_outputs(tmp_path):
+    import json
+    token = "hf_ActionsRunToken0123456789"
+    pipeline = tmp_path / "gha-run.yaml"
+    pipeline.write_text(textwrap.dedent(RUN_PIPELINE))
+    env, summary, output = gha_env(tmp_path, HF_TOKEN=token)
+    out = tmp_path / "out"
+    r = run_pteflow("run", pipeline, "--out", out, "--json", env=env)
+    assert r.code == 1, r
+    assert_masked(r, token)
+    json.loads(r.out)  # stdout stays pure JSON inside Actions
+    cmds = parse_commands(r.err)
+    names = [c[0] for c in cmds]
+    assert "group" in names and "endgroup" in names
+    errs = annotations(r.err)
+    gate = [(p, m) for p, m in errs if "big.bin" in m]
+    assert gate, errs
+    props, message = gate[0]
+    assert props["file"] == str(pipeline) and props["line"] == "9", props
+    tables = summary_tables(summary.read_text())
+    flat = "\n".join("|".join(row) for t in tables for row in t)
+    assert "small.bin" in flat and "big.bin" in flat
+    assert token not in summary.read_text()
+    outs = read_outputs(output)
+    assert outs["status"] == "failed"
+    assert outs["manifest"] == str(out / "manifest.json")
+    sha_small = json.loads((out / "manifest.json").read_text())["artifacts"][0]["sha256"]
+    assert sha_small in outs.values()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["ci"]["run_id"] == "4242" and manifest["ci"]["repository"] == "pteflow/test"
+    assert token not in (out / "manifest.json").read_text()
