@@ -193,7 +193,7 @@ def make_variant(dist, name, files):
     return d
 
 
-def release_then_verify(tmp_path, variants, tamper=None):
+def release_then_verify(tmp_path, variants, tamper=None, real_pteflow=None):
     ex = load("export.yml")
     vr = load("verify-release.yml")
     bin_dir = tmp_path / "bin"
@@ -201,13 +201,19 @@ def release_then_verify(tmp_path, variants, tamper=None):
     write_exe(bin_dir / "gh", FAKE_GH)
     workspace = tmp_path / "ws"
     (workspace / "build").mkdir(parents=True)
-    write_exe(workspace / "build" / "pteflow", FAKE_PTEFLOW)
+    if real_pteflow:
+        os.symlink(real_pteflow, workspace / "build" / "pteflow")
+    else:
+        write_exe(workspace / "build" / "pteflow", FAKE_PTEFLOW)
     release = tmp_path / "release"
     release.mkdir()
     dist = tmp_path / "rel" / "dist"
     dist.mkdir(parents=True)
     for name, files in variants.items():
-        make_variant(dist, name, files)
+        if callable(files):
+            files(dist / f"pteflow-{name}")
+        else:
+            make_variant(dist, name, files)
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_RELEASE": str(release), "TAG": "v9.9.9",
            "GH_TOKEN": "x", "GH_REPO": "o/r", "GITHUB_STEP_SUMMARY": str(tmp_path / "summary-release.md")}
     attach = step_named(ex, "release", "Attach the files")["run"]
@@ -272,3 +278,38 @@ def test_release_without_manifest_fails_verification(tmp_path):
     proc, summary, _ = release_then_verify(tmp_path, {"demo": {"model.pte": b"x" * 10}}, tamper=strip)
     assert proc.returncode != 0
     assert "no manifest" in proc.stdout
+
+
+def real_variant(out):
+    """A real output folder: `pteflow run` copies a real .pte (made by ExecuTorch) and writes the manifest."""
+    from conftest import PTEFLOW, SOURCE_DIR, run_pteflow
+    fixture = SOURCE_DIR / "tests" / "resources" / "pte" / "xnnpack-linear.pte"
+    pipeline = out.parent / "release.yaml"
+    pipeline.write_text(
+        "version: 1\nname: release\nsteps:\n  - name: export\n"
+        f"    run: [\"/bin/cp\", \"{fixture}\", \"${{out}}/model.pte\"]\n"
+        "artifacts:\n  - { path: model.pte, kind: pte, methods: [forward], backends: [XnnpackBackend] }\n")
+    r = run_pteflow("run", pipeline, "--out", out)
+    assert r.code == 0, r
+
+
+def test_real_pteflow_verifies_a_real_release_and_catches_tampering(tmp_path):
+    from conftest import PTEFLOW
+    if not os.path.exists(PTEFLOW):
+        pytest.skip("the pteflow binary is not built")
+    (tmp_path / "good").mkdir()
+    (tmp_path / "bad").mkdir()
+    good, summary, _ = release_then_verify(tmp_path / "good", {"demo": real_variant}, real_pteflow=PTEFLOW)
+    assert good.returncode == 0, good
+    assert "OK" in good.stdout and "model.pte" in good.stdout
+
+    def flip(release):
+        p = release / "model.pte"
+        data = bytearray(p.read_bytes())
+        data[-5] ^= 1
+        p.write_bytes(bytes(data))
+
+    bad, summary, _ = release_then_verify(tmp_path / "bad", {"demo": real_variant}, tamper=flip,
+                                          real_pteflow=PTEFLOW)
+    assert bad.returncode != 0, bad
+    assert "MISMATCH" in bad.stdout and "model.pte" in bad.stdout
