@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "util/error.h"
+
 enum {
 	PF_EXIT_OK = 0,      /* success */
 	PF_EXIT_FAILED = 1,  /* a step, gate, download or verification failed */
@@ -43,7 +45,7 @@ int pf_cli_exit_for(int err);
 /* Print "pteflow: error: <last error>" and return the exit code for err. */
 int pf_cli_fail(int err);
 /* Usage error: message + "see 'pteflow help CMD'"; returns PF_EXIT_USAGE. */
-int pf_cli_usage_error(const char *cmd, const char *fmt, ...);
+int pf_cli_usage_error(const char *cmd, const char *fmt, ...) PF_PRINTF(2, 3);
 /* true if argv holds -h or --help (before "--"). */
 bool pf_cli_wants_help(int argc, char **argv);
 /* Print the command's help to stdout; returns 0 (or 3 if stdout failed). */
