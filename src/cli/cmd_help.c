@@ -15,5 +15,7 @@ int cmd_help(int argc, char **argv)
 		       "invalid input file, 3 environment problem, 130 interrupted.\n");
 		return pf_cli_finish_stdout(0);
 	}
+	if (pf_cli_wants_help(argc, argv))
+		return pf_cli_print_help("help");
 	return pf_cli_print_help(argv[1]);
 }

@@ -333,3 +333,11 @@ def test_help_and_usage_errors():
     assert r.code == 2
     r = run_pteflow("run", "x.yaml", "--memory-guard", "bogus")
     assert r.code == 2 and "bogus" in r.err
+
+
+@pytest.mark.parametrize("command", ["run", "validate", "fetch", "inspect", "verify", "matrix", "version", "help"])
+def test_every_command_has_help(command):
+    r = run_pteflow(command, "--help")
+    assert r.code == 0, r
+    assert r.out.startswith(f"usage: pteflow {command}"), r.out
+    assert run_pteflow("help", command).out == r.out
