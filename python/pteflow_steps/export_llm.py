@@ -84,18 +84,17 @@ def main(argv=None):
     tm = common.Timer()
     t0 = time.perf_counter()
     with torch.inference_mode(False), torch.no_grad():
-        with tm("build"):
-            model, cfg, _ = llm_source.build(source, apply_quant=False)
-        common.debug_memory(STEP, "build")
-        n_params = sum(p.numel() for p in model.parameters())
+        # Build and quantize in one pass: each decoder layer is quantized as
+        # soon as it is written (see llm_source.build), so the float32 model
+        # never exists whole.
+        with tm("build_quantize"):
+            model, cfg, qinfo = llm_source.build(source, apply_quant=True)
+            qinfo.setdefault("embedding", {"mode": "none"})
+            common.release_memory()
+        common.debug_memory(STEP, "build + quantize")
+        n_params = llm_source.parameter_count(cfg)
         print(f"{STEP}: model {a.random_config or a.model_dir}: {n_params / 1e6:.1f}M parameters, "
               f"{cfg.num_hidden_layers} layers, max seq {a.max_seq_len}", flush=True)
-        with tm("quantize"):
-            from . import quant
-
-            qinfo = quant.quantize(model, a.quant, a.group_size)
-            qinfo["embedding"] = quant.quantize_embeddings(model, a.embedding_quant)
-        common.debug_memory(STEP, "quantize")
         example = llm_source.example_inputs(a.max_seq_len, 2 if a.dynamic else 1)
         dyn = llm_source.dynamic_shapes(a.max_seq_len) if a.dynamic else None
         with tm("export"):

@@ -12,11 +12,12 @@ forward(tokens[1, T] int64, input_pos[T] int64) -> logits[1, T, vocab] float32
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 from dataclasses import dataclass, asdict, field
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import torch
 import torch.nn.functional as F
@@ -157,10 +158,34 @@ class LoRALinear(nn.Module):
         return F.linear(x, self.weight) + self.scale * self.lora_b(self.lora_a(x))
 
 
+# When set (uninitialized()), weight matrices are allocated without their
+# default random init: the pages of a tensor are only touched (and counted in
+# RSS) when its real values are written, so a model filled and quantized layer
+# by layer never holds all its float32 weights at once.
+_SKIP_INIT = False
+
+
+@contextlib.contextmanager
+def uninitialized():
+    global _SKIP_INIT
+    old = _SKIP_INIT
+    _SKIP_INIT = True
+    try:
+        yield
+    finally:
+        _SKIP_INIT = old
+
+
+def _module(cls, *args, **kwargs) -> nn.Module:
+    if _SKIP_INIT:
+        return torch.nn.utils.skip_init(cls, *args, **kwargs)
+    return cls(*args, **kwargs)
+
+
 def _linear(cfg: LlamaConfig, name: str, in_f: int, out_f: int) -> nn.Module:
     if cfg.lora_rank > 0 and name in cfg.lora_targets:
         return LoRALinear(in_f, out_f, cfg.lora_rank, cfg.lora_alpha)
-    return nn.Linear(in_f, out_f, bias=False)
+    return _module(nn.Linear, in_f, out_f, bias=False)
 
 
 def _rotate_half(x):
@@ -231,7 +256,7 @@ class Block(nn.Module):
 class LlamaInner(nn.Module):
     def __init__(self, cfg: LlamaConfig, max_seq_len: int):
         super().__init__()
-        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        self.embed_tokens = _module(nn.Embedding, cfg.vocab_size, cfg.hidden_size)
         self.layers = nn.ModuleList(Block(cfg, max_seq_len) for _ in range(cfg.num_hidden_layers))
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
 
@@ -242,9 +267,12 @@ class Llama(nn.Module):
         self.cfg = cfg
         self.max_seq_len = max_seq_len
         self.model = LlamaInner(cfg, max_seq_len)
-        self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
         if cfg.tie_word_embeddings:
+            # No storage of its own: the weight is the embedding table (1 GB in fp32 for Llama 3.2 1B).
+            self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False, device="meta")
             self.lm_head.weight = self.model.embed_tokens.weight
+        else:
+            self.lm_head = _module(nn.Linear, cfg.hidden_size, cfg.vocab_size, bias=False)
         pos = torch.arange(max_seq_len, dtype=torch.float32)
         freqs = torch.outer(pos, rope_inv_freq(cfg))
         emb = torch.cat((freqs, freqs), dim=-1)
@@ -270,44 +298,90 @@ class Llama(nn.Module):
         return self.lm_head(x).float()
 
 
-def build_random(cfg: LlamaConfig, max_seq_len: int, seed: int) -> Llama:
-    """Seeded random weights, deterministic for a given (config, seed)."""
+def _layer_index(name: str) -> Optional[int]:
+    """Decoder layer of a parameter name ("model.layers.<i>.<...>"), else None."""
+    parts = name.split(".")
+    if len(parts) > 3 and parts[0] == "model" and parts[1] == "layers":
+        return int(parts[2])
+    return None
+
+
+def _each_layer_done(model: Llama, after_layer: Optional[Callable[[nn.Module], None]]):
+    """Yield (name, parameter) in named_parameters order; call after_layer(block)
+    once every parameter of a decoder layer has been yielded (and written)."""
+    # Names only: holding the Parameter objects here would keep every float
+    # weight alive after after_layer() has replaced it by its quantized form.
+    names = [n for n, _ in model.named_parameters()]
+    for k, name in enumerate(names):
+        p = model.get_parameter(name)
+        yield name, p
+        del p
+        li = _layer_index(name)
+        if after_layer is not None and li is not None:
+            nxt = _layer_index(names[k + 1]) if k + 1 < len(names) else None
+            if nxt != li:
+                after_layer(model.model.layers[li])
+
+
+def build_random(cfg: LlamaConfig, max_seq_len: int, seed: int,
+                 after_layer: Optional[Callable[[nn.Module], None]] = None) -> Llama:
+    """Seeded random weights, deterministic for a given (config, seed).
+
+    Values are drawn in place (normal_ then scale/shift: bit-identical to
+    torch.randn(shape) * std), so no full-size temporaries exist.
+    after_layer(block), if given, runs once each decoder layer is filled
+    (e.g. to quantize it before the next layer is written)."""
     g = torch.Generator().manual_seed(seed)
-    m = Llama(cfg, max_seq_len)
+    with uninitialized():
+        m = Llama(cfg, max_seq_len)
     with torch.no_grad():
-        for name, p in m.named_parameters():
+        for name, p in _each_layer_done(m, after_layer):
+            p.normal_(generator=g)
             if p.dim() == 1:
-                p.copy_(1.0 + 0.02 * torch.randn(p.shape, generator=g))
+                p.mul_(0.02).add_(1.0)
             else:
-                std = 0.02 if "lora_b" not in name else 0.05
-                p.copy_(torch.randn(p.shape, generator=g) * std)
+                p.mul_(0.02 if "lora_b" not in name else 0.05)
     return m
 
 
-def load_hf(model: Llama, model_dir: str) -> Dict[str, int]:
-    """Load *.safetensors of a HF Llama checkpoint into `model` (strict on names)."""
-    from safetensors.torch import load_file
+def load_hf(model: Llama, model_dir: str,
+            after_layer: Optional[Callable[[nn.Module], None]] = None) -> Dict[str, int]:
+    """Load *.safetensors of a HF Llama checkpoint into `model` (strict on names).
+
+    Tensors are read one at a time (safetensors safe_open, the file mapped only
+    while one tensor is copied), in the model's parameter order, so memory
+    holds the model plus one tensor, never a whole shard. after_layer(block),
+    if given, runs once each decoder layer is loaded."""
+    from safetensors import safe_open
 
     files = sorted(f for f in os.listdir(model_dir) if f.endswith(".safetensors"))
     if not files:
         raise FileNotFoundError(f"no *.safetensors in '{model_dir}'")
-    own = dict(model.named_parameters())
-    seen = set()
-    with torch.no_grad():
-        for fn in files:
-            sd = load_file(os.path.join(model_dir, fn))
-            for k, v in sd.items():
+    own = dict.fromkeys(n for n, _ in model.named_parameters())  # names only, in order (see _each_layer_done)
+    where: Dict[str, str] = {}
+    for fn in files:
+        with safe_open(os.path.join(model_dir, fn), framework="pt") as f:
+            for k in f.keys():
                 if k not in own:
                     if k.endswith("rotary_emb.inv_freq"):
                         continue
                     raise KeyError(f"unexpected tensor '{k}' in '{fn}'")
-                if own[k].shape != v.shape:
-                    raise ValueError(f"tensor '{k}' has shape {tuple(v.shape)}, the config says {tuple(own[k].shape)}")
-                own[k].copy_(v.to(own[k].dtype))
-                seen.add(k)
-            del sd
-    missing = [k for k in own if k not in seen and not (k == "lm_head.weight" and model.cfg.tie_word_embeddings)
+                where[k] = fn
+    missing = [k for k in own if k not in where and not (k == "lm_head.weight" and model.cfg.tie_word_embeddings)
                and "lora_" not in k]
     if missing:
         raise KeyError(f"checkpoint lacks {len(missing)} tensors, first '{missing[0]}'")
+    seen = set()
+    with torch.no_grad():
+        for k, p in _each_layer_done(model, after_layer):
+            fn = where.get(k)
+            if fn is None:
+                continue
+            with safe_open(os.path.join(model_dir, fn), framework="pt") as f:
+                v = f.get_tensor(k)
+            if p.shape != v.shape:
+                raise ValueError(f"tensor '{k}' has shape {tuple(v.shape)}, the config says {tuple(p.shape)}")
+            p.copy_(v)
+            del v
+            seen.add(k)
     return {"files": len(files), "tensors": len(seen)}

@@ -417,7 +417,7 @@ static void dry_run_print(run_ctx *c)
 	}
 	for (size_t i = 0; i < c->plan->n_artifacts; i++) {
 		const pf_artifact *a = &c->plan->artifacts[i];
-		char *mx = pf_format_size(a->max_size);
+		char *mx = pf_format_size_exact(a->max_size);
 		printf("artifact: %s (%s%s%s)\n", a->path,
 		       a->kind == PF_ARTIFACT_PTE ? "pte" : a->kind == PF_ARTIFACT_PTD ? "ptd" : "file",
 		       a->max_size ? ", max " : "", a->max_size ? mx : "");
