@@ -14,7 +14,6 @@ XNNPACK. Program signature: forward(tokens[1,T] int64, input_pos[T] int64)
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import sys
 import time
@@ -104,12 +103,10 @@ def main(argv=None):
         common.release_memory()
         common.debug_memory(STEP, "free model")
         with tm("lower"):
-            summary, et = lowering.lower(ep, a.xnnpack)
-        common.debug_memory(STEP, "lower")
-        del ep
+            held = [ep]
+            del ep  # lower() frees it once the edge program exists
+            summary, et = lowering.lower(held, a.xnnpack, step=STEP)
         methods = list(lowering.method_names(et))
-        common.release_memory()
-        common.debug_memory(STEP, "free exported program")
         common.print_delegation(STEP, summary)
         with tm("serialize"):
             size = common.write_program(a.out, et)

@@ -13,7 +13,7 @@ import copy
 
 import torch
 
-from . import llama, quant
+from . import common, llama, quant
 
 
 def build(source: dict, apply_quant: bool = True):
@@ -39,7 +39,11 @@ def build(source: dict, apply_quant: bool = True):
     group_size = int(source.get("group_size", 32))
     stream = (apply_quant and mode != "none" and not cfg.lora_rank
               and source.get("dtype", "fp32") == "fp32")
-    after_layer = (lambda block: quant.quantize(block, mode, group_size)) if stream else None
+    after_layer = None
+    if stream:
+        def after_layer(block):
+            quant.quantize(block, mode, group_size)
+            common.release_memory()  # hand the layer's float weights back before the next is written
     if source.get("model_dir"):
         with llama.uninitialized():
             model = llama.Llama(cfg, max_seq)

@@ -14,7 +14,6 @@ the delegate (stored under their fully qualified name).
 
 from __future__ import annotations
 
-import gc
 from typing import Callable, Optional, Sequence
 
 import torch
@@ -35,12 +34,19 @@ def export_program(model: torch.nn.Module, example: tuple, dynamic_shapes=None,
     return ep
 
 
-def lower(ep, xnnpack: bool, tag_fn: Optional[Callable] = None, constant_methods=None):
+def lower(ep, xnnpack: bool, tag_fn: Optional[Callable] = None, constant_methods=None, step: str = "lower"):
     """Lower an ExportedProgram; return (delegation_summary, executorch_program_manager).
 
+    `ep` may be passed as a one-element list ([ep]): the caller then holds no
+    reference and the ExportedProgram (its weights are not shared with the
+    edge program) is freed as soon as the edge program exists, before
+    to_executorch, where the peak is.
     The delegation summary is taken from the edge program before
     to_executorch (which rewrites the graph in place into out-variants)."""
-    from .common import delegation_summary
+    from .common import debug_memory, delegation_summary, release_memory
+
+    if isinstance(ep, list):
+        ep = ep.pop()
 
     from executorch.exir import EdgeCompileConfig, ExecutorchBackendConfig, to_edge_transform_and_lower
 
@@ -55,12 +61,16 @@ def lower(ep, xnnpack: bool, tag_fn: Optional[Callable] = None, constant_methods
         compile_config=EdgeCompileConfig(_check_ir_validity=False),
         constant_methods=constant_methods,
     )
+    del ep
+    release_memory()
+    debug_memory(step, "to_edge_transform_and_lower")
     summary = delegation_summary(edge)
     cfg = ExecutorchBackendConfig(extract_delegate_segments=True, do_quant_fusion_and_const_prop=True,
                                   external_constants=tag_fn if tag_fn is not None else False)
     et = edge.to_executorch(cfg)
     del edge
-    gc.collect()
+    release_memory()
+    debug_memory(step, "to_executorch")
     return summary, et
 
 
