@@ -264,6 +264,16 @@ class Timer:
         return _T()
 
 
+def start_export(step: str, args) -> Dict[str, str]:
+    """The opening every export step shares: print versions, set up torch, check the output name."""
+    v = versions()
+    print_versions(step, v)
+    setup_torch(args.threads)
+    if not args.out.endswith(".pte"):
+        raise StepError(f"output '{args.out}' must end in .pte")
+    return v
+
+
 def setup_torch(threads: int) -> None:
     import torch
 

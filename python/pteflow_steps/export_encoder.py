@@ -98,17 +98,13 @@ def parse_args(argv):
 
 def main(argv=None):
     a = parse_args(argv)
-    v = common.versions()
-    common.print_versions(STEP, v)
-    common.setup_torch(a.threads)
+    v = common.start_export(STEP, a)
     import json
 
     import torch
 
     from . import lowering
 
-    if not a.out.endswith(".pte"):
-        raise common.StepError(f"output '{a.out}' must end in .pte")
     cfgp = os.path.join(a.model_dir, "config.json")
     if not os.path.isfile(cfgp):
         raise common.StepError(f"'{a.model_dir}' has no config.json; pass a Hugging Face snapshot folder")

@@ -56,15 +56,11 @@ def parse_args(argv):
 
 def main(argv=None):
     a = parse_args(argv)
-    v = common.versions()
-    common.print_versions(STEP, v)
-    common.setup_torch(a.threads)
+    v = common.start_export(STEP, a)
     import torch
 
     from . import llm_source, lowering
 
-    if not a.out.endswith(".pte"):
-        raise common.StepError(f"output '{a.out}' must end in .pte")
     if a.model_dir and not os.path.isfile(os.path.join(a.model_dir, "config.json")):
         raise common.StepError(f"'{a.model_dir}' has no config.json; pass a Hugging Face checkpoint folder")
     source = {

@@ -96,15 +96,11 @@ def parse_args(argv):
 
 def main(argv=None):
     a = parse_args(argv)
-    v = common.versions()
-    common.print_versions(STEP, v)
-    common.setup_torch(a.threads)
+    v = common.start_export(STEP, a)
     import torch
 
     from . import lowering, quant
 
-    if not a.out.endswith(".pte"):
-        raise common.StepError(f"output '{a.out}' must end in .pte")
     for f in (a.checkpoint, a.torchscript):
         if f and not os.path.isfile(f):
             raise common.StepError(f"'{f}' does not exist")
