@@ -223,9 +223,16 @@ bool pf_fb_vector(pf_fb *fb, const pf_fb_table *t, unsigned slot, unsigned width
 	out->width = width;
 	if (!p || !follow(fb, p, &target, what))
 		return false;
-	if (target % 4 != 0 || (width == 8 && (target + 4) % 8 != 0))
-		return pf_fb_fail(fb, "%s: vector at byte %llu is misaligned for %u-byte elements", what,
-		                  (unsigned long long)target, width);
+	if (target % 4 != 0)
+		return pf_fb_fail(fb, "%s: vector at byte %llu is not 4-byte aligned", what,
+		                  (unsigned long long)target);
+	if (width == 8 && (target + 4) % 8 != 0) {
+		/* Harmless here (loads are bytewise): counted for a warning, not refused. */
+		if (fb->n_misaligned++ == 0) {
+			fb->misaligned_at = target;
+			fb->misaligned_what = what;
+		}
+	}
 	n = pf_fb_le32(fb->data + target);
 	room = fb->len - (target + 4);
 	/* By division, never by multiplying a hostile count first. */
@@ -238,6 +245,32 @@ bool pf_fb_vector(pf_fb *fb, const pf_fb_table *t, unsigned slot, unsigned width
 	out->pos = target + 4;
 	out->n = n;
 	out->present = true;
+	return true;
+}
+
+bool pf_fb_probe_ref_vector(pf_fb *fb, const pf_fb_table *t, unsigned slot)
+{
+	uint64_t p = field_pos(fb, t, slot, 4), target;
+	uint32_t u, n;
+	if (!p)
+		return false;
+	u = pf_fb_le32(fb->data + p);
+	if (u == 0 || u >= 0x80000000u)
+		return false;
+	target = p + u;
+	if (target % 4 != 0 || !in_region(fb, target, 4))
+		return false;
+	n = pf_fb_le32(fb->data + target);
+	if (n > (fb->len - (target + 4)) / 4)
+		return false;
+	/* A plain integer read as an offset rarely lands on a count followed by valid references. */
+	for (uint32_t i = 0; i < n && i < 8; i++) {
+		uint64_t at = target + 4 + 4 * (uint64_t)i, to;
+		u = pf_fb_le32(fb->data + at);
+		to = at + u;
+		if (u == 0 || u >= 0x80000000u || to % 4 != 0 || !in_region(fb, to, 4))
+			return false;
+	}
 	return true;
 }
 

@@ -10,6 +10,11 @@
  * A work budget (tables visited, vector elements examined) bounds the time a
  * hostile file can cost; when it runs out the reader fails with a message
  * that says so.
+ *
+ * Vectors of 8-byte elements that are not 8-byte aligned are read all the
+ * same (every load is bytewise) and only counted in n_misaligned, so the
+ * walkers can warn: a strict FlatBuffers verifier refuses them, the runtime
+ * does not.
  */
 #ifndef PF_PTE_FB_H
 #define PF_PTE_FB_H
@@ -20,17 +25,20 @@
 
 /* FlatBuffers' own verifier default: at most one million tables. */
 #define PF_FB_MAX_TABLES 1000000u
-/* Vector elements the walkers may examine in total (index checks, sums). */
+/* Vector elements the walkers may examine in total (index checks, sums, bytes of names they compare). */
 #define PF_FB_MAX_ELEMENTS 64000000u
 /* FlatBuffers cannot address 2 GiB or more. */
 #define PF_FB_MAX_REGION 0x7fffffffu
 
 typedef struct pf_fb {
 	const uint8_t *data;
-	uint64_t len;        /* the region: [0, len) */
-	uint64_t extent;     /* one past the highest byte read so far */
-	uint64_t n_tables;   /* tables visited (work budget) */
-	uint64_t n_elements; /* vector elements examined (work budget) */
+	uint64_t len;                /* the region: [0, len) */
+	uint64_t extent;             /* one past the highest byte read so far */
+	uint64_t n_tables;           /* tables visited (work budget) */
+	uint64_t n_elements;         /* vector elements examined (work budget) */
+	uint64_t n_misaligned;       /* vectors of 8-byte elements not 8-byte aligned */
+	uint64_t misaligned_at;      /* the first one: its position */
+	const char *misaligned_what; /* and its schema name */
 	bool failed;
 	char err[256];
 } pf_fb;
@@ -85,6 +93,13 @@ bool pf_fb_has(pf_fb *fb, const pf_fb_table *t, unsigned slot);
 bool pf_fb_subtable(pf_fb *fb, const pf_fb_table *t, unsigned slot, pf_fb_table *out, const char *what);
 /* Vector of `width`-byte elements (1, 2, 4 or 8; 4 for tables and strings). Absent: n = 0, present = false. */
 bool pf_fb_vector(pf_fb *fb, const pf_fb_table *t, unsigned slot, unsigned width, pf_fb_vec *out, const char *what);
+/*
+ * true when the slot holds a reference to a well-formed vector of references
+ * (tables or strings) whose first elements are valid forward offsets. Never
+ * records a failure for the target (only for a malformed vtable entry): for
+ * guessing a layout (the legacy .ptd test of ptd.c).
+ */
+bool pf_fb_probe_ref_vector(pf_fb *fb, const pf_fb_table *t, unsigned slot);
 /* Element i of a vector of tables. */
 bool pf_fb_vec_table(pf_fb *fb, const pf_fb_vec *v, uint32_t i, pf_fb_table *out, const char *what);
 /* Elements of scalar vectors (i < v->n is the caller's duty); they count against the budget. */

@@ -4,10 +4,17 @@
  * mutable data, named data, then every execution plan with its values,
  * chains, instructions, operators and delegates. Each cross-reference the
  * runtime would follow (value, operator, delegate and segment indices,
- * constant offsets) is range-checked and reported as a finding (section 7).
+ * constant offsets, inline delegate blobs) is range-checked, and each field
+ * the runtime requires (chains, instructions, call arguments, list items) is
+ * checked present; problems are reported as findings (section 7).
  *
- * Workload: one pass, O(1) per table and per vector element, under the work
- * budget of fb.h; the first flatbuffer-level error stops the walk.
+ * Backend ids and EXTERNAL tensor names are gathered as references into the
+ * region and de-duplicated by their bytes (pf_pte_refset) before anything is
+ * copied, so a file that repeats a name a million times costs one copy.
+ *
+ * Workload: one pass, O(1) per table and per vector element (O(log n) per
+ * de-duplicated name, whose bytes count against the element budget), under
+ * the work budget of fb.h; the first flatbuffer-level error stops the walk.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,10 +36,13 @@ typedef struct walk {
 	bool cs_ok;             /* constant segment index valid */
 	pf_fb_vec constant_buffer;
 	pf_fb_vec mutable_segments;
-	uint64_t n_delegate_data;
+	pf_fb_vec delegate_data; /* Program.backend_delegate_data */
 	uint64_t n_external_tensors;
 	bool warned_no_fqn;
-	const char *method; /* name of the plan being walked */
+	bool methods_cut;       /* per-method names past half the name budget are not stored */
+	const char *method;     /* name of the plan being walked */
+	pf_pte_refset backends; /* delegate ids over all plans */
+	pf_pte_refset external; /* EXTERNAL tensor names, with their layouts */
 } walk;
 
 #define FATAL(w, ...) pf_pte_add_finding((w)->info, PF_PTE_FATAL, __VA_ARGS__)
@@ -43,18 +53,30 @@ static uint64_t segment_size(walk *w, uint64_t idx)
 	return idx < w->info->n_segments ? w->info->segments[idx].size : 0;
 }
 
-static void add_capped(walk *w, char ***v, size_t *n, const char *s, uint32_t len, bool unique)
+/* A name about to be compared or copied: its bytes count against the work budget. */
+static bool spend_name(walk *w, uint32_t len)
 {
-	char *name;
-	if (*n >= PF_PTE_MAX_LIST)
-		return;
-	name = pf_pte_name_dup(s, len);
-	if (unique)
-		pf_pte_strv_add_unique(v, n, name);
-	else
-		pf_pte_strv_add(v, n, name);
-	free(name);
-	(void)w;
+	return pf_fb_spend(w->fb, 1 + (uint64_t)len);
+}
+
+/*
+ * Per-method copies (method names, each method's backend ids) multiply when
+ * many execution_plan entries share one plan table: they may fill half the
+ * name budget, so the file-wide lists built at the end (backends, EXTERNAL
+ * names) always have room.
+ */
+static bool method_names_fit(walk *w)
+{
+	if (w->info->name_bytes <= PF_PTE_MAX_NAME_BYTES / 2)
+		return true;
+	if (!w->methods_cut)
+		WARN(w,
+		     "the methods' names and backend lists take more than %u bytes: the listings are cut there, so "
+		     "later methods are listed by number and without their backends (a real export is far smaller: "
+		     "the file repeats its plans)",
+		     PF_PTE_MAX_NAME_BYTES / 2);
+	w->methods_cut = true;
+	return false;
 }
 
 /* Program.segments: absolute ranges must lie inside the segment data and the file. */
@@ -220,31 +242,37 @@ static void walk_named_data(walk *w, const pf_fb_table *program)
 			continue;
 		}
 		seg = pf_fb_u32(w->fb, &t, 1, 0);
-		add_capped(w, &info->named_data_keys, &info->n_named_data, key, len, false);
-		if (seg >= info->n_segments)
+		if (!spend_name(w, len))
+			return;
+		pf_pte_list_add(info, &info->named_data_keys, &info->n_named_data, key, len);
+		if (seg >= info->n_segments) {
+			char *name = pf_pte_name_dup(key, len);
 			FATAL(w,
 			      "named data \"%s\" is in segment %u, but the program has %zu segments: the program is "
 			      "corrupt",
-			      info->named_data_keys[info->n_named_data - 1], (unsigned)seg, info->n_segments);
+			      name, (unsigned)seg, info->n_segments);
+			free(name);
+		}
 	}
 	if (pf_pte_strv_find_duplicate(info->named_data_keys, info->n_named_data, &dup))
-		WARN(w, "named data key \"%s\" appears more than once: only one of its blobs can be found", dup);
+		WARN(w, "named data key \"%.512s\" appears more than once: only one of its blobs can be found", dup);
 }
 
-/* Check a vector of value indices; reports the first bad one. */
+/* Check a vector of value indices (i32, or i64 for IntList items); reports the first bad one. */
 static void check_indices(walk *w, const pf_fb_vec *v, uint32_t n_values, const char *what, bool allow_none)
 {
 	if (!pf_fb_spend(w->fb, v->n))
 		return;
 	for (uint32_t i = 0; i < v->n; i++) {
-		int32_t idx = (int32_t)pf_fb_le32(w->fb->data + v->pos + 4 * (uint64_t)i);
+		const uint8_t *p = w->fb->data + v->pos + (uint64_t)v->width * i;
+		int64_t idx = v->width == 8 ? (int64_t)pf_fb_le64(p) : (int64_t)(int32_t)pf_fb_le32(p);
 		if (allow_none && idx == -1)
 			continue;
-		if (idx < 0 || (uint32_t)idx >= n_values) {
+		if (idx < 0 || (uint64_t)idx >= n_values) {
 			FATAL(w,
-			      "method \"%s\": %s %u refers to value %d, but the method has %u values: the program is "
+			      "method \"%s\": %s %u refers to value %lld, but the method has %u values: the program is "
 			      "corrupt",
-			      w->method, what, (unsigned)i, (int)idx, (unsigned)n_values);
+			      w->method, what, (unsigned)i, (long long)idx, (unsigned)n_values);
 			return;
 		}
 	}
@@ -322,10 +350,16 @@ static void walk_tensor(walk *w, const pf_fb_table *t, uint32_t vi)
 		if (location == EXTERNAL) {
 			w->n_external_tensors++;
 			if (fqn && len > 0) {
-				char *name = pf_pte_name_dup(fqn, len);
-				add_capped(w, &info->external_keys, &info->n_external, fqn, len, false);
-				pf_pte_add_layout(info, name, (uint8_t)code, w->fb->data + sizes.pos, sizes.n);
-				free(name);
+				pf_pte_ref r = {.s = fqn,
+				                .len = len,
+				                .scalar_type = (uint8_t)code,
+				                .has_dim_order = dim_order.present,
+				                .n_dims = sizes.n,
+				                .n_dim_order = dim_order.n,
+				                .sizes = w->fb->data + sizes.pos,
+				                .dim_order = w->fb->data + dim_order.pos};
+				if (spend_name(w, len))
+					pf_pte_refset_add(&w->external, &r);
 			} else if (!w->warned_no_fqn) {
 				WARN(w,
 				     "method \"%s\": external tensor value %u has no fully qualified name: the method "
@@ -456,20 +490,36 @@ static void walk_value(walk *w, const pf_fb_vec *values, uint32_t vi)
 	case 6: {
 		const char *s;
 		uint32_t len;
-		pf_fb_string(w->fb, &val, 0, &s, &len, "String.string_val");
+		if (!pf_fb_string(w->fb, &val, 0, &s, &len, "String.string_val") && !w->fb->failed)
+			FATAL(
+			    w,
+			    "method \"%s\": string value %u has no string: the runtime refuses it (\"missing string\")",
+			    w->method, (unsigned)vi);
 		break;
 	}
-	case 7:
-	case 8:
-		pf_fb_vector(w->fb, &val, 0, 8, &items, "EValue list items");
-		break;
-	case 9:
-		pf_fb_vector(w->fb, &val, 0, 1, &items, "BoolList.items");
-		break;
-	case 10:
-	case 11:
-		if (pf_fb_vector(w->fb, &val, 0, 4, &items, "TensorList.items"))
+	case 7:  /* IntList: its items are indices of Int values */
+	case 8:  /* DoubleList */
+	case 9:  /* BoolList */
+	case 10: /* TensorList */
+	case 11: /* OptionalTensorList */
+		if (!pf_fb_vector(w->fb, &val, 0,
+		                  tag == 9    ? 1
+		                  : tag >= 10 ? 4
+		                              : 8,
+		                  &items,
+		                  tag == 9    ? "BoolList.items"
+		                  : tag >= 10 ? "TensorList.items"
+		                              : "EValue list items")) {
+			if (!w->fb->failed)
+				FATAL(w,
+				      "method \"%s\": list value %u has no items: the runtime refuses it (\"missing "
+				      "list\")",
+				      w->method, (unsigned)vi);
+		} else if (tag == 7) {
+			check_indices(w, &items, values->n, "an int list item", false);
+		} else if (tag >= 10) {
 			check_indices(w, &items, values->n, "a tensor list item", tag == 11);
+		}
 		break;
 	default:
 		break;
@@ -501,6 +551,11 @@ static void walk_instruction(walk *w, const pf_fb_table *ins, uint32_t n_values,
 			check_index(w, x, n_delegates, "a delegate call's delegate index", "delegates");
 		if (pf_fb_vector(w->fb, &a, 1, 4, &args, "call args"))
 			check_indices(w, &args, n_values, "a call argument", false);
+		else if (!w->fb->failed)
+			FATAL(w,
+			      "method \"%s\": instruction %u of chain %u (a %s call) has no argument list: the runtime "
+			      "refuses it",
+			      w->method, (unsigned)ii, (unsigned)ci, tag == 1 ? "kernel" : "delegate");
 		break;
 	case 3: /* MoveCall */
 		check_index(w, pf_fb_i32(w->fb, &a, 0, 0), n_values, "a move's source", "values");
@@ -522,18 +577,58 @@ static void walk_instruction(walk *w, const pf_fb_table *ins, uint32_t n_values,
 	}
 }
 
-static void walk_delegates(walk *w, const pf_fb_vec *delegates, pf_pte_method *m)
+/* Where a delegate's blob lives: a segment, or an inline BackendDelegateInlineData whose data must exist. */
+static void check_processed(walk *w, const pf_fb_table *ref, const char *name)
 {
 	pf_pte_info *info = w->info;
+	pf_fb_table inline_data;
+	pf_fb_vec data;
+	uint8_t loc = pf_fb_u8(w->fb, ref, 0, LOC_INLINE);
+	uint32_t index = pf_fb_u32(w->fb, ref, 1, 0);
+	if (loc == LOC_SEGMENT && index >= info->n_segments)
+		FATAL(w,
+		      "method \"%s\": delegate \"%s\" is in segment %u, but the program has %zu segments: the "
+		      "program is corrupt",
+		      w->method, name, (unsigned)index, info->n_segments);
+	else if (loc == LOC_SEGMENT && !w->has_segments_home)
+		FATAL(w,
+		      "method \"%s\": delegate \"%s\" lives in a segment but the file has no extended header: "
+		      "the runtime cannot load it",
+		      w->method, name);
+	else if (loc == LOC_INLINE && index >= w->delegate_data.n)
+		FATAL(w,
+		      "method \"%s\": delegate \"%s\" uses inline blob %u, but the program has %u: the "
+		      "program is corrupt",
+		      w->method, name, (unsigned)index, (unsigned)w->delegate_data.n);
+	else if (loc > LOC_SEGMENT)
+		FATAL(w, "method \"%s\": delegate \"%s\" has the unknown data location %u: the program is corrupt",
+		      w->method, name, (unsigned)loc);
+	else if (loc == LOC_INLINE &&
+	         pf_fb_vec_table(w->fb, &w->delegate_data, index, &inline_data, "BackendDelegateInlineData") &&
+	         !pf_fb_vector(w->fb, &inline_data, 0, 1, &data, "BackendDelegateInlineData.data") && !w->fb->failed)
+		FATAL(w,
+		      "method \"%s\": delegate \"%s\" uses inline blob %u, which has no data: the runtime would "
+		      "read a missing blob",
+		      w->method, name, (unsigned)index);
+}
+
+/*
+ * The plan's delegates: ids gathered by their bytes, so the method lists each
+ * distinct id once (sorted) and the program-wide backend set is fed once per
+ * plan, not once per delegate.
+ */
+static void walk_delegates(walk *w, const pf_fb_vec *delegates, pf_pte_method *m)
+{
+	pf_pte_refset ids;
+	pf_pte_refset_init(&ids, PF_PTE_MAX_LIST);
 	for (uint32_t d = 0; d < delegates->n && !w->fb->failed; d++) {
 		pf_fb_table t, ref;
 		pf_fb_vec specs;
 		const char *id = NULL;
-		uint32_t len = 0, index;
-		uint8_t loc;
+		uint32_t len = 0;
 		char *name;
 		if (!pf_fb_vec_table(w->fb, delegates, d, &t, "BackendDelegate"))
-			return;
+			break;
 		pf_fb_string(w->fb, &t, 0, &id, &len, "BackendDelegate.id");
 		pf_fb_vector(w->fb, &t, 2, 4, &specs, "BackendDelegate.compile_specs");
 		for (uint32_t s = 0; s < specs.n && !w->fb->failed; s++) {
@@ -547,49 +642,31 @@ static void walk_delegates(walk *w, const pf_fb_vec *delegates, pf_pte_method *m
 			}
 		}
 		if (w->fb->failed)
-			return;
+			break;
 		if (!id || len == 0) {
 			FATAL(w, "method \"%s\": delegate %u has no backend id: the runtime cannot pick a backend",
 			      w->method, (unsigned)d);
 			continue;
 		}
-		name = pf_pte_name_dup(id, len);
-		if (m->n_delegates < PF_PTE_MAX_LIST)
-			pf_pte_strv_add_unique(&m->delegates, &m->n_delegates, name);
-		if (info->n_backends < PF_PTE_MAX_LIST)
-			pf_pte_strv_add_unique(&info->backends, &info->n_backends, name);
-		if (!pf_fb_subtable(w->fb, &t, 1, &ref, "BackendDelegateDataReference")) {
-			if (!w->fb->failed)
-				FATAL(
-				    w,
-				    "method \"%s\": delegate %u (\"%s\") has no processed blob: the program is corrupt",
-				    w->method, (unsigned)d, name);
-			free(name);
-			continue;
+		if (spend_name(w, len)) {
+			pf_pte_ref r = {.s = id, .len = len};
+			pf_pte_refset_add(&ids, &r);
 		}
-		loc = pf_fb_u8(w->fb, &ref, 0, LOC_INLINE);
-		index = pf_fb_u32(w->fb, &ref, 1, 0);
-		if (loc == LOC_SEGMENT && index >= info->n_segments)
-			FATAL(w,
-			      "method \"%s\": delegate \"%s\" is in segment %u, but the program has %zu segments: the "
-			      "program is corrupt",
-			      w->method, name, (unsigned)index, info->n_segments);
-		else if (loc == LOC_SEGMENT && !w->has_segments_home)
-			FATAL(w,
-			      "method \"%s\": delegate \"%s\" lives in a segment but the file has no extended header: "
-			      "the runtime cannot load it",
-			      w->method, name);
-		else if (loc == LOC_INLINE && index >= w->n_delegate_data)
-			FATAL(w,
-			      "method \"%s\": delegate \"%s\" uses inline blob %u, but the program has %llu: the "
-			      "program is corrupt",
-			      w->method, name, (unsigned)index, (unsigned long long)w->n_delegate_data);
-		else if (loc > LOC_SEGMENT)
-			FATAL(w,
-			      "method \"%s\": delegate \"%s\" has the unknown data location %u: the program is corrupt",
-			      w->method, name, (unsigned)loc);
+		name = pf_pte_name_dup(id, len);
+		if (pf_fb_subtable(w->fb, &t, 1, &ref, "BackendDelegateDataReference"))
+			check_processed(w, &ref, name);
+		else if (!w->fb->failed)
+			FATAL(w, "method \"%s\": delegate %u (\"%s\") has no processed blob: the program is corrupt",
+			      w->method, (unsigned)d, name);
 		free(name);
 	}
+	pf_pte_refset_finish(&ids);
+	for (size_t i = 0; i < ids.n; i++) {
+		if (method_names_fit(w))
+			pf_pte_list_add(w->info, &m->delegates, &m->n_delegates, ids.v[i].s, ids.v[i].len);
+		pf_pte_refset_add(&w->backends, &ids.v[i]);
+	}
+	pf_pte_refset_dispose(&ids);
 }
 
 static void walk_plan(walk *w, const pf_fb_table *plan, uint32_t pi)
@@ -604,12 +681,14 @@ static void walk_plan(walk *w, const pf_fb_table *plan, uint32_t pi)
 	pf_fb_string(w->fb, plan, 0, &name, &len, "ExecutionPlan.name");
 	if (w->fb->failed)
 		return;
-	if (!name || len == 0) {
+	if (!name || len == 0)
+		FATAL(w, "execution plan %u has no name: the method cannot be found", (unsigned)pi);
+	else if (spend_name(w, len) && method_names_fit(w))
+		m->name = pf_pte_name_store(info, name, len);
+	if (!m->name) {
+		/* Nameless, or past the name budget (a warning said so). */
 		snprintf(fallback, sizeof(fallback), "#%u", (unsigned)pi);
 		m->name = pf_xstrdup(fallback);
-		FATAL(w, "execution plan %u has no name: the method cannot be found", (unsigned)pi);
-	} else {
-		m->name = pf_pte_name_dup(name, len);
 	}
 	w->method = m->name;
 	if (!pf_fb_vector(w->fb, plan, 2, 4, &values, "ExecutionPlan.values") && !w->fb->failed)
@@ -622,6 +701,12 @@ static void walk_plan(walk *w, const pf_fb_table *plan, uint32_t pi)
 	pf_fb_vector(w->fb, plan, 8, 8, &sizes, "ExecutionPlan.non_const_buffer_sizes");
 	if (w->fb->failed)
 		return;
+	/* Written even when empty by every exporter; the runtime refuses a plan without them. */
+	if (!chains.present || chains.n == 0)
+		FATAL(w, "method \"%s\" has no chains: the runtime refuses it (\"no chains\")", m->name);
+	if (!delegates.present)
+		FATAL(w, "method \"%s\" has no delegates list: the runtime refuses it (\"missing delegates field\")",
+		      m->name);
 	m->n_values = values.n;
 	m->n_inputs = inputs.n;
 	m->n_outputs = outputs.n;
@@ -649,7 +734,9 @@ static void walk_plan(walk *w, const pf_fb_table *plan, uint32_t pi)
 			check_indices(w, &cin, values.n, "a chain input", false);
 		if (pf_fb_vector(w->fb, &chain, 1, 4, &cout, "Chain.outputs"))
 			check_indices(w, &cout, values.n, "a chain output", false);
-		pf_fb_vector(w->fb, &chain, 2, 4, &instructions, "Chain.instructions");
+		if (!pf_fb_vector(w->fb, &chain, 2, 4, &instructions, "Chain.instructions") && !w->fb->failed)
+			FATAL(w, "method \"%s\": chain %u has no instruction list: the runtime refuses it", m->name,
+			      (unsigned)c);
 		m->n_instructions =
 		    instructions.n > UINT32_MAX - m->n_instructions ? UINT32_MAX : m->n_instructions + instructions.n;
 		for (uint32_t i = 0; i < instructions.n && !w->fb->failed; i++) {
@@ -660,38 +747,49 @@ static void walk_plan(walk *w, const pf_fb_table *plan, uint32_t pi)
 	}
 }
 
-static int cmp_str(const void *a, const void *b)
+/* Copy the distinct names of a finished set into a list (stored form, under the name budget). */
+static void store_names(pf_pte_info *info, char ***v, size_t *n, const pf_pte_refset *set)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	for (size_t i = 0; i < set->n; i++)
+		if (!pf_pte_list_add(info, v, n, set->v[i].s, set->v[i].len))
+			break;
 }
 
-/* Sort and de-duplicate the external tensor names (several methods may share one). */
-static void unique_sorted(char **v, size_t *n)
+/* Backends and EXTERNAL names, de-duplicated over all plans (several methods may share one). */
+static void finish_names(walk *w)
 {
-	size_t k = 0;
-	if (*n < 2)
-		return;
-	qsort(v, *n, sizeof(*v), cmp_str);
-	for (size_t i = 1; i < *n; i++) {
-		if (!strcmp(v[k], v[i]))
-			free(v[i]);
-		else
-			v[++k] = v[i];
-	}
-	*n = k + 1;
+	pf_pte_info *info = w->info;
+	pf_pte_refset_finish(&w->backends);
+	store_names(info, &info->backends, &info->n_backends, &w->backends);
+	pf_pte_refset_finish(&w->external);
+	store_names(info, &info->external_keys, &info->n_external, &w->external);
+	for (size_t i = 0; i < w->external.n && i < info->n_external; i++)
+		pf_pte_add_layout(info, &w->external.v[i]);
+	if (w->external.cut)
+		WARN(w,
+		     "the program names more than %u distinct EXTERNAL tensors: only the first %u (in byte order) are "
+		     "listed and checked against a .ptd",
+		     PF_PTE_MAX_LIST, PF_PTE_MAX_LIST);
+	if (w->n_external_tensors > 0 && info->n_external > 0)
+		WARN(w,
+		     "%llu tensors are EXTERNAL: their data must come from a .ptd that provides %zu keys such as "
+		     "\"%.512s\"; ship and load it with this program",
+		     (unsigned long long)w->n_external_tensors, info->n_external, info->external_keys[0]);
 }
 
 void pf_pte_walk_program(pf_pte_info *info, const uint8_t *region, uint64_t len)
 {
 	pf_fb fb;
 	pf_fb_table program;
-	pf_fb_vec plans, delegate_data;
+	pf_fb_vec plans;
 	walk w;
 	memset(&w, 0, sizeof(w));
 	w.info = info;
 	w.fb = &fb;
 	w.method = "";
 	w.has_segments_home = info->has_extended_header && info->segment_base_offset != 0;
+	pf_pte_refset_init(&w.backends, PF_PTE_MAX_LIST);
+	pf_pte_refset_init(&w.external, PF_PTE_MAX_LIST);
 	pf_fb_init(&fb, region, len);
 
 	if (!pf_fb_root(&fb, &program, "Program"))
@@ -699,8 +797,8 @@ void pf_pte_walk_program(pf_pte_info *info, const uint8_t *region, uint64_t len)
 	info->schema_version = pf_fb_u32(&fb, &program, 0, 0);
 	walk_segments(&w, &program);
 	walk_constants(&w, &program);
-	pf_fb_vector(&fb, &program, 3, 4, &delegate_data, "Program.backend_delegate_data");
-	w.n_delegate_data = info->n_delegate_blobs = delegate_data.n;
+	pf_fb_vector(&fb, &program, 3, 4, &w.delegate_data, "Program.backend_delegate_data");
+	info->n_delegate_blobs = w.delegate_data.n;
 	walk_mutable_segments(&w, &program);
 	walk_named_data(&w, &program);
 	if (fb.failed)
@@ -710,9 +808,10 @@ void pf_pte_walk_program(pf_pte_info *info, const uint8_t *region, uint64_t len)
 			FATAL(&w, "the program has no execution_plan list: the file is not a usable program");
 		goto done;
 	}
+	/* pte-format.md section 7: loadable, so a warning; a pipeline that names its methods fails their gate. */
 	if (plans.n == 0)
-		FATAL(&w, "the program has zero methods (no execution plans): it loads but nothing can be run; the "
-		          "export produced an empty program");
+		WARN(&w, "the program has zero methods (no execution plans): it loads but nothing can be run; the "
+		         "export produced an empty program");
 	for (uint32_t pi = 0; pi < plans.n && !fb.failed; pi++) {
 		pf_fb_table plan;
 		if (!pf_fb_vec_table(&fb, &plans, pi, &plan, "ExecutionPlan"))
@@ -732,17 +831,19 @@ void pf_pte_walk_program(pf_pte_info *info, const uint8_t *region, uint64_t len)
 		info->n_methods = pi + 1;
 		walk_plan(&w, &plan, pi);
 	}
-	unique_sorted(info->external_keys, &info->n_external);
-	if (w.n_external_tensors > 0 && info->n_external > 0)
-		WARN(&w,
-		     "%llu tensors are EXTERNAL: their data must come from a .ptd that provides %zu keys such as "
-		     "\"%s\"; ship and load it with this program",
-		     (unsigned long long)w.n_external_tensors, info->n_external, info->external_keys[0]);
+	finish_names(&w);
 done:
 	if (fb.failed)
 		FATAL(&w,
 		      "the program flatbuffer is corrupt or truncated: %s: the runtime would refuse it "
 		      "(\"verification failed\")",
 		      fb.err);
+	if (fb.n_misaligned)
+		WARN(&w,
+		     "%llu vectors of 8-byte values are not 8-byte aligned (the first: %s at byte %llu): the runtime "
+		     "reads them, but a strict FlatBuffers verifier refuses the file",
+		     (unsigned long long)fb.n_misaligned, fb.misaligned_what, (unsigned long long)fb.misaligned_at);
 	info->program_extent = fb.extent;
+	pf_pte_refset_dispose(&w.backends);
+	pf_pte_refset_dispose(&w.external);
 }

@@ -6,8 +6,9 @@
  * `pteflow inspect`, artifact verification and the manifest.
  *
  * Workload: a file is opened once and only its first 64 bytes and its
- * flatbuffer region are read with pread (at most PF_PTE_MAX_PROGRAM_BYTES);
- * segment data, which is nearly all of a large model, is never touched.
+ * flatbuffer region are read with pread (at most PF_PTE_MAX_PROGRAM_BYTES;
+ * a larger region is reported, not read); segment data, which is nearly all
+ * of a large model, is never touched.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,37 +48,97 @@ void pf_pte_add_finding(pf_pte_info *info, pf_pte_severity sev, const char *fmt,
 	info->n_findings++;
 }
 
+/* Bytes of the escaped form: control bytes and DEL become \xNN, a backslash \\, the rest stays. */
+static size_t escaped_len(const char *s, size_t len)
+{
+	size_t n = len;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f)
+			n += 3;
+		else if (c == '\\')
+			n += 1;
+	}
+	return n;
+}
+
+/* Write the escaped form of s[0, len) to out (escaped_len bytes, no NUL). */
+static void escape_into(char *out, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t k = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		/* Keep UTF-8 bytes; escape control bytes so names cannot forge output lines. */
+		if (c < 0x20 || c == 0x7f) {
+			out[k++] = '\\';
+			out[k++] = 'x';
+			out[k++] = hex[c >> 4];
+			out[k++] = hex[c & 15];
+		} else if (c == '\\') {
+			out[k++] = '\\';
+			out[k++] = '\\';
+		} else {
+			out[k++] = (char)c;
+		}
+	}
+}
+
 char *pf_pte_name_dup(const char *s, size_t len)
 {
 	bool cut = len > PF_PTE_MAX_NAME;
-	size_t n = cut ? PF_PTE_MAX_NAME : len;
-	char *out = pf_xmalloc(n + (cut ? 4 : 1));
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		/* Keep UTF-8 bytes; replace control bytes so names cannot forge output lines. */
-		out[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-	}
+	size_t n = cut ? PF_PTE_MAX_NAME : len, e = escaped_len(s, n);
+	char *out = pf_xmalloc(e + (cut ? 4 : 1));
+	escape_into(out, s, n);
 	if (cut)
-		memcpy(out + n, "...", 3), n += 3;
-	out[n] = '\0';
+		memcpy(out + e, "...", 4);
+	else
+		out[e] = '\0';
 	return out;
 }
 
-void pf_pte_strv_add(char ***v, size_t *n, const char *name)
+char *pf_pte_name_store(pf_pte_info *info, const char *s, size_t len)
+{
+	size_t e, cost;
+	char *out;
+	/* The escaped form is at least len bytes: refuse before scanning what cannot fit. */
+	if (!info->names_cut && len <= PF_PTE_MAX_NAME_BYTES - info->name_bytes) {
+		e = escaped_len(s, len);
+		cost = e + 1 + sizeof(char *);
+		if (cost <= PF_PTE_MAX_NAME_BYTES - info->name_bytes) {
+			info->name_bytes += cost;
+			out = pf_xmalloc(e + 1);
+			escape_into(out, s, len);
+			out[e] = '\0';
+			return out;
+		}
+	}
+	if (!info->names_cut)
+		pf_pte_add_finding(info, PF_PTE_WARN,
+		                   "the names in this file (methods, backends, keys) take more than %u bytes: the "
+		                   "listings are cut there, so later names are not shown or checked (a real export "
+		                   "is far smaller: the file repeats or inflates its names)",
+		                   PF_PTE_MAX_NAME_BYTES);
+	info->names_cut = true;
+	return NULL;
+}
+
+/* Append a heap string (ownership passes to the list). */
+static void strv_push(char ***v, size_t *n, char *owned)
 {
 	/* Capacity is implied: grow to 2n whenever n is 0 or a power of two. */
 	if ((*n & (*n - 1)) == 0)
 		*v = pf_xreallocarray(*v, *n ? *n * 2 : 1, sizeof(**v));
-	(*v)[(*n)++] = pf_xstrdup(name);
+	(*v)[(*n)++] = owned;
 }
 
-size_t pf_pte_strv_add_unique(char ***v, size_t *n, const char *name)
+bool pf_pte_list_add(pf_pte_info *info, char ***v, size_t *n, const char *s, size_t len)
 {
-	for (size_t i = 0; i < *n; i++)
-		if (!strcmp((*v)[i], name))
-			return i;
-	pf_pte_strv_add(v, n, name);
-	return *n - 1;
+	char *name;
+	if (*n >= PF_PTE_MAX_LIST || !(name = pf_pte_name_store(info, s, len)))
+		return false;
+	strv_push(v, n, name);
+	return true;
 }
 
 void pf_pte_add_segment(pf_pte_info *info, uint64_t offset, uint64_t size)
@@ -90,23 +151,93 @@ void pf_pte_add_segment(pf_pte_info *info, uint64_t offset, uint64_t size)
 	info->n_segments = n + 1;
 }
 
-void pf_pte_add_layout(pf_pte_info *info, const char *name, uint8_t scalar_type, const uint8_t *sizes, uint32_t n_dims)
+void pf_pte_add_layout(pf_pte_info *info, const pf_pte_ref *r)
 {
 	size_t n = info->n_layouts;
 	pf_pte_layout *l;
-	if (n >= PF_PTE_MAX_LIST)
+	char *name;
+	if (n >= PF_PTE_MAX_LIST || !(name = pf_pte_name_store(info, r->s, r->len)))
 		return;
 	if ((n & (n - 1)) == 0)
 		info->layouts = pf_xreallocarray(info->layouts, n ? 2 * n : 1, sizeof(*info->layouts));
 	l = &info->layouts[n];
 	memset(l, 0, sizeof(*l));
-	l->name = pf_xstrdup(name);
-	l->scalar_type = scalar_type;
-	l->n_dims = n_dims;
-	for (uint32_t d = 0; d < n_dims && d < PF_PTE_MAX_DIMS; d++)
-		l->sizes[d] = (int32_t)((uint32_t)sizes[4 * d] | (uint32_t)sizes[4 * d + 1] << 8 |
-		                        (uint32_t)sizes[4 * d + 2] << 16 | (uint32_t)sizes[4 * d + 3] << 24);
+	l->name = name;
+	l->scalar_type = r->scalar_type;
+	l->n_dims = r->n_dims;
+	for (uint32_t d = 0; d < r->n_dims && d < PF_PTE_MAX_DIMS; d++)
+		l->sizes[d] = (int32_t)pf_fb_le32(r->sizes + 4 * d);
+	l->has_dim_order = r->has_dim_order;
+	l->n_dim_order = r->has_dim_order ? r->n_dim_order : 0;
+	for (uint32_t d = 0; d < l->n_dim_order && d < PF_PTE_MAX_DIMS; d++)
+		l->dim_order[d] = r->dim_order[d];
 	info->n_layouts = n + 1;
+}
+
+/* Bytes, then length; then position, so that the survivor of a duplicate run does not depend on qsort. */
+static int cmp_ref(const void *a, const void *b)
+{
+	const pf_pte_ref *x = a, *y = b;
+	int c = 0;
+	if (x->s != y->s || x->len != y->len) {
+		c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+		if (c == 0 && x->len != y->len)
+			return x->len < y->len ? -1 : 1;
+	}
+	if (c != 0)
+		return c;
+	return x->s < y->s ? -1 : x->s > y->s;
+}
+
+static bool same_ref(const pf_pte_ref *x, const pf_pte_ref *y)
+{
+	return x->len == y->len && (x->s == y->s || !memcmp(x->s, y->s, x->len));
+}
+
+void pf_pte_refset_init(pf_pte_refset *set, size_t max)
+{
+	memset(set, 0, sizeof(*set));
+	set->max = max;
+}
+
+void pf_pte_refset_finish(pf_pte_refset *set)
+{
+	size_t k = 0;
+	if (set->n == 0)
+		return;
+	qsort(set->v, set->n, sizeof(*set->v), cmp_ref);
+	for (size_t i = 1; i < set->n; i++) {
+		if (!same_ref(&set->v[k], &set->v[i])) {
+			set->v[++k] = set->v[i];
+		} else if (set->n_repeats++ == 0) {
+			set->repeat = set->v[i];
+		}
+	}
+	set->n = k + 1;
+	if (set->n > set->max) {
+		set->n = set->max;
+		set->cut = true;
+	}
+}
+
+void pf_pte_refset_add(pf_pte_refset *set, const pf_pte_ref *r)
+{
+	if (set->n >= set->limit) {
+		pf_pte_refset_finish(set);
+		/* Next compaction once the array has doubled past its unique part: amortized O(log n) per add. */
+		set->limit = set->n < 512 ? 1024 : 2 * set->n;
+	}
+	if (set->n == set->cap) {
+		set->cap = set->cap ? 2 * set->cap : 8;
+		set->v = pf_xreallocarray(set->v, set->cap, sizeof(*set->v));
+	}
+	set->v[set->n++] = *r;
+}
+
+void pf_pte_refset_dispose(pf_pte_refset *set)
+{
+	free(set->v);
+	memset(set, 0, sizeof(*set));
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -206,17 +337,44 @@ static int cmp_layout(const void *a, const void *b)
 	return strcmp((*(const pf_pte_layout *const *)a)->name, (*(const pf_pte_layout *const *)b)->name);
 }
 
-/* "scalar type 6 [4, 8]" into buf. */
-static void describe_layout(char *buf, size_t size, const pf_pte_layout *l)
+/* "[4, 8]" (or "[4, 8, ...]" past PF_PTE_MAX_DIMS) of n values at buf + used. */
+static size_t describe_dims(char *buf, size_t size, size_t used, const int32_t *sizes, const uint8_t *order, uint32_t n)
 {
-	size_t used = (size_t)snprintf(buf, size, "scalar type %u [", (unsigned)l->scalar_type);
-	for (uint32_t d = 0; d < l->n_dims && d < PF_PTE_MAX_DIMS && used < size; d++)
-		used += (size_t)snprintf(buf + used, size - used, "%s%d", d ? ", " : "", (int)l->sizes[d]);
 	if (used < size)
-		snprintf(buf + used, size - used, "%s]", l->n_dims > PF_PTE_MAX_DIMS ? ", ..." : "");
+		used += (size_t)snprintf(buf + used, size - used, "[");
+	for (uint32_t d = 0; d < n && d < PF_PTE_MAX_DIMS && used < size; d++)
+		used += (size_t)snprintf(buf + used, size - used, "%s%d", d ? ", " : "",
+		                         sizes ? (int)sizes[d] : (int)order[d]);
+	if (used < size)
+		used += (size_t)snprintf(buf + used, size - used, "%s]", n > PF_PTE_MAX_DIMS ? ", ..." : "");
+	return used;
 }
 
-static bool same_layout(const pf_pte_layout *a, const pf_pte_layout *b)
+/* "scalar type 6 [4, 8]" into buf, then " dim order [1, 0]" when asked. */
+static void describe_layout(char *buf, size_t size, const pf_pte_layout *l, bool with_order)
+{
+	size_t used = (size_t)snprintf(buf, size, "scalar type %u ", (unsigned)l->scalar_type);
+	used = describe_dims(buf, size, used, l->sizes, NULL, l->n_dims);
+	if (with_order && used < size) {
+		used += (size_t)snprintf(buf + used, size - used, " dim order ");
+		describe_dims(buf, size, used, NULL, l->dim_order, l->n_dim_order);
+	}
+}
+
+static bool same_dim_order(const pf_pte_layout *a, const pf_pte_layout *b)
+{
+	/* Compared only when both files carry one: an absent dim order means the default (contiguous). */
+	if (!a->has_dim_order || !b->has_dim_order)
+		return true;
+	if (a->n_dim_order != b->n_dim_order)
+		return false;
+	for (uint32_t d = 0; d < a->n_dim_order && d < PF_PTE_MAX_DIMS; d++)
+		if (a->dim_order[d] != b->dim_order[d])
+			return false;
+	return true;
+}
+
+static bool same_shape(const pf_pte_layout *a, const pf_pte_layout *b)
 {
 	if (a->scalar_type != b->scalar_type || a->n_dims != b->n_dims)
 		return false;
@@ -226,11 +384,17 @@ static bool same_layout(const pf_pte_layout *a, const pf_pte_layout *b)
 	return true;
 }
 
+/* Called with each mismatch's message; ctx is the caller's. */
+typedef void (*mismatch_fn)(void *ctx, const char *message);
+
 /* Every EXTERNAL tensor whose key has a layout in one of the .ptd files must match it. */
-static size_t check_layouts(pf_pte_info *pte, const pf_pte_info *const *ptds, size_t n_ptds)
+static size_t each_mismatch(const pf_pte_info *pte, const pf_pte_info *const *ptds, size_t n_ptds, mismatch_fn fn,
+                            void *ctx)
 {
 	const pf_pte_layout **index;
 	size_t n = 0, bad = 0;
+	if (!pte)
+		return 0;
 	for (size_t i = 0; i < n_ptds; i++)
 		if (ptds[i] && ptds[i]->kind == PF_FILE_PTD)
 			n += ptds[i]->n_layouts;
@@ -245,19 +409,48 @@ static size_t check_layouts(pf_pte_info *pte, const pf_pte_info *const *ptds, si
 	qsort(index, n, sizeof(*index), cmp_layout);
 	for (size_t i = 0; i < pte->n_layouts; i++) {
 		const pf_pte_layout *want = &pte->layouts[i], **hit;
-		char a[256], b[256];
+		char a[320], b[320], msg[1536];
+		bool shape_ok, order_ok;
 		hit = bsearch(&want, index, n, sizeof(*index), cmp_layout);
-		if (!hit || same_layout(want, *hit))
+		if (!hit)
 			continue;
-		describe_layout(a, sizeof(a), want);
-		describe_layout(b, sizeof(b), *hit);
-		pf_pte_add_finding(pte, PF_PTE_FATAL,
-		                   "external tensor \"%s\" is %s in the program but %s in the .ptd: the pair was not "
-		                   "exported together; re-export both",
-		                   want->name, a, b);
+		shape_ok = same_shape(want, *hit);
+		order_ok = same_dim_order(want, *hit);
+		if (shape_ok && order_ok)
+			continue;
+		describe_layout(a, sizeof(a), want, !order_ok);
+		describe_layout(b, sizeof(b), *hit, !order_ok);
+		snprintf(msg, sizeof(msg),
+		         "external tensor \"%.512s\" is %s in the program but %s in the .ptd: the pair was not "
+		         "exported together; re-export both",
+		         want->name, a, b);
+		fn(ctx, msg);
 		bad++;
 	}
 	free(index);
+	return bad;
+}
+
+static void add_fatal(void *ctx, const char *message)
+{
+	pf_pte_add_finding(ctx, PF_PTE_FATAL, "%s", message);
+}
+
+static void keep_first(void *ctx, const char *message)
+{
+	char **first = ctx;
+	if (!*first)
+		*first = pf_xstrdup(message);
+}
+
+size_t pf_pte_layout_mismatches(const pf_pte_info *pte, const pf_pte_info *const *ptds, size_t n_ptds, char **first)
+{
+	char *msg = NULL;
+	size_t bad = each_mismatch(pte, ptds, n_ptds, keep_first, &msg);
+	if (first)
+		*first = msg;
+	else
+		free(msg);
 	return bad;
 }
 
@@ -292,7 +485,7 @@ size_t pf_pte_check_external_any(pf_pte_info *pte, const pf_pte_info *const *ptd
 		missing++;
 	}
 	free(keys);
-	return missing + check_layouts(pte, ptds, n_ptds);
+	return missing + each_mismatch(pte, ptds, n_ptds, add_fatal, pte);
 }
 
 size_t pf_pte_check_external(pf_pte_info *pte, const pf_pte_info *ptd)
@@ -515,16 +708,29 @@ static void walk_region(pf_pte_info *info, const uint8_t *region, uint64_t len)
 		pf_pte_walk_flat_tensor(info, region, len);
 }
 
-/* The region must fit what the reader is willing to hold in memory. */
+/*
+ * The region must fit what the reader is willing to hold in memory. Past
+ * FlatBuffers' 2 GiB no runtime can read it (FATAL); between the reader's
+ * limit and that, the file may be fine but is not checked (WARN): reading it
+ * would cost as much memory as the program, and the orchestrator's memory
+ * must stay flat.
+ */
 static bool region_fits(pf_pte_info *info, uint64_t region)
 {
+	const char *what = info->kind == PF_FILE_PTD ? "data index" : "program";
 	if (region <= PF_PTE_MAX_PROGRAM_BYTES)
 		return true;
-	pf_pte_add_finding(info, PF_PTE_FATAL,
-	                   "the %s region is %llu bytes, over the reader's limit of %u bytes (and large programs "
-	                   "belong in segments): refusing to read it",
-	                   info->kind == PF_FILE_PTD ? "data index" : "program", (unsigned long long)region,
-	                   PF_PTE_MAX_PROGRAM_BYTES);
+	if (region > PF_FB_MAX_REGION)
+		pf_pte_add_finding(
+		    info, PF_PTE_FATAL,
+		    "the %s region is %llu bytes, over FlatBuffers' 2 GiB limit: no runtime can read it; "
+		    "large data belongs in segments",
+		    what, (unsigned long long)region);
+	else
+		pf_pte_add_finding(info, PF_PTE_WARN,
+		                   "the %s region is %llu bytes, over the %u bytes this reader holds in memory: the %s "
+		                   "is too large to check structurally (methods, backends and keys are not listed)",
+		                   what, (unsigned long long)region, PF_PTE_MAX_PROGRAM_BYTES, what);
 	return false;
 }
 

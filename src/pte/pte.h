@@ -7,7 +7,15 @@
  * The reader reads only the header and the flatbuffer region through a file
  * descriptor (pread), never the segment data, so inspecting a 1 GB file costs
  * the size of its program, not of its weights. The flatbuffer region itself
- * is capped (PF_PTE_MAX_PROGRAM_BYTES) since it is read into memory.
+ * is read into memory, so a region over PF_PTE_MAX_PROGRAM_BYTES (but within
+ * FlatBuffers' 2 GiB) is not walked: a WARN says it was not checked
+ * structurally.
+ *
+ * Names (method names, backend ids, keys) are stored whole, with control
+ * bytes, DEL and backslashes escaped (\xNN, \\): the escaping is lossless, so
+ * two stored names are equal exactly when their bytes and lengths are, and
+ * strcmp on them is an exact comparison. Their total size per file is capped
+ * (PF_PTE_MAX_NAME_BYTES); past it a WARN says the listings are cut.
  *
  * Problems are collected, not thrown: a pf_pte_info carries every finding
  * with a severity; pf_pte_ok() says whether any is fatal.
@@ -20,6 +28,8 @@
 #include <stdint.h>
 
 #define PF_PTE_MAX_PROGRAM_BYTES (512u * 1024u * 1024u)
+/* Bytes of stored names per file (escaped copies plus a pointer each): bounds memory when tables are shared. */
+#define PF_PTE_MAX_NAME_BYTES (16u * 1024u * 1024u)
 
 typedef enum pf_pte_severity { PF_PTE_WARN = 1, PF_PTE_FATAL = 2 } pf_pte_severity;
 
@@ -35,7 +45,7 @@ typedef struct pf_pte_method {
 	uint32_t n_values;
 	uint32_t n_instructions;  /* over all chains */
 	uint32_t n_operators;
-	char **delegates;         /* backend ids used by this plan */
+	char **delegates;         /* distinct backend ids used by this plan, sorted by their bytes */
 	size_t n_delegates;
 } pf_pte_method;
 
@@ -44,13 +54,19 @@ typedef struct pf_pte_segment {
 	uint64_t size;
 } pf_pte_segment;
 
-/* Dtype and shape of a named tensor: an EXTERNAL tensor of a .pte, or a key of a .ptd with a layout. */
+/*
+ * Dtype, shape and dim order of a named tensor: an EXTERNAL tensor of a .pte,
+ * or a key of a .ptd with a layout.
+ */
 #define PF_PTE_MAX_DIMS 16
 typedef struct pf_pte_layout {
 	char *name;
 	uint8_t scalar_type; /* ScalarType code (6 = float32, ...) */
 	uint32_t n_dims;     /* may exceed PF_PTE_MAX_DIMS; then only the first are in sizes */
 	int32_t sizes[PF_PTE_MAX_DIMS];
+	bool has_dim_order;   /* false when the file carries none */
+	uint32_t n_dim_order; /* may exceed PF_PTE_MAX_DIMS; then only the first are in dim_order */
+	uint8_t dim_order[PF_PTE_MAX_DIMS];
 } pf_pte_layout;
 
 typedef enum pf_file_kind { PF_FILE_UNKNOWN = 0, PF_FILE_PTE, PF_FILE_PTD } pf_file_kind;
@@ -68,7 +84,7 @@ typedef struct pf_pte_info {
 	uint32_t schema_version;
 	pf_pte_method *methods;
 	size_t n_methods;
-	char **backends;          /* distinct delegate ids over all methods */
+	char **backends;          /* distinct delegate ids over all methods, sorted by their bytes */
 	size_t n_backends;
 	pf_pte_segment *segments;
 	size_t n_segments;
@@ -76,11 +92,11 @@ typedef struct pf_pte_info {
 	uint64_t constant_bytes;     /* bytes of constant data (segment or inline) */
 	char **named_data_keys;      /* keys the .pte carries itself (named_data) */
 	size_t n_named_data;
-	char **external_keys;        /* fully qualified names of EXTERNAL tensors: must come from a .ptd */
+	char **external_keys;        /* fully qualified names of EXTERNAL tensors (distinct, sorted): must come from a .ptd */
 	size_t n_external;
 	/* .ptd */
 	uint32_t ptd_version;
-	char **data_keys;            /* named_data keys of the .ptd */
+	char **data_keys;            /* named_data keys of the .ptd (legacy layout: tensor names too) */
 	size_t n_data_keys;
 	/* findings */
 	pf_pte_finding *findings;
@@ -97,6 +113,8 @@ typedef struct pf_pte_info {
 	pf_pte_layout *layouts;         /* .pte: EXTERNAL tensors; .ptd: keys that carry a tensor layout */
 	size_t n_layouts;
 	bool ptd_legacy_layout;         /* v0.6.0 FlatTensor layout (newer runtimes cannot read it) */
+	uint64_t name_bytes;            /* stored names, counted against PF_PTE_MAX_NAME_BYTES */
+	bool names_cut;                 /* the budget ran out: later names are not listed */
 } pf_pte_info;
 
 /*
@@ -116,11 +134,21 @@ void pf_pte_info_free(pf_pte_info *info);
  * Cross-check a .pte against the .ptd that will be loaded with it: every
  * EXTERNAL tensor name of `pte` must be a data key of `ptd`. Each missing key
  * is added to pte's findings as FATAL, and so is a key whose .ptd layout
- * (dtype, shape) differs from the tensor's. Returns the number of problems.
+ * differs from the tensor's (see pf_pte_layout_mismatches). Returns the
+ * number of problems.
  */
 size_t pf_pte_check_external(pf_pte_info *pte, const pf_pte_info *ptd);
 /* The same against several .ptd files (a key may come from any of them); entries that are not .ptd add no keys. */
 size_t pf_pte_check_external_any(pf_pte_info *pte, const pf_pte_info *const *ptds, size_t n_ptds);
+/*
+ * Compare each EXTERNAL tensor of `pte` with the layout the .ptd files give
+ * its key: dtype and shape, and dim order when both sides carry one; keys
+ * without a layout are skipped. Entries of `ptds` that are NULL or not .ptd
+ * are ignored. Returns the number of tensors that differ; when `first` is not
+ * NULL it receives a heap message about the first of them (the caller frees
+ * it), or NULL. O((n + m) log m) for n tensors and m layouts.
+ */
+size_t pf_pte_layout_mismatches(const pf_pte_info *pte, const pf_pte_info *const *ptds, size_t n_ptds, char **first);
 const char *pf_file_kind_name(pf_file_kind kind);
 
 /* Device admission figure used by mobile apps before loading: size * 1.6 + 600 MB. */

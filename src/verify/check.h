@@ -34,7 +34,10 @@ void pf_verify_check_file(pf_artifact_result *out, const pf_check_req *req);
 /*
  * Add the external_data gate to `pte` when it is a .pte with external keys or
  * declared data files: every external key must be a data key of one of the
- * .ptd results named in `data` (all .ptd results of `all` when n_data is 0).
+ * .ptd results named in `data` (all .ptd results of `all` when n_data is 0),
+ * and where the .ptd records a layout for it, the dtype, shape and dim order
+ * must be the program's (pf_pte_layout_mismatches). O((k + m) log m) for k
+ * external keys and m data keys.
  */
 void pf_verify_check_external(pf_artifact_result *pte, const pf_artifact_result *all, size_t n_all,
 			      char *const *data, size_t n_data);

@@ -2,9 +2,11 @@
  * Artifact gates: after the export steps of a run, prove each declared
  * artifact is whole and what it claims to be (exists, non-empty, size limits,
  * SHA-256, .pte/.ptd structure, required methods and backends, external data
- * resolved by the .ptd files shipped with it). `pteflow verify` re-runs the
- * same per-file checks (check.h). Workload: a handful of artifacts of up to a
- * few GB each; hashing streams, structure reads only the program header.
+ * resolved by the .ptd files shipped with it, with the dtype and shape the
+ * program expects). `pteflow verify` re-runs the same per-file checks
+ * (check.h). Workload: a handful of artifacts of up to a few GB each; hashing
+ * streams, structure reads only the program header; external keys are
+ * matched by sorting and binary search, so tens of thousands stay cheap.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -120,6 +122,12 @@ static char *join_names(char *const *v, size_t n)
 	return pf_buf_detach(&b);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Linear: for the short lists of a pipeline (methods, backends, data files), not for keys. */
 static bool has_name(char *const *v, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
@@ -273,33 +281,64 @@ static const pf_artifact_result *find_result(const pf_artifact_result *all, size
 	return NULL;
 }
 
-static bool key_in(const pf_artifact_result *ptd, const char *key)
+/* The parsed .ptd files an external check draws on: those named in `data`, or every .ptd of `all`. */
+static size_t data_sources(const pf_pte_info **out, const pf_artifact_result *all, size_t n_all, char *const *data,
+			   size_t n_data)
 {
-	const pf_pte_info *s = ptd->structure;
-	return s && s->kind == PF_FILE_PTD && has_name(s->data_keys, s->n_data_keys, key);
+	size_t n = 0;
+	for (size_t i = 0; i < n_all; i++) {
+		const pf_pte_info *s = all[i].structure;
+		if (n_data && (!all[i].path || !has_name(data, n_data, all[i].path)))
+			continue;
+		if (s && s->kind == PF_FILE_PTD)
+			out[n++] = s;
+	}
+	return n;
+}
+
+/* Every data key of the sources, sorted for bsearch (the strings stay theirs). */
+static char **sorted_keys(const pf_pte_info *const *ptds, size_t n_ptds, size_t *n_out)
+{
+	size_t n = 0;
+	char **keys;
+	for (size_t i = 0; i < n_ptds; i++)
+		n += ptds[i]->n_data_keys;
+	keys = pf_xreallocarray(NULL, n ? n : 1, sizeof(*keys));
+	n = 0;
+	for (size_t i = 0; i < n_ptds; i++) {
+		if (ptds[i]->n_data_keys)
+			memcpy(keys + n, ptds[i]->data_keys, ptds[i]->n_data_keys * sizeof(*keys));
+		n += ptds[i]->n_data_keys;
+	}
+	qsort(keys, n, sizeof(*keys), cmp_str);
+	*n_out = n;
+	return keys;
 }
 
 void pf_verify_check_external(pf_artifact_result *pte, const pf_artifact_result *all, size_t n_all,
 			      char *const *data, size_t n_data)
 {
 	const pf_pte_info *s = pte->structure;
+	const pf_pte_info **ptds = NULL;
 	pf_buf missing;
-	size_t n_missing = 0, n_sources = 0;
-	char *sources = NULL;
+	size_t n_missing = 0, n_sources = 0, n_ptds, n_keys = 0, n_bad;
+	char *sources = NULL, *bad = NULL, **keys = NULL;
 	pf_gate_result *g;
 	if (!s || s->kind != PF_FILE_PTE || (s->n_external == 0 && n_data == 0))
 		return;
 	pf_buf_init(&missing, 64u * 1024u);
+	ptds = pf_xcalloc(n_all ? n_all : 1, sizeof(*ptds));
+	n_ptds = data_sources(ptds, all, n_all, data, n_data);
+	keys = sorted_keys(ptds, n_ptds, &n_keys);
 	for (size_t k = 0; k < s->n_external; k++) {
-		bool found = false;
-		for (size_t i = 0; i < n_all && !found; i++) {
-			if (n_data && !has_name(data, n_data, all[i].path))
-				continue;
-			found = key_in(&all[i], s->external_keys[k]);
-		}
-		if (!found && n_missing++ < 8)
-			(void)pf_buf_printf(&missing, "%s%s", n_missing > 1 ? ", " : "", s->external_keys[k]);
+		const char *key = s->external_keys[k];
+		if (bsearch(&key, keys, n_keys, sizeof(*keys), cmp_str))
+			continue;
+		if (n_missing++ < 8)
+			(void)pf_buf_printf(&missing, "%s%s", n_missing > 1 ? ", " : "", key);
 	}
+	/* Keys that resolve must also hold what the program expects (the runtime checks it at load). */
+	n_bad = pf_pte_layout_mismatches(s, ptds, n_ptds, &bad);
 	if (n_data) {
 		sources = join_names(data, n_data);
 		for (size_t i = 0; i < n_data; i++)
@@ -310,7 +349,10 @@ void pf_verify_check_external(pf_artifact_result *pte, const pf_artifact_result 
 		sources = pf_xstrdup("any .ptd of the pipeline");
 	}
 	g = add_gate(pte, "external_data", pf_xasprintf("%zu external keys resolved by %s", s->n_external, sources),
-		     pf_xasprintf("%zu of %zu resolved", s->n_external - n_missing, s->n_external), n_missing == 0);
+		     n_bad ? pf_xasprintf("%zu of %zu resolved, %zu with another dtype or shape", s->n_external - n_missing,
+					  s->n_external, n_bad)
+			   : pf_xasprintf("%zu of %zu resolved", s->n_external - n_missing, s->n_external),
+		     n_missing == 0 && n_bad == 0);
 	g->values = copy_strv(data, n_data);
 	g->n_values = n_data;
 	if (n_missing && n_sources == 0)
@@ -319,6 +361,12 @@ void pf_verify_check_external(pf_artifact_result *pte, const pf_artifact_result 
 	else if (n_missing)
 		g->message = pf_xasprintf("\"%s\" has %zu external keys missing from %s: %s%s: export the .pte and .ptd together",
 					  pte->path, n_missing, sources, pf_buf_cstr(&missing), n_missing > 8 ? ", ..." : "");
+	else if (n_bad)
+		g->message = pf_xasprintf("\"%s\" and %s disagree on %zu external tensor%s: %s", pte->path, sources, n_bad,
+					  n_bad > 1 ? "s, the first" : "", bad);
+	free(bad);
+	free(keys);
+	free(ptds);
 	free(sources);
 	pf_buf_dispose(&missing);
 	pf_verify_update_passed(pte);

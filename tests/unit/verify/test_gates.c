@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "../pte/fbb.h"
 #include "helpers.h"
 #include "pipeline/pipeline.h"
 #include "util/error.h"
@@ -331,4 +332,87 @@ Test(verify_gates, missing_output_folder_is_an_environment_error)
 	cr_assert_eq(pf_verify_artifacts(&res, &n, &plan, "/nonexistent-pteflow-folder"), PF_EENV);
 	cr_assert_null(res);
 	cr_assert_eq(n, 0);
+}
+
+/*
+ * model.pte with n EXTERNAL float tensors "w00000".. of shape [1], and
+ * weights.ptd with the same keys whose layouts are [1] float, except key
+ * `odd` (when < n) which gets `odd_type` and `odd_size`.
+ */
+static void write_pair(const char *dir, uint32_t n, uint32_t odd, uint8_t odd_type, int32_t odd_size)
+{
+	static const int32_t one[] = {1};
+	fbb p, d;
+	size_t plans, plan, values, named;
+	char key[16];
+	fbb_program(&p, 1, &plans);
+	plan = fbb_plan(&p, "forward", n, &values);
+	fbb_vec_ref(&p, plans, 0, plan);
+	fbb_ptd(&d, n, 64, &named);
+	for (uint32_t i = 0; i < n; i++) {
+		int len = snprintf(key, sizeof(key), "w%05u", (unsigned)i);
+		int32_t size = i == odd ? odd_size : 1;
+		fbb_vec_ref(&p, values, i, fbb_external_value(&p, key, (size_t)len, one, 1));
+		fbb_ptd_key(&d, named, i, key, (size_t)len, i == odd ? odd_type : 6, &size, 1, NULL);
+	}
+	fbb_ptd_finish(&d, 64);
+	tv_write(dir, "model.pte", p.d, p.len);
+	tv_write(dir, "weights.ptd", d.d, d.len);
+	fbb_free(&p);
+	fbb_free(&d);
+}
+
+static void run_pair(pf_artifact_result **res, size_t *n, const char *dir)
+{
+	static char s_w[] = "weights.ptd";
+	static char *data[] = {s_w};
+	static pf_artifact a[2];
+	a[0] = art("model.pte", PF_ARTIFACT_PTE);
+	a[1] = art("weights.ptd", PF_ARTIFACT_PTD);
+	a[0].data = data;
+	a[0].n_data = 1;
+	run(res, n, a, 2, dir);
+}
+
+Test(verify_gates, fifty_thousand_external_keys_resolve)
+{
+	/* Each key looked up among all the .ptd keys (the old way): 1.25e9 comparisons; sorted, quick. */
+	char *dir = tv_tmpdir();
+	pf_artifact_result *res;
+	size_t n;
+	write_pair(dir, 50000, UINT32_MAX, 0, 0);
+	run_pair(&res, &n, dir);
+	cr_assert(res[1].passed, "%s", res[1].n_gates ? res[1].gates[res[1].n_gates - 1].message : "");
+	cr_assert_eq(res[0].structure->n_external, 50000);
+	cr_assert(res[0].passed, "%s", gate(&res[0], "external_data")->message);
+	cr_assert_str_eq(gate(&res[0], "external_data")->actual, "50000 of 50000 resolved");
+	dispose(res, n);
+	tv_rmtree(dir);
+}
+
+Test(verify_gates, external_data_checks_dtype_and_shape)
+{
+	char *dir = tv_tmpdir();
+	pf_artifact_result *res;
+	size_t n;
+	const pf_gate_result *g;
+	write_pair(dir, 3, 1, 6, 2); /* w00001 is [2] in the .ptd, [1] in the program */
+	run_pair(&res, &n, dir);
+	cr_assert(res[1].passed);
+	g = gate(&res[0], "external_data");
+	cr_assert_not(res[0].passed);
+	cr_assert_not(g->passed);
+	cr_assert_str_eq(g->actual, "3 of 3 resolved, 1 with another dtype or shape");
+	cr_assert(strstr(g->message, "\"model.pte\" and weights.ptd disagree on 1 external tensor: external tensor "
+				     "\"w00001\" is scalar type 6 [1] in the program but scalar type 6 [2] in the .ptd"),
+		  "%s", g->message);
+	dispose(res, n);
+	write_pair(dir, 3, 2, 7, 1); /* w00002 is a double in the .ptd */
+	run_pair(&res, &n, dir);
+	g = gate(&res[0], "external_data");
+	cr_assert_not(g->passed);
+	cr_assert(strstr(g->message, "\"w00002\" is scalar type 6 [1] in the program but scalar type 7 [1]"), "%s",
+		  g->message);
+	dispose(res, n);
+	tv_rmtree(dir);
 }
