@@ -150,7 +150,8 @@ int pf_hub_api_resolve(pf_hub_ctx *c, pf_hub_listing *out)
 {
 	const char *api = pf_hub_type_api(c->repo_type);
 	char *rev = pf_hub_quote(c->revision, false);
-	char *url = pf_xasprintf("%s/api/%s/%s/revision/%s?blobs=true", c->endpoint, api, c->opts->repo_id, rev);
+	/* no ?blobs=true: the tree listing gives sizes and hashes, and a huge repo's info stays small */
+	char *url = pf_xasprintf("%s/api/%s/%s/revision/%s", c->endpoint, api, c->opts->repo_id, rev);
 	pf_buf body;
 	pf_hub_headers h;
 	int rc;

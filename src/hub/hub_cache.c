@@ -132,15 +132,6 @@ bool pf_hub_file_ok(const char *file)
 	return stat(file, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static bool hex64(const char *s)
-{
-	size_t i = 0;
-	for (; s[i]; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return i == 64;
-}
-
 int pf_hub_cached_sha256(char hex[65], uint64_t *size, const char *file)
 {
 	char target[4096];
@@ -150,7 +141,7 @@ int pf_hub_cached_sha256(char hex[65], uint64_t *size, const char *file)
 		target[n] = '\0';
 		base = strrchr(target, '/');
 		base = base ? base + 1 : target;
-		if (hex64(base)) {
+		if (pf_hub_is_sha256(base)) {
 			memcpy(hex, base, 65);
 			return pf_fs_size(size, file);
 		}
@@ -208,7 +199,7 @@ static int visit(const char *fpath, const struct stat *st, int flag, struct FTW 
 			target[n] = '\0';
 			base = strrchr(target, '/');
 			f->etag = pf_xstrdup(base ? base + 1 : target);
-			f->lfs = hex64(f->etag);
+			f->lfs = pf_hub_is_sha256(f->etag);
 		}
 	}
 	return 0;

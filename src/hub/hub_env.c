@@ -64,15 +64,27 @@ static char *clean(const char *v, size_t len)
 	return out;
 }
 
+/* "~" and "~/x" as huggingface_hub's expanduser reads them (HOME); anything else as written. */
+static char *expand_user(const char *p)
+{
+	const char *home = getenv("HOME");
+	if (p[0] == '~' && (p[1] == '\0' || p[1] == '/') && home && *home)
+		return pf_xasprintf("%s%s", home, p + 1);
+	return pf_xstrdup(p);
+}
+
 static char *hf_home(void)
 {
 	const char *h = getenv("HF_HOME");
 	const char *xdg = getenv("XDG_CACHE_HOME");
 	const char *home = getenv("HOME");
 	if (h && *h)
-		return pf_xstrdup(h);
-	if (xdg && *xdg)
-		return pf_xasprintf("%s/huggingface", xdg);
+		return expand_user(h);
+	if (xdg && *xdg) {
+		char *x = expand_user(xdg), *r = pf_xasprintf("%s/huggingface", x);
+		free(x);
+		return r;
+	}
 	return pf_xasprintf("%s/.cache/huggingface", home && *home ? home : "/");
 }
 
@@ -83,7 +95,7 @@ static char *token_file(void)
 	pf_buf b;
 	char *tok = NULL;
 	if (p && *p) {
-		path = pf_xstrdup(p);
+		path = expand_user(p);
 	} else {
 		home = hf_home();
 		path = pf_fs_join(home, "token");
@@ -132,11 +144,11 @@ char *pf_hub_cache_root(const char *override)
 	const char *v;
 	char *home, *root;
 	if (override && *override)
-		return pf_xstrdup(override);
+		return expand_user(override);
 	if ((v = getenv("HF_HUB_CACHE")) && *v)
-		return pf_xstrdup(v);
+		return expand_user(v);
 	if ((v = getenv("HUGGINGFACE_HUB_CACHE")) && *v)
-		return pf_xstrdup(v);
+		return expand_user(v);
 	home = hf_home();
 	root = pf_fs_join(home, "hub");
 	free(home);

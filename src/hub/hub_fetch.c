@@ -172,8 +172,18 @@ static int online(pf_model_record *rec, pf_hub_ctx *c, const pf_hub_options *o)
 	c->api = curl_easy_init();
 	if (!c->api)
 		return pf_error_code(PF_EENV, "cannot initialise libcurl");
+	if (!o->local_dir && pf_hub_is_commit(c->revision) &&
+	    pf_hub_tree_cache_read(&l, c->repo_dir, c->revision) == 0) {
+		/* a commit never changes and its listing is cached (l.commit set): no request before the files */
+		goto listed;
+	}
+	pf_hub_listing_dispose(&l);
+	memset(&l, 0, sizeof(l));
+	pf_error_clear();
 	if ((rc = pf_hub_api_resolve(c, &l)) < 0) {
-		if (rc == PF_EENV && !o->local_dir) {
+		/* as huggingface_hub does: unreachable, or refused (expired token, revoked gate), the
+		 * snapshot already cached for this revision is still the one asked for */
+		if ((rc == PF_EENV || rc == PF_EAUTH) && !o->local_dir) {
 			char *why = pf_xstrdup(pf_error_last());
 			pf_log_warn("%s; trying the cache", why);
 			if (from_cache(rec, c) == 0) {
@@ -201,6 +211,7 @@ static int online(pf_model_record *rec, pf_hub_ctx *c, const pf_hub_options *o)
 			pf_error_clear();
 		}
 	}
+listed:
 	if ((rc = select_files(&l, o)) < 0)
 		goto done;
 	rec->commit = pf_xstrdup(l.commit);

@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "hub/hub_internal.h"
 #include "util/error.h"
@@ -239,6 +240,12 @@ int pf_hub_headers_feed(pf_hub_headers *h, const char *line, size_t len)
 		set_str(&h->content_range, pf_xstrndup(value, vlen));
 		h->has_range_total =
 		    slash && pf_hub_parse_u64(&h->range_total, slash + 1, vlen - (size_t)(slash + 1 - value)) == 0;
+		h->has_range_start = false;
+		if (vlen > 6 && !strncasecmp(value, "bytes ", 6)) {
+			const char *dash = memchr(value + 6, '-', vlen - 6);
+			h->has_range_start =
+			    dash && pf_hub_parse_u64(&h->range_start, value + 6, (size_t)(dash - value - 6)) == 0;
+		}
 	}
 	return 0;
 }

@@ -32,10 +32,11 @@ uint64_t pf_hub_backoff_ms(const pf_hub_ctx *c, int attempt, const pf_hub_header
 {
 	uint64_t ms = c->backoff_base_ms;
 	if (h && h->status == 429) {
+		/* whole seconds: one more, so the wait cannot end just before the window resets */
 		if (h->ratelimit_reset_s >= 0)
-			return (uint64_t)h->ratelimit_reset_s * 1000u + 50u;
+			return (uint64_t)h->ratelimit_reset_s * 1000u + 1000u;
 		if (h->retry_after_s >= 0)
-			return (uint64_t)h->retry_after_s * 1000u + 50u;
+			return (uint64_t)h->retry_after_s * 1000u + 1000u;
 	}
 	for (int i = 1; i < attempt && ms < 8000; i++)
 		ms *= 2;
@@ -82,8 +83,10 @@ size_t pf_hub_header_cb(char *data, size_t size, size_t nitems, void *userdata)
 {
 	pf_hub_headers *h = userdata;
 	size_t n = size * nitems;
-	if (pf_hub_headers_feed(h, data, n) < 0)
+	if (pf_hub_headers_feed(h, data, n) < 0) {
+		h->rejected = true;
 		return 0; /* abort the transfer: hostile headers */
+	}
 	return n;
 }
 
@@ -99,7 +102,26 @@ static const char *status_text(const pf_hub_headers *h)
 	return h->error_message ? h->error_message : "";
 }
 
-int pf_hub_http_error(const pf_hub_ctx *c, const pf_hub_headers *h, const char *file)
+/* The hub's own X-Error-Message, for the user: printable ASCII only, at most 200 bytes, secrets redacted;
+ * "" when there is none. Caller frees. */
+static char *hub_says(const pf_hub_headers *h)
+{
+	const char *m = status_text(h);
+	size_t k = 0;
+	char *red, *out;
+	if (!*m)
+		return pf_xstrdup("");
+	/* redact before cutting: a cut through a secret leaves a piece that no longer matches it */
+	red = pf_secret_redact(m);
+	for (size_t i = 0; red[i] && k < 200; i++)
+		red[k++] = (red[i] >= 0x20 && red[i] < 0x7f) ? red[i] : '?';
+	red[k] = '\0';
+	out = pf_xasprintf(" (the hub says: %s)", red);
+	free(red);
+	return out;
+}
+
+static int http_error(const pf_hub_ctx *c, const pf_hub_headers *h, const char *file)
 {
 	const char *repo = c->opts->repo_id;
 	const char *code = h->error_code ? h->error_code : "";
@@ -110,7 +132,7 @@ int pf_hub_http_error(const pf_hub_ctx *c, const pf_hub_headers *h, const char *
 			return pf_error_code(
 			    PF_EAUTH,
 			    "\"%s\" needs a token (it is private or gated, or does not exist): this repo needs a "
-			    "token: set HF_TOKEN or run `huggingface-cli login`",
+			    "token: set HF_TOKEN or run `hf auth login`",
 			    repo);
 		return pf_error_code(
 		    PF_EAUTH,
@@ -144,11 +166,29 @@ int pf_hub_http_error(const pf_hub_ctx *c, const pf_hub_headers *h, const char *
 	default:
 		break;
 	}
+	if (h->status == 429 && (h->ratelimit_reset_s >= 0 || h->retry_after_s >= 0))
+		return pf_error_code(PF_EENV,
+		                     "the hub rate-limits this client (429) for \"%s\" and asks to wait %ld s, more than "
+		                     "the retry time limit leaves: try again later or raise PTEFLOW_HUB_RETRY_BUDGET_S",
+		                     file ? file : repo, h->ratelimit_reset_s >= 0 ? h->ratelimit_reset_s : h->retry_after_s);
 	if (pf_hub_status_retryable(h->status))
 		return pf_error_code(PF_EENV, "the hub kept answering %ld for \"%s\": try again later", h->status,
 		                     file ? file : repo);
 	return pf_error_code(PF_EGENERIC, "unexpected answer %ld from the hub for \"%s\"", h->status,
 	                     file ? file : repo);
+}
+
+int pf_hub_http_error(const pf_hub_ctx *c, const pf_hub_headers *h, const char *file)
+{
+	int rc = http_error(c, h, file);
+	char *says = hub_says(h);
+	if (*says) {
+		char *msg = pf_xasprintf("%s%s", pf_error_last(), says);
+		pf_error_code(rc, "%s", msg);
+		free(msg);
+	}
+	free(says);
+	return rc;
 }
 
 static int once(pf_hub_ctx *c, pf_buf *body, pf_hub_headers *h, const char *url, bool head, CURLcode *cc)
@@ -179,8 +219,9 @@ int pf_hub_http_request(pf_hub_ctx *c, pf_buf *body, pf_hub_headers *h, const ch
 	for (;;) {
 		CURLcode cc;
 		once(c, body, h, cur, head, &cc);
-		if (cc == CURLE_OK && h->status >= 300 && h->status < 400 && h->location &&
-		    !pf_hub_url_is_absolute(h->location)) {
+		if (cc == CURLE_OK && h->status >= 300 && h->status < 400 && h->location) {
+			/* API answers carry no file: follow every redirect (a renamed repo, a mirror's canonical
+			 * host); the token still goes only to the endpoint's origin */
 			char *next = pf_hub_url_relative(cur, h->location);
 			if (++hops > MAX_HOPS || !next) {
 				free(next);
@@ -194,15 +235,28 @@ int pf_hub_http_request(pf_hub_ctx *c, pf_buf *body, pf_hub_headers *h, const ch
 		}
 		if (cc == CURLE_OK && !pf_hub_status_retryable(h->status))
 			goto done;
-		if (++attempt > c->max_retries || pf_hub_now_ms() - start > c->retry_budget_ms) {
-			if (cc != CURLE_OK)
-				rc = pf_error_code(PF_EENV, "cannot reach the hub at %s: %s", c->endpoint,
-				                   curl_easy_strerror(cc));
-			goto done; /* a retryable status stays in h for the caller to report */
+		if (cc == CURLE_WRITE_ERROR) {
+			/* not a network fault: asking again would get the same answer */
+			if (h->rejected) {
+				char *why = pf_xstrdup(pf_error_last());
+				rc = pf_error_code(PF_EINVALID, "the hub at %s sent unusable headers (%s)", c->endpoint,
+				                   why);
+				free(why);
+			} else
+				rc = pf_error_code(PF_ELIMIT, "the hub's answer for %s is larger than %u MiB: not read",
+				                   url, PF_HUB_JSON_MAX >> 20);
+			goto done;
 		}
 		{
-			uint64_t wait = pf_hub_backoff_ms(c, attempt, cc == CURLE_OK ? h : NULL);
+			uint64_t wait = pf_hub_backoff_ms(c, attempt + 1, cc == CURLE_OK ? h : NULL);
 			struct timespec ts = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000L};
+			/* a server asking for a longer wait than the time limit left is not waited for */
+			if (++attempt > c->max_retries || pf_hub_now_ms() - start + wait > c->retry_budget_ms) {
+				if (cc != CURLE_OK)
+					rc = pf_error_code(PF_EENV, "cannot reach the hub at %s: %s", c->endpoint,
+					                   curl_easy_strerror(cc));
+				goto done; /* a retryable status stays in h for the caller to report */
+			}
 			pf_log_info("hub request failed (%s), retrying in %llu ms",
 			            cc != CURLE_OK ? curl_easy_strerror(cc) : "server busy", (unsigned long long)wait);
 			nanosleep(&ts, NULL);

@@ -31,10 +31,13 @@ char *pf_hub_resolve_url(const char *endpoint, const char *repo_type, const char
 char *pf_hub_url_origin(const char *url);
 /* true if `location` names a scheme (absolute URL). */
 bool pf_hub_url_is_absolute(const char *location);
-/* Origin of `base` + host-less `location` ("/x/y?q"). Caller frees; NULL if base has no origin. */
+/* `location` resolved against `base`: absolute as is, "//host/x" with base's scheme, "/x" on base's
+ * scheme+authority, "x" or "?q" against base's path. Caller frees; NULL if base is not absolute. */
 char *pf_hub_url_relative(const char *base, const char *location);
 /* true for a full 40-hex lower-case commit id. */
 bool pf_hub_is_commit(const char *s);
+/* true for 64 lower-case hex digits (an LFS file's sha256 etag). */
+bool pf_hub_is_sha256(const char *s);
 
 /* ---- hub_headers.c: response headers, parsed case-insensitively with bounds ---- */
 
@@ -58,7 +61,10 @@ typedef struct pf_hub_headers {
 	long ratelimit_reset_s; /* RateLimit t=N when r=0, else -1 */
 	uint64_t range_total;   /* total from Content-Range, when has_range_total */
 	bool has_range_total;
+	uint64_t range_start; /* first byte from "Content-Range: bytes START-END/...", when has_range_start */
+	bool has_range_start;
 	size_t n_lines;
+	bool rejected; /* a line broke a limit or the grammar: the transfer was aborted */
 } pf_hub_headers;
 
 void pf_hub_headers_init(pf_hub_headers *h);

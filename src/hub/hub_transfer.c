@@ -48,9 +48,11 @@ typedef struct job {
 	uint64_t written, attempt_start;
 	pf_hub_hashjob hj;
 	pf_hub_hasher *hasher;
-	bool range_sent, body_checked, body_to_err;
+	bool range_sent, body_checked, body_to_err, bad_range;
+	bool private_tmp; /* no lock here: a partial file of this process only, never resumed by another */
 	pf_buf errbody;
-	int attempts, hash_failures;
+	int attempts, hash_failures, reheads;
+	uint64_t rehead_at; /* bytes written when the last re-HEAD was asked */
 	uint64_t retry_at_ms, first_fail_ms;
 	int write_err;
 	pf_hub_progress *prog;
@@ -86,7 +88,7 @@ static void close_files(job *j, bool remove_tmp)
 	if (j->fd >= 0)
 		close(j->fd);
 	j->fd = -1;
-	if (remove_tmp && j->tmp_path)
+	if ((remove_tmp || j->private_tmp) && j->tmp_path)
 		unlink(j->tmp_path);
 	if (j->lock_fd >= 0) {
 		flock(j->lock_fd, LOCK_UN);
@@ -218,11 +220,15 @@ static void prepare(engine *e, job *j);
 static void schedule_retry(engine *e, job *j, jstate what, const pf_hub_headers *h, const char *why)
 {
 	uint64_t now = pf_hub_now_ms(), wait;
-	if (j->written > j->attempt_start)
-		j->attempts = 0; /* progress was made: the counter restarts */
+	if (j->written > j->attempt_start) {
+		/* progress was made: the counter and the time limit restart */
+		j->attempts = 0;
+		j->first_fail_ms = 0;
+	}
 	if (!j->first_fail_ms)
 		j->first_fail_ms = now;
-	if (++j->attempts > e->c->max_retries || now - j->first_fail_ms > e->c->retry_budget_ms) {
+	wait = pf_hub_backoff_ms(e->c, j->attempts + 1, h);
+	if (++j->attempts > e->c->max_retries || now - j->first_fail_ms + wait > e->c->retry_budget_ms) {
 		int rc;
 		if (h && h->status >= 400)
 			rc = pf_hub_http_error(e->c, h, j->entry->path);
@@ -233,7 +239,6 @@ static void schedule_retry(engine *e, job *j, jstate what, const pf_hub_headers 
 		fail(e, j, rc);
 		return;
 	}
-	wait = pf_hub_backoff_ms(e->c, j->attempts, h);
 	pf_log_info("\"%s\": %s; retrying in %llu ms (attempt %d of %d)", j->entry->path, why, (unsigned long long)wait,
 	            j->attempts + 1, e->c->max_retries + 1);
 	j->retry_at_ms = now + wait;
@@ -291,8 +296,9 @@ static void on_metadata(engine *e, job *j)
 	free(j->etag);
 	j->etag = pf_xstrdup(etag);
 	j->size = h->has_linked_size ? h->linked_size : h->content_length;
-	j->lfs = h->linked_etag != NULL || strlen(etag) == 64;
-	if (j->entry->lfs_sha256 && strcmp(j->entry->lfs_sha256, j->etag)) {
+	/* a sha256 etag is checked as one; any other form (a mirror's MD5, say) is size-checked only */
+	j->lfs = pf_hub_is_sha256(etag);
+	if (j->lfs && j->entry->lfs_sha256 && strcmp(j->entry->lfs_sha256, j->etag)) {
 		fail(e, j,
 		     pf_error_code(PF_EFAILED, "the hub's listing and file metadata disagree on \"%s\"",
 		                   j->entry->path));
@@ -328,6 +334,7 @@ static void prepare(engine *e, job *j)
 	free(j->tmp_path);
 	free(j->lock_path);
 	free(j->final_path);
+	j->private_tmp = false;
 	if (local_mode(e)) {
 		j->tmp_path = meta_path(e, j, "");
 		{
@@ -362,7 +369,19 @@ static void prepare(engine *e, job *j)
 			j->state = J_WAIT;
 			return;
 		}
-		/* flock unsupported (some network file systems): continue unlocked */
+		/* flock unsupported (some network file systems): without a lock two processes must not share
+		 * one partial file, so this one writes its own (no resume across runs) */
+		{
+			static unsigned seq;
+			int err = errno;
+			char *t = pf_xasprintf("%.*s.%ld-%u.incomplete", (int)(strlen(j->tmp_path) - strlen(".incomplete")),
+			                       j->tmp_path, (long)getpid(), ++seq);
+			pf_log_info("\"%s\": cannot lock \"%s\" (%s); downloading into a file of this run only",
+			            j->entry->path, j->lock_path, strerror(err));
+			free(j->tmp_path);
+			j->tmp_path = t;
+			j->private_tmp = true;
+		}
 	}
 	if (!local_mode(e) && pf_hub_file_ok(j->final_path)) {
 		/* finished by another process while we waited */
@@ -374,7 +393,7 @@ static void prepare(engine *e, job *j)
 			fail(e, j, rc);
 		return;
 	}
-	j->fd = open(j->tmp_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	j->fd = open(j->tmp_path, O_RDWR | O_CREAT | O_CLOEXEC | (j->private_tmp ? O_EXCL : 0), 0644);
 	if (j->fd < 0 || fstat(j->fd, &st) != 0) {
 		fail(e, j, pf_error_errno("cannot open \"%s\"", j->tmp_path));
 		return;
@@ -419,6 +438,10 @@ static size_t write_cb(char *data, size_t size, size_t nitems, void *userdata)
 			j->prog->done_bytes -= j->written < j->prog->done_bytes ? j->written : j->prog->done_bytes;
 			j->written = 0;
 			j->attempt_start = 0;
+		} else if (code == 206 && (!j->h.has_range_start || j->h.range_start != j->written)) {
+			/* bytes from another offset than the one asked: none of them can be kept */
+			j->bad_range = true;
+			return 0;
 		} else if (code != 200 && code != 206) {
 			j->body_to_err = true;
 		}
@@ -467,6 +490,7 @@ static void start_get(engine *e, job *j)
 	j->range_sent = range != NULL;
 	j->body_checked = false;
 	j->body_to_err = false;
+	j->bad_range = false;
 	j->write_err = 0;
 	j->attempt_start = j->written;
 	pf_buf_reset(&j->errbody);
@@ -554,31 +578,57 @@ out:
 	mark_done(e, j, false);
 }
 
+/* Headers broke a limit or the grammar: asking again would get the same answer. */
+static int rejected_headers(const engine *e, const job *j, const char *url)
+{
+	char *why = pf_xstrdup(pf_error_last());
+	char *origin = pf_hub_url_origin(url);
+	bool hub = origin && !strcmp(origin, e->c->endpoint_origin);
+	int rc = pf_error_code(PF_EINVALID, "%s %s sent unusable headers for \"%s\" (%s)%s",
+	                       hub ? "the hub" : "the file server", origin ? origin : "?", j->entry->path, why,
+	                       hub ? ": is it a Hugging Face hub?" : "");
+	free(origin);
+	free(why);
+	return rc;
+}
+
 static void head_done(engine *e, job *j, CURLcode cc)
 {
 	const pf_hub_headers *h = &j->h;
+	if (h->rejected) {
+		fail(e, j, rejected_headers(e, j, j->url));
+		return;
+	}
 	if (cc != CURLE_OK) {
 		schedule_retry(e, j, J_HEAD, NULL, curl_easy_strerror(cc));
 		return;
 	}
 	if (h->status >= 300 && h->status < 400 && h->location) {
-		if (!pf_hub_url_is_absolute(h->location)) {
-			char *next = pf_hub_url_relative(j->url, h->location);
-			if (++j->hops > MAX_HOPS || !next) {
-				free(next);
-				fail(e, j,
-				     pf_error_code(PF_EGENERIC, "the hub redirected \"%s\" more than %d times",
-				                   j->entry->path, MAX_HOPS));
-				return;
-			}
-			free(j->url);
-			j->url = next;
-			start_head(e, j);
+		char *next = pf_hub_url_relative(j->url, h->location);
+		bool elsewhere = pf_hub_url_is_absolute(h->location) || !strncmp(h->location, "//", 2);
+		if (!next) {
+			fail(e, j, pf_error_code(PF_EGENERIC, "the hub sent an unusable redirect for \"%s\"", j->entry->path));
 			return;
 		}
-		free(j->get_url);
-		j->get_url = pf_xstrdup(h->location);
-		on_metadata(e, j);
+		if (elsewhere && h->repo_commit) {
+			/* the file's metadata came with the redirect: the location is the file server (a CDN) */
+			free(j->get_url);
+			j->get_url = next;
+			on_metadata(e, j);
+			return;
+		}
+		/* a relative redirect (renamed repo, resolve cache), or an absolute one without the file's
+		 * metadata (a mirror sending us to its canonical host): ask there */
+		if (++j->hops > MAX_HOPS) {
+			free(next);
+			fail(e, j,
+			     pf_error_code(PF_EGENERIC, "the hub redirected \"%s\" more than %d times", j->entry->path,
+			                   MAX_HOPS));
+			return;
+		}
+		free(j->url);
+		j->url = next;
+		start_head(e, j);
 		return;
 	}
 	if (h->status >= 200 && h->status < 300) {
@@ -606,20 +656,44 @@ static void get_done(engine *e, job *j, CURLcode cc)
 		fail(e, j, j->write_err);
 		return;
 	}
+	if (j->h.rejected) {
+		close_files(j, false);
+		fail(e, j, rejected_headers(e, j, j->get_url));
+		return;
+	}
 	if (j->easy)
 		curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
 	if (!j->easy || (cc == CURLE_OK && (code == 200 || code == 206) && j->written == j->size)) {
 		finish(e, j);
 		return;
 	}
-	if (cc == CURLE_OK && code == 416) {
-		/* our offset is past what the server has: drop the partial file */
+	if ((cc == CURLE_OK && code == 416) || j->bad_range) {
+		/* our offset is past what the server has, or it answered another range: start from zero */
 		if (ftruncate(j->fd, 0) == 0 && lseek(j->fd, 0, SEEK_SET) == 0) {
 			e->prog->done_bytes -= j->written < e->prog->done_bytes ? j->written : e->prog->done_bytes;
 			j->written = 0;
+			j->attempt_start = 0;
 			pf_hub_hasher_start(j->hasher, &j->hj, j->fd, 0);
 		}
-		schedule_retry(e, j, J_GET, NULL, "the server refused the resume offset (416)");
+		schedule_retry(e, j, J_GET, NULL,
+		               j->bad_range ? "the server answered a different byte range than asked"
+		                            : "the server refused the resume offset (416)");
+		return;
+	}
+	if (cc == CURLE_OK && code >= 300 && code < 400 && j->h.location) {
+		/* the file server moved the bytes (an S3 or CDN redirect on GET): follow, token-less elsewhere */
+		char *next = pf_hub_url_relative(j->get_url, j->h.location);
+		if (!next || ++j->hops > MAX_HOPS) {
+			free(next);
+			close_files(j, false);
+			fail(e, j,
+			     pf_error_code(PF_EGENERIC, "the file server redirected \"%s\" more than %d times",
+			                   j->entry->path, MAX_HOPS));
+			return;
+		}
+		free(j->get_url);
+		j->get_url = next;
+		start_get(e, j);
 		return;
 	}
 	if (cc == CURLE_OK && code >= 400 && !pf_hub_status_retryable(code)) {
@@ -627,6 +701,24 @@ static void get_done(engine *e, job *j, CURLcode cc)
 		char *origin = pf_hub_url_origin(j->get_url);
 		bool hub_host = origin && !strcmp(origin, e->c->endpoint_origin);
 		hh.status = code;
+		if (!hub_host && (j->reheads == 0 || j->written > j->rehead_at)) {
+			/* a signed file-server URL expires (about an hour on the Hub): ask the hub for a fresh
+			 * one and resume; once more only after new bytes arrived, so a refusal cannot loop */
+			pf_log_info("\"%s\": the file server answered %ld; asking the hub for a fresh location",
+			            j->entry->path, code);
+			free(origin);
+			j->reheads++;
+			j->rehead_at = j->written;
+			close_files(j, false);
+			e->prog->done_bytes -= j->written < e->prog->done_bytes ? j->written : e->prog->done_bytes;
+			j->written = 0;
+			j->hops = 0;
+			free(j->url);
+			j->url = pf_hub_resolve_url(e->c->endpoint, e->c->repo_type, e->c->opts->repo_id,
+			                            e->rec->commit, j->entry->path);
+			start_head(e, j);
+			return;
+		}
 		close_files(j, false);
 		if (hub_host)
 			fail(e, j, pf_hub_http_error(e->c, &hh, j->entry->path));

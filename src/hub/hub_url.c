@@ -70,15 +70,18 @@ static bool id_char(char c)
 
 int pf_hub_repo_id_check(const char *repo_id)
 {
-	size_t n = repo_id ? strlen(repo_id) : 0;
+	size_t n = repo_id ? strlen(repo_id) : 0, seg = 0;
 	int slashes = 0;
-	if (n == 0 || n > 96)
+	if (n == 0)
 		goto bad;
+	/* the hub allows up to 96 characters in each of namespace and name */
 	for (size_t i = 0; i < n; i++) {
-		if (repo_id[i] == '/')
+		if (repo_id[i] == '/') {
 			slashes++;
-		else if (!id_char(repo_id[i]))
+			seg = 0;
+		} else if (!id_char(repo_id[i]) || ++seg > 96) {
 			goto bad;
+		}
 	}
 	if (slashes > 1 || repo_id[0] == '/' || repo_id[n - 1] == '/' || strstr(repo_id, "--") ||
 	    strstr(repo_id, "..") || repo_id[0] == '.' || strstr(repo_id, "/."))
@@ -185,22 +188,37 @@ char *pf_hub_url_origin(const char *url)
 
 char *pf_hub_url_relative(const char *base, const char *location)
 {
-	char *origin = pf_hub_url_origin(base);
-	char *url;
-	if (!origin)
+	const char *sep, *auth;
+	size_t alen;
+	if (!base || !location)
 		return NULL;
+	if (pf_hub_url_is_absolute(location))
+		return pf_xstrdup(location);
+	sep = strstr(base, "://");
+	if (!sep || !pf_hub_url_is_absolute(base))
+		return NULL;
+	if (location[0] == '/' && location[1] == '/') /* network-path reference: the base's scheme */
+		return pf_xasprintf("%.*s:%s", (int)(sep - base), base, location);
 	/* keep the scheme+authority exactly as written in base (not the normalised origin) */
+	auth = sep + 3;
+	alen = strcspn(auth, "/?#");
+	if (location[0] == '/')
+		return pf_xasprintf("%.*s%s", (int)(auth - base + alen), base, location);
 	{
-		const char *auth = strstr(base, "://") + 3;
-		size_t alen = strcspn(auth, "/?#");
-		url =
-		    pf_xasprintf("%.*s%s%s", (int)(auth - base + alen), base, location[0] == '/' ? "" : "/", location);
+		/* a relative path or query: against the base's path (RFC 3986 5.2.3, without dot segments) */
+		const char *path = auth + alen, *end = path + strcspn(path, "?#"), *dir = path;
+		if (location[0] == '?')
+			return pf_xasprintf("%.*s%s", (int)(end - base), base, location);
+		for (const char *q = path; q < end; q++)
+			if (*q == '/')
+				dir = q + 1;
+		if (dir == path) /* no path in base: the root */
+			return pf_xasprintf("%.*s/%s", (int)(path - base), base, location);
+		return pf_xasprintf("%.*s%s", (int)(dir - base), base, location);
 	}
-	free(origin);
-	return url;
 }
 
-bool pf_hub_is_commit(const char *s)
+static bool lower_hex(const char *s, size_t want)
 {
 	size_t i = 0;
 	if (!s)
@@ -208,5 +226,15 @@ bool pf_hub_is_commit(const char *s)
 	for (; s[i]; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return false;
-	return i == 40;
+	return i == want;
+}
+
+bool pf_hub_is_commit(const char *s)
+{
+	return lower_hex(s, 40);
+}
+
+bool pf_hub_is_sha256(const char *s)
+{
+	return lower_hex(s, 64);
 }

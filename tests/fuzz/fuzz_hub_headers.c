@@ -2,7 +2,8 @@
  * Fuzz target for the Hub response-header parser (src/hub/hub_headers.c):
  * the input is split into lines as libcurl hands them over and fed in order;
  * each line also goes through etag normalisation, Link parsing and the
- * remote-path check. Corpus: tests/fuzz/corpus/hub_headers/.
+ * remote-path check, and each Location is resolved as a redirect target and
+ * as a base. Corpus: tests/fuzz/corpus/hub_headers/.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,6 +31,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)pf_hub_path_check(line, len);
 			free(n);
 			free(l);
+			if (h.location) {
+				char *r = pf_hub_url_relative("http://127.0.0.1:1/org/m/resolve/main/a.bin?x=1", h.location);
+				char *b = pf_hub_url_relative(h.location, "x?q");
+				char *q = pf_hub_url_relative(h.location, "?q");
+				char *p = pf_hub_url_relative(h.location, "//h:2/p");
+				char *o = r ? pf_hub_url_origin(r) : NULL;
+				free(r);
+				free(b);
+				free(q);
+				free(p);
+				free(o);
+			}
 		}
 		start = i + 1;
 	}

@@ -50,12 +50,23 @@ class File:
                 sha1.update(chunk)
         self.sha256 = sha256.hexdigest()
         self.lfs = lfs
+        self._md5 = None
         if lfs:
             self.pointer = ("version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %d\n"
                             % (self.sha256, self.size)).encode()
             self.oid = hashlib.sha1(b"blob %d\0" % len(self.pointer) + self.pointer).hexdigest()
         else:
             self.oid = sha1.hexdigest()
+
+    @property
+    def md5(self):
+        """MD5 of the content (what a plain S3 mirror puts in its ETag); computed on first use."""
+        if self._md5 is None:
+            h = hashlib.md5(usedforsecurity=False)
+            for chunk in self.chunks(0, self.size):
+                h.update(chunk)
+            self._md5 = h.hexdigest()
+        return self._md5
 
     def chunks(self, start, end):
         if self.data is not None:
@@ -128,7 +139,12 @@ class State:
         self.faults = {"token_required": args.token_required, "ignore_range": False, "rate_limit": 0,
                        "rate_limit_style": "retry-after", "retry_after": 1, "fail500": 0, "fail500_target": "get",
                        "cut": 0, "cut_after": 0, "cut_path": "*", "corrupt": 0, "corrupt_path": "*", "slow_bps": 0,
-                       "slow_path": "*", "stall": 0, "stall_s": 0, "latency_ms": 0, "no_tree": False, "resolve_cache": True}
+                       "slow_path": "*", "stall": 0, "stall_s": 0, "latency_ms": 0, "no_tree": False, "resolve_cache": True,
+                       "rate_limit_target": "all", "cdn_expired": 0, "cdn_redirect": 0,
+                       "cdn_redirect_style": "absolute", "canonical_redirect": 0,
+                       "canonical_redirect_target": "resolve", "canonical_redirect_style": "absolute",
+                       "wrong_range": 0, "md5_etag": False, "huge_header": False, "huge_header_target": "all",
+                       "error_message_template": ""}
         self.log = []
         self.violations = []
         self.repos = {}
@@ -162,11 +178,19 @@ class State:
                 self.faults[key] = n - 1
             return True
 
+    def on(self, key):
+        """A fault that is either a switch (true: always) or a count (take one)."""
+        if self.faults.get(key) is True:
+            return True
+        return self.take(key)
+
 
 def make_handler(state, role, ports):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "hubserver/1"
+
+        kind = None  # "api", "resolve" or "cdn" once dispatched: which faults apply
 
         def log_message(self, fmt, *args):
             pass
@@ -179,7 +203,7 @@ def make_handler(state, role, ports):
         # ---- plumbing ----
         def record(self, status):
             entry = {"server": role, "method": self.command, "path": self.path, "status": status,
-                     "range": self.headers.get("Range"),
+                     "range": self.headers.get("Range"), "host": self.headers.get("Host"),
                      "auth": self.headers.get("Authorization") is not None,
                      "user_agent": self.headers.get("User-Agent")}
             with state.lock:
@@ -188,11 +212,18 @@ def make_handler(state, role, ports):
                     state.violations.append("the CDN received an Authorization header: %s %s"
                                             % (self.command, self.path))
 
+        def huge_header(self):
+            """A 10 KB header line (fault huge_header): more than any client should buffer per line."""
+            target = state.faults.get("huge_header_target", "all")
+            if self.kind and target in ("all", self.kind) and state.on("huge_header"):
+                self.send_header("X-Padding", "a" * 10240)
+
         def send(self, status, headers=None, body=b"", ctype="application/json"):
             self.record(status)
             self.send_response(status)
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
+            self.huge_header()
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -200,6 +231,11 @@ def make_handler(state, role, ports):
                 self.wfile.write(body)
 
         def error(self, status, code, message, extra=None):
+            template = state.faults.get("error_message_template")
+            if template:
+                # a careless mirror: its own words around the hub's, even the credentials it got
+                message = template.replace("{message}", message).replace(
+                    "{auth}", self.headers.get("Authorization") or "")
             headers = {"X-Error-Message": message, "X-Request-Id": "local-%d" % time.time_ns()}
             if code:
                 headers["X-Error-Code"] = code
@@ -223,6 +259,7 @@ def make_handler(state, role, ports):
             self.dispatch()
 
         def do_POST(self):
+            self.kind = None
             if role == "hub" and self.path.startswith("/_control"):
                 n = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(n) or b"{}")
@@ -243,6 +280,7 @@ def make_handler(state, role, ports):
             self.error(405, None, "method not allowed")
 
         def dispatch(self):
+            self.kind = None  # one handler serves every request of a kept-alive connection
             try:
                 if role == "cdn":
                     return self.cdn()
@@ -258,6 +296,10 @@ def make_handler(state, role, ports):
                     time.sleep(state.faults["latency_ms"] / 1000.0)  # a network round trip to a far Hub
                 if state.faults.get("stall_s") and state.take("stall"):
                     time.sleep(state.faults["stall_s"])
+                self.kind = "api" if path.startswith("/api/") and not path.startswith("/api/resolve-cache/") \
+                    else "resolve"
+                if self.canonical_redirect():
+                    return
                 if path.startswith("/api/resolve-cache/"):
                     return self.resolve_cache(path)
                 if path.startswith("/api/"):
@@ -265,6 +307,19 @@ def make_handler(state, role, ports):
                 return self.resolve(path)
             except (BrokenPipeError, ConnectionResetError):
                 pass
+
+        def canonical_redirect(self):
+            """A mirror sending clients to its canonical host: 301 to the same path on localhost (another
+            origin than 127.0.0.1), without X-Repo-Commit. Requests already on localhost are answered."""
+            host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
+            target = state.faults.get("canonical_redirect_target", "resolve")
+            if host == "localhost" or target not in ("all", self.kind) or not state.take("canonical_redirect"):
+                return False
+            loc = "//localhost:%d%s" % (ports["hub"], self.path)
+            if state.faults.get("canonical_redirect_style") != "protocol":
+                loc = "http:" + loc
+            self.send(301, {"Location": loc}, ctype="text/plain")
+            return True
 
         # ---- repos and auth ----
         def find_repo(self, tdir, repo_id, rest_for_redirect):
@@ -299,7 +354,7 @@ def make_handler(state, role, ports):
             return False
 
         def rate_limited(self):
-            if state.take("rate_limit"):
+            if state.faults.get("rate_limit_target", "all") in ("all", self.kind) and state.take("rate_limit"):
                 t = str(state.faults.get("retry_after", 1))
                 if state.faults.get("rate_limit_style") == "ratelimit":
                     h = {"RateLimit": '"resolvers";r=0;t=%s' % t,
@@ -417,7 +472,9 @@ def make_handler(state, role, ports):
             if f.lfs:
                 base = state.cdn_base or "http://127.0.0.1:%d" % ports["cdn"]
                 loc = "%s/lfs/%s?X-Amz-Expires=3600&sig=%d" % (base.rstrip("/"), f.sha256, time.time_ns())
-                return self.send(302, {"Location": loc, "X-Linked-Etag": '"%s"' % f.sha256,
+                # a mirror on plain S3 may name LFS objects by the MD5 its storage reports
+                etag = f.md5 if state.faults.get("md5_etag") else f.sha256
+                return self.send(302, {"Location": loc, "X-Linked-Etag": '"%s"' % etag,
                                        "X-Linked-Size": str(f.size), "X-Repo-Commit": commit,
                                        "ETag": '"%s"' % f.oid, "Accept-Ranges": "bytes",
                                        "RateLimit": '"resolvers";r=2999;t=100'}, ctype="text/plain")
@@ -447,6 +504,7 @@ def make_handler(state, role, ports):
 
         # ---- CDN ----
         def cdn(self):
+            self.kind = "cdn"
             m = re.match(r"^/lfs/([0-9a-f]{64})(\?.*)?$", self.path)
             f = None
             if m:
@@ -458,6 +516,20 @@ def make_handler(state, role, ports):
             if f is None:
                 self.record(404)
                 return self.error(404, None, "NoSuchKey")
+            if "moved=1" not in self.path and state.take("cdn_redirect"):
+                # the bytes moved (another bucket, another edge): same object, "&moved=1" marks the hop
+                moved = self.path + "&moved=1"
+                style = state.faults.get("cdn_redirect_style", "absolute")
+                loc = {"absolute": "http://127.0.0.1:%d%s" % (ports["cdn"], moved),
+                       "protocol": "//127.0.0.1:%d%s" % (ports["cdn"], moved),
+                       "relative": moved,
+                       "path": moved[len("/lfs/"):]}[style]
+                return self.send(302, {"Location": loc}, ctype="text/plain")
+            if self.headers.get("Range") and state.take("cdn_expired"):
+                # a signed URL that expired between the first GET and the resume (S3's answer)
+                body = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+                        b"<Message>Request has expired</Message></Error>")
+                return self.send(403, {}, body, ctype="application/xml")
             if state.faults.get("fail500_target") == "cdn" and state.take("fail500"):
                 return self.error(500, None, "Internal Error")
             self.serve_bytes(f, {"ETag": '"cdn-%s"' % f.sha256[:16]})
@@ -477,6 +549,9 @@ def make_handler(state, role, ports):
                     return self.error(416, None, "Requested Range Not Satisfiable",
                                       {"Content-Range": "bytes */%d" % total})
                 status = 206
+                if start > 0 and state.take("wrong_range"):
+                    # a broken cache or proxy: as many bytes as asked, but from the start (honestly labelled)
+                    start, end = 0, end - start
                 headers["Content-Range"] = "bytes %d-%d/%d" % (start, end - 1, total)
             self.record(status)
             self.send_response(status)
@@ -485,6 +560,7 @@ def make_handler(state, role, ports):
             self.send_header("Accept-Ranges", "bytes")
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(end - start))
+            self.huge_header()
             self.end_headers()
             if self.command == "HEAD":
                 return

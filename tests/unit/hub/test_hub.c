@@ -16,6 +16,7 @@
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/mem.h"
 
 struct pat_case {
 	const char *pattern, *path;
@@ -119,6 +120,35 @@ Test(hub_url, repo_folder_and_ids)
 	cr_assert_eq(pf_hub_repo_id_check(""), PF_EINVALID);
 }
 
+static char *repeat(char c, size_t n)
+{
+	char *s = malloc(n + 1);
+	cr_assert_not_null(s);
+	memset(s, c, n);
+	s[n] = '\0';
+	return s;
+}
+
+Test(hub_url, repo_id_allows_96_characters_per_part)
+{
+	char *a90 = repeat('a', 90), *b90 = repeat('b', 90), *a96 = repeat('a', 96), *b97 = repeat('b', 97);
+	char id[256];
+	snprintf(id, sizeof(id), "%s/%s", a90, b90);
+	cr_assert_eq(pf_hub_repo_id_check(id), 0, "90 + 90 characters");
+	snprintf(id, sizeof(id), "%s/%s", a96, a96);
+	cr_assert_eq(pf_hub_repo_id_check(id), 0, "96 + 96 characters");
+	cr_assert_eq(pf_hub_repo_id_check(a96), 0, "a 96-character name without namespace");
+	snprintf(id, sizeof(id), "org/%s", b97);
+	cr_assert_eq(pf_hub_repo_id_check(id), PF_EINVALID, "97-character name");
+	snprintf(id, sizeof(id), "%s/name", b97);
+	cr_assert_eq(pf_hub_repo_id_check(id), PF_EINVALID, "97-character namespace");
+	cr_assert_eq(pf_hub_repo_id_check(b97), PF_EINVALID, "97-character name without namespace");
+	free(a90);
+	free(b90);
+	free(a96);
+	free(b97);
+}
+
 Test(hub_url, origins_decide_where_the_token_goes)
 {
 	char *a = pf_hub_url_origin("http://127.0.0.1:8080/x/resolve/main/a");
@@ -139,9 +169,49 @@ Test(hub_url, origins_decide_where_the_token_goes)
 		cr_assert_str_eq(r, "http://127.0.0.1:5/new/m/resolve/main/a");
 		free(r);
 	}
+	cr_assert(pf_hub_is_sha256("7c5d3f4b8b76583b422fcb9189ad6c89d5d97a094541ce8932dce3ecabde1421"));
+	cr_assert_not(pf_hub_is_sha256("e7da7f221d5bf496a48136c0cd264e630fe9fcc8"));
+	cr_assert_not(pf_hub_is_sha256("d41d8cd98f00b204e9800998ecf8427e"), "an MD5 is not a sha256");
+	cr_assert_not(pf_hub_is_sha256("7C5D3F4B8B76583B422FCB9189AD6C89D5D97A094541CE8932DCE3ECABDE1421"));
 	cr_assert(pf_hub_is_commit("e7da7f221d5bf496a48136c0cd264e630fe9fcc8"));
 	cr_assert_not(pf_hub_is_commit("main"));
 	cr_assert_not(pf_hub_is_commit("E7DA7F221D5BF496A48136C0CD264E630FE9FCC8"));
+}
+
+struct rel_case {
+	const char *base, *location, *want;
+};
+
+Test(hub_url, relative_locations_resolve_like_rfc3986)
+{
+	static const struct rel_case cases[] = {
+	    {"http://h:1/a/b/c?x=1", "//g:2/x", "http://g:2/x"},
+	    {"https://h/a/b", "//cdn.example:8443/p?sig=1", "https://cdn.example:8443/p?sig=1"},
+	    {"http://h:1/a/b/c?x=1", "/x", "http://h:1/x"},
+	    {"http://h:1/a/b/c?x=1", "/x?y=2", "http://h:1/x?y=2"},
+	    {"http://h:1/a/b/c?x=1", "x", "http://h:1/a/b/x"},
+	    {"http://h:1/a/b/c?x=1", "x/y?q", "http://h:1/a/b/x/y?q"},
+	    {"http://h:1/lfs/abc?sig=1", "abc?sig=1&moved=1", "http://h:1/lfs/abc?sig=1&moved=1"},
+	    {"http://h:1/a/b/c?x=1", "?q", "http://h:1/a/b/c?q"},
+	    {"http://h:1/a/b/c#frag", "?q", "http://h:1/a/b/c?q"},
+	    {"http://h:1", "x", "http://h:1/x"},
+	    {"http://h:1", "/x", "http://h:1/x"},
+	    {"http://h:1?old", "?q", "http://h:1?q"},
+	    {"HTTP://User@H:1/a", "/x", "HTTP://User@H:1/x"}, /* the authority as written */
+	    {"http://h:1/a", "https://cdn/x?s=1", "https://cdn/x?s=1"},
+	    {"/relative/base", "https://cdn/x", "https://cdn/x"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *r = pf_hub_url_relative(cases[i].base, cases[i].location);
+		cr_expect(r && !strcmp(r, cases[i].want), "\"%s\" against \"%s\": got \"%s\", want \"%s\"",
+		          cases[i].location, cases[i].base, r ? r : "(null)", cases[i].want);
+		free(r);
+	}
+	cr_assert_null(pf_hub_url_relative("/relative/base", "/x"), "a base that is not absolute");
+	cr_assert_null(pf_hub_url_relative("h:1/a", "x"));
+	cr_assert_null(pf_hub_url_relative(NULL, "/x"), "no base");
+	cr_assert_null(pf_hub_url_relative(NULL, "https://cdn/x"), "no base");
+	cr_assert_null(pf_hub_url_relative("http://h:1/a", NULL), "no location");
 }
 
 static void feed(pf_hub_headers *h, const char *line)
@@ -204,6 +274,35 @@ Test(hub_headers, errors_retry_and_ranges)
 	cr_assert_eq(h.retry_after_s, -1);
 	feed(&h, "RateLimit: \"api\";r=5;t=42");
 	cr_assert_eq(h.ratelimit_reset_s, -1);
+	pf_hub_headers_dispose(&h);
+}
+
+Test(hub_headers, content_range_start)
+{
+	static const char *garbage[] = {"Content-Range: bytes */10", "Content-Range: bytes -5/10",
+	                                "Content-Range: bytes x-9/10", "Content-Range: items 5-9/10",
+	                                "Content-Range: bytes 5", "Content-Range: 5-9/10",
+	                                "Content-Range: bytes 99999999999999999999999-9/10", "Content-Range: bytes "};
+	pf_hub_headers h;
+	pf_hub_headers_init(&h);
+	feed(&h, "HTTP/1.1 206 Partial Content");
+	cr_assert_not(h.has_range_start, "no Content-Range yet");
+	feed(&h, "Content-Range: bytes 5-9/10");
+	cr_assert(h.has_range_start);
+	cr_assert_eq(h.range_start, 5);
+	cr_assert(h.has_range_total);
+	cr_assert_eq(h.range_total, 10);
+	feed(&h, "content-range: BYTES 0-0/1");
+	cr_assert(h.has_range_start);
+	cr_assert_eq(h.range_start, 0);
+	for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
+		feed(&h, "Content-Range: bytes 5-9/10");
+		feed(&h, garbage[i]);
+		cr_expect_not(h.has_range_start, "%s", garbage[i]);
+	}
+	feed(&h, "Content-Range: bytes 5-9/10");
+	feed(&h, "HTTP/1.1 206 Partial Content");
+	cr_assert_not(h.has_range_start, "a new response forgets the previous range");
 	pf_hub_headers_dispose(&h);
 }
 
@@ -362,6 +461,53 @@ Test(hub_env, endpoint_and_cache_root)
 	unsetenv("HF_HOME");
 }
 
+Test(hub_env, tilde_means_home)
+{
+	char *r;
+	const char *old_home = getenv("HOME");
+	char *saved = old_home ? pf_xstrdup(old_home) : NULL;
+	unsetenv("HF_HUB_CACHE");
+	unsetenv("HUGGINGFACE_HUB_CACHE");
+	unsetenv("XDG_CACHE_HOME");
+	setenv("HOME", "/home/u", 1);
+	setenv("HF_HOME", "~/hf", 1);
+	r = pf_hub_cache_root(NULL);
+	cr_assert_str_eq(r, "/home/u/hf/hub");
+	free(r);
+	setenv("HF_HOME", "~", 1);
+	r = pf_hub_cache_root(NULL);
+	cr_assert_str_eq(r, "/home/u/hub");
+	free(r);
+	setenv("HF_HOME", "~other/hf", 1); /* another user's home: left as written */
+	r = pf_hub_cache_root(NULL);
+	cr_assert_str_eq(r, "~other/hf/hub");
+	free(r);
+	unsetenv("HF_HOME");
+	setenv("XDG_CACHE_HOME", "~/xdg", 1);
+	r = pf_hub_cache_root(NULL);
+	cr_assert_str_eq(r, "/home/u/xdg/huggingface/hub");
+	free(r);
+	setenv("HUGGINGFACE_HUB_CACHE", "~/legacy", 1);
+	r = pf_hub_cache_root(NULL);
+	cr_assert_str_eq(r, "/home/u/legacy");
+	free(r);
+	setenv("HF_HUB_CACHE", "~/c", 1);
+	r = pf_hub_cache_root(NULL);
+	cr_assert_str_eq(r, "/home/u/c");
+	free(r);
+	r = pf_hub_cache_root("~/cli");
+	cr_assert_str_eq(r, "/home/u/cli");
+	free(r);
+	unsetenv("HF_HUB_CACHE");
+	unsetenv("HUGGINGFACE_HUB_CACHE");
+	unsetenv("XDG_CACHE_HOME");
+	if (saved)
+		setenv("HOME", saved, 1);
+	else
+		unsetenv("HOME");
+	free(saved);
+}
+
 Test(hub_cache, relative_link_targets)
 {
 	char *a = pf_hub_link_target("config.json", "abc");
@@ -420,9 +566,9 @@ Test(hub_retry, backoff_grows_is_capped_and_honours_the_server)
 	pf_hub_headers_init(&h);
 	feed(&h, "HTTP/1.1 429 Too Many Requests");
 	feed(&h, "Retry-After: 3");
-	cr_assert_eq(pf_hub_backoff_ms(&c, 1, &h), 3050);
+	cr_assert_eq(pf_hub_backoff_ms(&c, 1, &h), 4000, "whole seconds, one more");
 	feed(&h, "RateLimit: \"resolvers\";r=0;t=7");
-	cr_assert_eq(pf_hub_backoff_ms(&c, 1, &h), 7050, "RateLimit r=0 wins over Retry-After");
+	cr_assert_eq(pf_hub_backoff_ms(&c, 1, &h), 8000, "RateLimit r=0 wins over Retry-After");
 	pf_hub_headers_dispose(&h);
 	cr_assert(pf_hub_status_retryable(503) && pf_hub_status_retryable(429) && !pf_hub_status_retryable(404));
 }
