@@ -24,6 +24,7 @@ const char pf_usage_verify[] =
 	"  MISSING  model.pte                                  not in the folder\n"
 	"  STRUCTURE  model.pte: <what is broken>              bytes match, a check fails\n"
 	"  UNSAFE  ../x: path escapes the folder               never opened\n"
+	"  UNSAFE  x.pte: is ... a symbolic link               never opened (nor a file in a linked folder)\n"
 	"Two files swapped show as MISMATCH on both, naming the file whose bytes each holds.\n\n"
 	"arguments:\n"
 	"  MANIFEST       the manifest.json written by 'pteflow run'\n\n"

@@ -80,7 +80,7 @@ static void classify(pf_verify_line *line, const pf_manifest *m, size_t idx, con
 	}
 	if (link) {
 		line->status = PF_VERIFY_UNSAFE;
-		(void)pf_buf_puts(&d, "is a symbolic link: its bytes may live outside the folder, it was not opened (ship the file itself)");
+		(void)pf_buf_puts(&d, "is, or lies in a folder that is, a symbolic link: its bytes may live outside the folder, it was not opened (ship the file itself)");
 		goto done;
 	}
 	if (!a->exists) {
@@ -122,6 +122,26 @@ done:
 	pf_buf_dispose(&d);
 }
 
+/* true when `rel` under `dir`, or any folder on the way to it, is a symbolic link */
+static bool through_link(const char *dir, const char *rel)
+{
+	char *abs = pf_fs_join(dir, rel);
+	size_t base = strlen(abs) - strlen(rel);
+	bool link = false;
+	struct stat st;
+	for (size_t i = base; abs[i] && !link; i++) {
+		if (abs[i] != '/' || i == base)
+			continue;
+		abs[i] = '\0';
+		link = lstat(abs, &st) == 0 && S_ISLNK(st.st_mode);
+		abs[i] = '/';
+	}
+	if (!link)
+		link = lstat(abs, &st) == 0 && S_ISLNK(st.st_mode);
+	free(abs);
+	return link;
+}
+
 int pf_verify_manifest(pf_verify_report *out, const char *manifest_path, const char *dir)
 {
 	pf_manifest *m = NULL;
@@ -143,7 +163,6 @@ int pf_verify_manifest(pf_verify_report *out, const char *manifest_path, const c
 	links = pf_xcalloc(n ? n : 1, sizeof(*links));
 	for (size_t i = 0; i < n; i++) {
 		const pf_manifest_entry *e = &m->entries[i];
-		struct stat st;
 		char *abs;
 		pf_check_req req = {
 			.rel = e->path, .kind = e->kind, .max_size = e->max_size, .min_size = e->min_size,
@@ -157,8 +176,8 @@ int pf_verify_manifest(pf_verify_report *out, const char *manifest_path, const c
 		}
 		abs = pf_fs_join(out->dir, e->path);
 		req.abs = abs;
-		if (lstat(abs, &st) == 0 && S_ISLNK(st.st_mode)) {
-			links[i] = true; /* never followed: it could point anywhere */
+		if (through_link(out->dir, e->path)) {
+			links[i] = true; /* never followed: it, or a folder on its way, could point anywhere */
 			res[i].path = pf_xstrdup(e->path);
 			res[i].kind = pf_xstrdup(e->kind);
 		} else {

@@ -222,7 +222,20 @@ def test_symlink_is_not_followed(release, tmp_path):
     (release / "add.pte").symlink_to(outside)
     r = verify(release)
     assert r.returncode == 1
-    assert "UNSAFE  add.pte: is a symbolic link" in r.stdout
+    assert "UNSAFE  add.pte: is, or lies in a folder that is, a symbolic link" in r.stdout
+
+
+def test_symlinked_parent_folder_is_not_followed(release, tmp_path):
+    # the leaf is a regular file, but the folder on its way points outside the release
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    shutil.copyfile(release / "add.pte", outside / "add.pte")
+    (release / "add.pte").unlink()
+    (release / "sub").symlink_to(outside, target_is_directory=True)
+    edit_manifest(release, lambda m: entry(m, "add.pte").update(path="sub/add.pte"))
+    r = verify(release)
+    assert r.returncode == 1
+    assert "UNSAFE  sub/add.pte: is, or lies in a folder that is, a symbolic link" in r.stdout
 
 
 def test_structure_broken_while_hash_edited_to_match(release):
