@@ -61,7 +61,7 @@ for q in "${quants[@]}"; do
 	dw=$(wall_s "$d/time.txt"); dr=$(rss_kib "$d/time.txt"); ds=$(stat -c %s "$d/model.pte")
 	printf '| %s | direct | %s | %d | %.1f | %s |\n' "$q" "$dw" $((dr / 1024)) "$(echo "$ds / 1000000" | bc -l)" \
 		"$([ "$ds" -le $gate ] && echo yes || echo NO)"
-	pw=null; pr=null; ps=null
+	pw=null; pr=null; ps=null; pm=null; pstatus=null; pguard=null
 	if [ $have_pteflow -eq 1 ]; then
 		p="$out/pteflow-$q"; mkdir -p "$p"
 		pipeline_for "$q" "$p/pipeline.yaml"
@@ -76,8 +76,16 @@ for q in "${quants[@]}"; do
 			printf '| %s | ratio pteflow/direct | %.3f | %.3f | | |\n' "$q" \
 				"$(echo "$pw / $dw" | bc -l)" "$(echo "$pr / $dr" | bc -l)"
 		fi
+		if [ -s "$p/out/manifest.json" ]; then
+			# What pteflow itself recorded: run status, the export step's peak as its guard
+			# measured it (cgroup peak, which counts page cache too, or the RSS watchdog's).
+			read -r pstatus pm pguard < <("$python" -c 'import json,sys
+m=json.load(open(sys.argv[1])); s=m["steps"][0]
+print(json.dumps(m["status"]), s["peak_memory_bytes"], json.dumps(s["guard"]["mode"]))' "$p/out/manifest.json")
+			printf '\npteflow %s: manifest status %s, guard %s, export step peak %d MiB\n\n' "$q" "$pstatus" "$pguard" $((pm / 1048576))
+		fi
 	fi
-	json_rows+=("{\"quant\":\"$q\",\"max_seq_len\":$seq,\"direct\":{\"wall_s\":$dw,\"peak_rss_kib\":$dr,\"pte_bytes\":$ds},\"pteflow\":{\"wall_s\":$pw,\"peak_rss_kib\":$pr,\"pte_bytes\":$ps},\"gate_bytes\":$gate}")
+	json_rows+=("{\"quant\":\"$q\",\"max_seq_len\":$seq,\"direct\":{\"wall_s\":$dw,\"peak_rss_kib\":$dr,\"pte_bytes\":$ds},\"pteflow\":{\"wall_s\":$pw,\"peak_rss_kib\":$pr,\"pte_bytes\":$ps,\"status\":$pstatus,\"guard\":$pguard,\"step_peak_bytes\":$pm},\"gate_bytes\":$gate}")
 done
 res="$here/results/export-$(date -u +%Y%m%dT%H%M%SZ).json"
 (IFS=,; printf '{"benchmark":"export","host_cpus":%s,"runs":[%s]}\n' "$(nproc)" "${json_rows[*]}") >"$res"

@@ -16,13 +16,8 @@ import torch
 from . import common, llama, quant
 
 
-def build(source: dict, apply_quant: bool = True):
-    """Return (model, cfg, qinfo). With apply_quant and an fp32 base model
-    without LoRA, each decoder layer is quantized as soon as its weights are
-    written (the result is the same as quantizing the finished model: torchao
-    quantizes each nn.Linear on its own), so peak memory is the quantized
-    model plus the float embedding table and one float layer, not the whole
-    float32 model (4.9 GB for Llama 3.2 1B)."""
+def config(source: dict):
+    """The model configuration `source` describes (no weights, no memory)."""
     if source.get("model_dir"):
         cfg = llama.config_from_hf(source["model_dir"])
     else:
@@ -34,6 +29,17 @@ def build(source: dict, apply_quant: bool = True):
         cfg.num_hidden_layers = int(source["layers"])
     if source.get("lora_rank", 0):
         cfg.lora_rank = int(source["lora_rank"])
+    return cfg
+
+
+def build(source: dict, apply_quant: bool = True):
+    """Return (model, cfg, qinfo). With apply_quant and an fp32 base model
+    without LoRA, each decoder layer is quantized as soon as its weights are
+    written (the result is the same as quantizing the finished model: torchao
+    quantizes each nn.Linear on its own), so peak memory is the quantized
+    model plus the float embedding table and one float layer, not the whole
+    float32 model (4.9 GB for Llama 3.2 1B)."""
+    cfg = config(source)
     max_seq = int(source["max_seq_len"])
     mode = source.get("quant", "none")
     group_size = int(source.get("group_size", 32))
