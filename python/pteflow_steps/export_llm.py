@@ -51,6 +51,10 @@ def parse_args(argv):
         p.error("--max-seq-len must be between 2 and 131072")
     if a.group_size < 1:
         p.error("--group-size must be positive")
+    if a.dtype == "bf16" and a.quant != "none":
+        p.error(f"--dtype bf16 with --quant {a.quant} cannot be lowered: XNNPACK's dynamically quantized "
+                f"linear kernels take fp32 activations (ExecuTorch's own quantized Llama recipes export with "
+                f"fp32); use --dtype fp32 with --quant, or --dtype bf16 without it")
     return a
 
 
