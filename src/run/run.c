@@ -606,9 +606,17 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 
 	manifest_path = pf_fs_join(c.out_dir, c.plan->manifest ? c.plan->manifest : "manifest.json");
 	if ((mrc = pf_manifest_write(rec, c.out_dir, c.plan->manifest ? c.plan->manifest : "manifest.json")) < 0) {
-		pf_log_error("the manifest could not be written: %s", pf_error_last());
-		if (rc == 0)
+		/* nothing half-written stays (atomic writes), and the run does not pass without its record */
+		char *why = pf_xasprintf("the manifest could not be written: %s", pf_error_last());
+		rec->passed = false;
+		if (rc == 0) {
 			rc = mrc == PF_EENV ? PF_EENV : PF_EFAILED;
+			free(rec->failure);
+			rec->failure = why; /* reported once, by the caller */
+		} else {
+			pf_log_error("%s", why); /* the earlier failure stays the one reported */
+			free(why);
+		}
 	} else {
 		pf_log_info("manifest: %s", manifest_path);
 	}

@@ -341,3 +341,35 @@ def test_every_command_has_help(command):
     assert r.code == 0, r
     assert r.out.startswith(f"usage: pteflow {command}"), r.out
     assert run_pteflow("help", command).out == r.out
+
+
+def test_full_disk_leaves_no_half_written_manifest_and_does_not_pass(tmp_path):
+    """The step fills the output folder's disk and exits 0: the run must fail as an
+    environment problem, say so once, and leave no manifest or temporary file."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if m.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: %s" % m.stderr.strip())
+    try:
+        p = write_pipeline(tmp_path, """\
+            version: 1
+            name: full
+            steps:
+              - name: fill
+                run: ["/bin/sh", "-c", "head -c 2000000 /dev/zero > ${out}/a.bin; echo filled"]
+            artifacts:
+              - { path: a.bin, kind: file }
+        """)
+        out = mnt / "out"
+        r = run_pteflow("run", p, "--out", out)
+        assert r.code == 3, r
+        assert "full: FAILED" in r.out and "passed" not in r.out
+        assert "No space left on device" in r.err and "free some disk space" in r.err
+        assert r.err.count("the manifest could not be written") == 1
+        left = os.listdir(out)
+        assert "manifest.json" not in left and not [f for f in left if ".tmp" in f], left
+    finally:
+        subprocess.run(["umount", str(mnt)])
