@@ -17,7 +17,12 @@
 #include "util/mem.h"
 
 #define KNOWN_NAMES "out, workdir, python, pipeline.dir, model.dir, model.commit, target, vars.NAME, env.NAME"
-#define EXPAND_MAX ((size_t)16 << 20)
+/*
+ * Linux refuses one argument or environment string longer than 128 KiB
+ * (MAX_ARG_STRLEN): a longer expansion could never run, and a few references
+ * to a long variable must not cost megabytes per argument.
+ */
+#define EXPAND_MAX ((size_t)128 << 10)
 
 typedef struct resolver {
 	bool has_model;
@@ -36,16 +41,32 @@ static bool valid_ident(const char *s)
 	return true;
 }
 
+/* Does `word` (upper case) start at p, ignoring case? */
+static bool word_at(const char *p, const char *word)
+{
+	size_t i = 0;
+	while (word[i] && p[i] && toupper((unsigned char)p[i]) == word[i])
+		i++;
+	return !word[i];
+}
+
+/*
+ * Names whose values are redacted: any that contains one of `words`, or has
+ * one of `parts` as a whole _-separated part (PAT must not catch PATH, nor
+ * AUTH GIT_AUTHOR_NAME: a redacted value is hidden in every log line).
+ */
 static bool looks_secret(const char *name)
 {
-	static const char *const words[] = {"TOKEN", "KEY", "SECRET", "PASSWORD"};
-	for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
-		size_t wl = strlen(words[w]);
-		for (const char *p = name; *p; p++) {
-			size_t i = 0;
-			while (i < wl && p[i] && toupper((unsigned char)p[i]) == words[w][i])
-				i++;
-			if (i == wl)
+	static const char *const words[] = {"TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL"};
+	static const char *const parts[] = {"PAT", "PASS", "AUTH"};
+	for (const char *p = name; *p; p++) {
+		bool part_start = p == name || p[-1] == '_';
+		for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++)
+			if (word_at(p, words[w]))
+				return true;
+		for (size_t w = 0; part_start && w < sizeof(parts) / sizeof(parts[0]); w++) {
+			size_t len = strlen(parts[w]);
+			if (word_at(p, parts[w]) && (p[len] == '\0' || p[len] == '_'))
 				return true;
 		}
 	}
@@ -63,8 +84,9 @@ static const pf_kv *find_var(const resolver *r, const char *name)
 static int need(const char *value, const char *name, const char **out)
 {
 	if (!value)
-		return pf_error_code(
-		    PF_EINVALID, "\"${%s}\" has no value in this context: it is set only when a pipeline runs", name);
+		return pf_error_code(PF_EINVALID,
+		                     "\"${%.80s}\" has no value in this context: it is set only when a pipeline runs",
+		                     name);
 	*out = value;
 	return 0;
 }
@@ -91,15 +113,22 @@ static int resolve(const resolver *r, const char *name, const char **value)
 		if (!r->has_model)
 			return pf_error_code(
 			    PF_EINVALID,
-			    "\"${%s}\" needs a model source: add model: { hf: ORG/NAME } or remove the reference",
+			    "\"${%.80s}\" needs a model source: add model: { hf: ORG/NAME } or remove the reference",
 			    name);
 		return c ? need(!strcmp(name, "model.dir") ? c->model_dir : c->model_commit, name, value) : 0;
 	}
 	if (!strncmp(name, "vars.", 5)) {
 		const pf_kv *kv = find_var(r, name + 5);
-		if (!kv)
+		if (!valid_ident(name + 5))
 			return pf_error_code(
-			    PF_EINVALID, "variable \"${%s}\" is not declared: add \"%s\" under vars:", name, name + 5);
+			    PF_EINVALID,
+			    "\"${%.80s}\" is not a valid variable name: use letters, digits and _, not "
+			    "starting with a digit, as declared under vars:",
+			    name);
+		if (!kv)
+			return pf_error_code(PF_EINVALID,
+			                     "variable \"${%.80s}\" is not declared: add \"%.80s\" under vars:", name,
+			                     name + 5);
 		*value = kv->value;
 		return 0;
 	}
@@ -108,14 +137,14 @@ static int resolve(const resolver *r, const char *name, const char **value)
 		if (!valid_ident(name + 4))
 			return pf_error_code(
 			    PF_EINVALID,
-			    "\"${%s}\" is not a valid environment variable name: use letters, digits and _", name);
+			    "\"${%.80s}\" is not a valid environment variable name: use letters, digits and _", name);
 		if (!c)
 			return 0;
 		v = getenv(name + 4);
 		if (!v)
 			return pf_error_code(
 			    PF_EINVALID,
-			    "environment variable \"%s\" is not set (referenced as \"${%s}\"): export it "
+			    "environment variable \"%.80s\" is not set (referenced as \"${%.80s}\"): export it "
 			    "before running",
 			    name + 4, name);
 		if (c->register_env_secrets && looks_secret(name + 4))
@@ -123,7 +152,15 @@ static int resolve(const resolver *r, const char *name, const char **value)
 		*value = v;
 		return 0;
 	}
-	return pf_error_code(PF_EINVALID, "unknown variable \"${%s}\": known names are " KNOWN_NAMES, name);
+	return pf_error_code(PF_EINVALID, "unknown variable \"${%.80s}\": known names are " KNOWN_NAMES, name);
+}
+
+static int too_long(const char *text)
+{
+	return pf_error_code(PF_EINVALID,
+	                     "\"%.80s\" expands to more than %zu KiB: Linux refuses a longer argument or environment "
+	                     "value; shorten the variables it uses or pass a file instead",
+	                     text, EXPAND_MAX >> 10);
 }
 
 /* The single pass shared by check and expand; `out` NULL when checking. */
@@ -136,16 +173,20 @@ static int scan(pf_buf *out, const char *text, const resolver *r, char **bad_nam
 		const char *close;
 		const char *value;
 		if (p[0] == '$' && p[1] == '$' && p[2] == '{') {
-			if (out && (rc = pf_buf_puts(out, "${")) < 0)
+			if (out && pf_buf_puts(out, "${") < 0) {
+				rc = too_long(text);
 				goto done;
+			}
 			p += 3;
 			continue;
 		}
 		if (!(p[0] == '$' && p[1] == '{')) {
 			const char *next = strchr(p + 1, '$');
 			size_t n = next ? (size_t)(next - p) : strlen(p);
-			if (out && (rc = pf_buf_append(out, p, n)) < 0)
+			if (out && pf_buf_append(out, p, n) < 0) {
+				rc = too_long(text);
 				goto done;
+			}
 			p += n;
 			continue;
 		}
@@ -153,7 +194,8 @@ static int scan(pf_buf *out, const char *text, const resolver *r, char **bad_nam
 		if (!close) {
 			rc = pf_error_code(
 			    PF_EINVALID,
-			    "unterminated \"${\" in \"%s\": close it with \"}\" or write \"$${\" for a literal", text);
+			    "unterminated \"${\" in \"%.80s\": close it with \"}\" or write \"$${\" for a literal",
+			    text);
 			free(name); /* the name of an earlier, resolved reference */
 			name = pf_xstrdup(p + 2);
 			goto done;
@@ -161,13 +203,23 @@ static int scan(pf_buf *out, const char *text, const resolver *r, char **bad_nam
 		free(name);
 		name = pf_xstrndup(p + 2, (size_t)(close - (p + 2)));
 		if (!*name) {
-			rc = pf_error_code(PF_EINVALID, "empty \"${}\" in \"%s\": name a variable, e.g. ${out}", text);
+			rc = pf_error_code(PF_EINVALID, "empty \"${}\" in \"%.80s\": name a variable, e.g. ${out}",
+			                   text);
+			goto done;
+		}
+		if (strstr(name, "${")) {
+			rc = pf_error_code(PF_EINVALID,
+			                   "nested \"${\" in \"%.80s\": a reference cannot hold another; give the "
+			                   "variable a value under vars: (or a target's vars:) instead",
+			                   text);
 			goto done;
 		}
 		if ((rc = resolve(r, name, &value)) < 0)
 			goto done;
-		if (out && (rc = pf_buf_puts(out, value)) < 0)
+		if (out && pf_buf_puts(out, value) < 0) {
+			rc = too_long(text);
 			goto done;
+		}
 		p = close + 1;
 	}
 done:

@@ -24,13 +24,15 @@ typedef struct pf_interp_ctx {
 	const pf_kv *vars;
 	size_t n_vars;
 	/* Values read from ${env.NAME} are registered as secrets when this is true
-	 * and the name looks like a secret (TOKEN, KEY, SECRET, PASSWORD). */
+	 * and the name looks like a secret (it contains TOKEN, KEY, SECRET, PASSWORD,
+	 * PASSWD or CREDENTIAL, or has a _-separated part PAT, PASS or AUTH). */
 	bool register_env_secrets;
 } pf_interp_ctx;
 
 /*
  * Expand `text`; heap result in *out. PF_EINVALID with the variable's name on
- * an unknown or unset variable. ${target} is "" when ctx->target is NULL; a
+ * an unknown or unset variable, a nested "${", or a result over 128 KiB (what
+ * Linux accepts for one argument or environment string). ${target} is "" when ctx->target is NULL; a
  * NULL out/workdir/python/pipeline_dir/model_* is an error when referenced;
  * ${model.*} is unknown when ctx->model_dir is NULL. Values of ${vars.NAME}
  * are inserted as they are (never expanded again).

@@ -36,7 +36,7 @@ typedef struct loader {
 	pf_plan *plan;
 } loader;
 
-typedef enum skind { S_NULL, S_BOOL, S_INT, S_FLOAT, S_STR } skind;
+typedef enum skind { S_NULL, S_BOOL, S_INT, S_FLOAT, S_DATE, S_STR } skind;
 
 static int fail(loader *ld, pf_pos pos, const char *fmt, ...) PF_PRINTF(3, 4);
 static int fail(loader *ld, pf_pos pos, const char *fmt, ...)
@@ -83,15 +83,11 @@ static int fail_last(loader *ld, pf_pos pos, const char *prefix)
 
 /* ---- scalar types, as YAML 1.1 (PyYAML) resolves plain scalars ---- */
 
-static bool all_in(const char *s, const char *set)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!strchr(set, *s))
-			return false;
-	return true;
-}
+/*
+ * Each matcher is one of PyYAML's implicit resolvers (yaml/resolver.py), no
+ * more and no less: schemas/pipeline.schema.json is checked on what PyYAML
+ * loads, so a plain 1.2.3 must be text here as there, and 2024-01-01 a date.
+ */
 
 static bool one_of(const char *s, const char *const *words)
 {
@@ -101,32 +97,164 @@ static bool one_of(const char *s, const char *const *words)
 	return false;
 }
 
+/* Past the characters of `set` at s (never past the NUL). */
+static const char *skip(const char *s, const char *set)
+{
+	while (*s && strchr(set, *s))
+		s++;
+	return s;
+}
+
+#define DIGITS "0123456789"
+
+static bool is_dig(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* (:[0-5]?[0-9])+ at s: the end of the groups, or NULL. */
+static const char *sexagesimal(const char *s)
+{
+	if (*s != ':')
+		return NULL;
+	while (*s == ':') {
+		s++;
+		if (s[0] >= '0' && s[0] <= '5' && is_dig(s[1]))
+			s += 2;
+		else if (is_dig(s[0]))
+			s++;
+		else
+			return NULL;
+	}
+	return s;
+}
+
+/* [-+]?0b[0-1_]+ | [-+]?0[0-7_]+ | [-+]?(0|[1-9][0-9_]*) | [-+]?0x[0-9a-fA-F_]+ | [-+]?[1-9][0-9_]*(:[0-5]?[0-9])+ */
+static bool yaml_int(const char *s)
+{
+	const char *end;
+	if (*s == '-' || *s == '+')
+		s++;
+	if (s[0] == '0' && s[1] == 'b')
+		return s[2] && !*skip(s + 2, "01_");
+	if (s[0] == '0' && s[1] == 'x')
+		return s[2] && !*skip(s + 2, DIGITS "abcdefABCDEF_");
+	if (s[0] == '0')
+		return !*skip(s + 1, "01234567_");
+	if (s[0] < '1' || s[0] > '9')
+		return false;
+	end = skip(s + 1, DIGITS "_");
+	return !*end || ((end = sexagesimal(end)) && !*end);
+}
+
+/* ([eE][-+][0-9]+)? to the end */
+static bool exponent_to_end(const char *s)
+{
+	if (!*s)
+		return true;
+	if ((*s != 'e' && *s != 'E') || (s[1] != '-' && s[1] != '+') || !is_dig(s[2]))
+		return false;
+	return !*skip(s + 2, DIGITS);
+}
+
+/*
+ * [-+]?[0-9][0-9_]*\.[0-9_]*([eE][-+][0-9]+)? | \.[0-9][0-9_]*([eE][-+][0-9]+)?
+ * | [-+]?[0-9][0-9_]*(:[0-5]?[0-9])+\.[0-9_]* | [-+]?\.(inf|Inf|INF) | \.(nan|NaN|NAN)
+ */
+static bool yaml_float(const char *s)
+{
+	static const char *const nans[] = {".nan", ".NaN", ".NAN", NULL};
+	static const char *const infs[] = {".inf", ".Inf", ".INF", NULL};
+	const char *p = s;
+	if (one_of(s, nans))
+		return true;
+	if (*p == '-' || *p == '+')
+		p++;
+	if (one_of(p, infs))
+		return true;
+	if (*p == '.')
+		return p == s && is_dig(p[1]) && exponent_to_end(skip(p + 1, DIGITS "_"));
+	if (!is_dig(*p))
+		return false;
+	p = skip(p, DIGITS "_");
+	if (*p == ':')
+		return (p = sexagesimal(p)) && *p == '.' && !*skip(p + 1, DIGITS "_");
+	return *p == '.' && exponent_to_end(skip(p + 1, DIGITS "_"));
+}
+
+/* Between min and max digits at *s (advanced past them). */
+static bool digits(const char **s, int min, int max)
+{
+	int n = 0;
+	while (n < max && is_dig((*s)[n]))
+		n++;
+	*s += n;
+	return n >= min;
+}
+
+/*
+ * [0-9]{4}-[0-9]{2}-[0-9]{2}
+ * | [0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(\.[0-9]*)?
+ *   ([ \t]*(Z|[-+][0-9]{1,2}(:[0-9]{2})?))?
+ */
+static bool yaml_timestamp(const char *s)
+{
+	const char *p = s;
+	if (strlen(s) == 10 && digits(&p, 4, 4) && *p++ == '-' && digits(&p, 2, 2) && *p++ == '-' && digits(&p, 2, 2))
+		return true;
+	p = s;
+	if (!digits(&p, 4, 4) || *p++ != '-' || !digits(&p, 1, 2) || *p++ != '-' || !digits(&p, 1, 2))
+		return false;
+	if (*p == 'T' || *p == 't')
+		p++;
+	else if (*p == ' ' || *p == '\t')
+		p = skip(p, " \t");
+	else
+		return false;
+	if (!digits(&p, 1, 2) || *p++ != ':' || !digits(&p, 2, 2) || *p++ != ':' || !digits(&p, 2, 2))
+		return false;
+	if (*p == '.')
+		p = skip(p + 1, DIGITS);
+	p = skip(p, " \t");
+	if (*p == 'Z')
+		return !p[1];
+	if (*p == '-' || *p == '+') {
+		p++;
+		if (!digits(&p, 1, 2))
+			return false;
+		if (*p == ':') {
+			p++;
+			if (!digits(&p, 2, 2))
+				return false;
+		}
+	}
+	return !*p;
+}
+
 static skind scalar_kind(const pl_node *n)
 {
 	static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
 	static const char *const bools[] = {"yes",   "Yes",   "YES", "no", "No", "NO",  "true", "True", "TRUE", "false",
 	                                    "False", "FALSE", "on",  "On", "ON", "off", "Off",  "OFF",  NULL};
-	const char *s = n->text;
 	if (!n->plain)
 		return S_STR;
-	if (one_of(s, nulls))
+	if (one_of(n->text, nulls))
 		return S_NULL;
-	if (one_of(s, bools))
+	if (one_of(n->text, bools))
 		return S_BOOL;
-	if (*s == '+' || *s == '-')
-		s++;
-	if (all_in(s, "0123456789_") && isdigit((unsigned char)*s))
+	if (yaml_int(n->text))
 		return S_INT;
-	if ((s[0] == '0' && (s[1] == 'x' || s[1] == 'b')) && s[2] && all_in(s + 2, "0123456789abcdefABCDEF_"))
-		return S_INT;
-	if (all_in(s, "0123456789_:") && isdigit((unsigned char)*s))
-		return S_INT; /* sexagesimal 1:30 */
-	if (all_in(s, "0123456789_.eE+-") && strchr(s, '.') && (isdigit((unsigned char)s[0]) || s[0] == '.'))
+	if (yaml_float(n->text))
 		return S_FLOAT;
-	if (!strcmp(s, ".inf") || !strcmp(s, ".Inf") || !strcmp(s, ".INF") || !strcmp(n->text, ".nan") ||
-	    !strcmp(n->text, ".NaN") || !strcmp(n->text, ".NAN"))
-		return S_FLOAT;
+	if (yaml_timestamp(n->text))
+		return S_DATE;
 	return S_STR;
+}
+
+/* A plain integer in decimal digits, no sign, no leading zero: what every YAML version reads alike. */
+static bool plain_decimal(const char *s)
+{
+	return is_dig(*s) && !*skip(s, DIGITS) && (s[0] != '0' || !s[1]);
 }
 
 static const char *type_name(const pl_node *n)
@@ -144,6 +272,8 @@ static const char *type_name(const pl_node *n)
 		return "an integer";
 	case S_FLOAT:
 		return "a number";
+	case S_DATE:
+		return "a date";
 	default:
 		return "text";
 	}
@@ -314,22 +444,30 @@ static int check_unique(loader *ld, named *items, size_t n, const char *what)
 
 /* ---- typed values ---- */
 
+/* The fix for a scalar of the wrong type: an empty value wants one, anything else quotes to be text. */
+static const char *type_fix(const pl_node *n)
+{
+	if (n->type != PL_SCALAR)
+		return "";
+	return scalar_kind(n) == S_NULL ? ": give it a value or remove it" : ": put it in quotes";
+}
+
 static int want_string(loader *ld, const pl_node *n, const char *key, bool allow_empty, char **out)
 {
 	if (n->type != PL_SCALAR || scalar_kind(n) != S_STR)
-		return fail(ld, n->pos, "\"%s\" must be text, got %s%s", key, type_name(n),
-		            n->type == PL_SCALAR ? ": put it in quotes" : "");
+		return fail(ld, n->pos, "\"%s\" must be text, got %s%s", key, type_name(n), type_fix(n));
 	if (!allow_empty && !n->text[0])
 		return fail(ld, n->pos, "\"%s\" must not be empty: give a value or remove the key", key);
 	*out = pf_xstrdup(n->text);
 	return 0;
 }
 
-/* Any scalar but null, as text (argv entries, env and vars values). */
+/* Any scalar but null or a date (the schema's string, number or boolean), as text (argv, env and vars values). */
 static int want_scalar_text(loader *ld, const pl_node *n, const char *key, char **out)
 {
-	if (n->type != PL_SCALAR || scalar_kind(n) == S_NULL)
-		return fail(ld, n->pos, "\"%s\" must be text, a number or a boolean, got %s", key, type_name(n));
+	if (n->type != PL_SCALAR || scalar_kind(n) == S_NULL || scalar_kind(n) == S_DATE)
+		return fail(ld, n->pos, "\"%s\" must be text, a number or a boolean, got %s%s", key, type_name(n),
+		            type_fix(n));
 	*out = pf_xstrdup(n->text);
 	return 0;
 }
@@ -412,8 +550,11 @@ done:
 
 static int want_bool(loader *ld, const pl_node *n, const char *key, bool *out)
 {
+	static const char *const words[] = {"true", "false", "yes", "no", "on", "off", NULL};
 	if (n->type != PL_SCALAR || scalar_kind(n) != S_BOOL)
-		return fail(ld, n->pos, "\"%s\" must be true or false, got %s", key, type_name(n));
+		return fail(ld, n->pos, "\"%s\" must be true or false, got %s%s", key, type_name(n),
+		            n->type == PL_SCALAR && !n->plain && one_of(n->text, words) ? ": write it without quotes"
+		                                                                        : "");
 	*out =
 	    strchr("yYtToO", n->text[0]) && strcmp(n->text, "off") && strcmp(n->text, "Off") && strcmp(n->text, "OFF");
 	return 0;
@@ -426,8 +567,15 @@ static int want_size(loader *ld, const pl_node *n, const char *key, bool positiv
 		return fail(ld, n->pos, "\"%s\" must be a size such as 1.5GB or 6GiB, got %s", key, type_name(n));
 	k = scalar_kind(n);
 	if (k == S_FLOAT)
-		return fail(ld, n->pos, "\"%s\": %s has no unit: write e.g. %sGB or %sGiB", key, n->text, n->text,
-		            n->text);
+		return fail(ld, n->pos, "\"%s\": %.40s has no unit: write e.g. %.40sGB or %.40sGiB", key, n->text,
+		            n->text, n->text);
+	/* PyYAML reads 010 as 8 and YAML 1.2 as 10, 1_000 as 1000 or as text: refuse rather than guess */
+	if (k == S_INT && n->text[0] != '-' && !plain_decimal(n->text))
+		return fail(
+		    ld, n->pos,
+		    "\"%s\": %.40s is an integer in a YAML 1.1 notation (leading 0, 0x, 0b, _, : or +) that "
+		    "YAML readers read differently: write plain decimal digits, e.g. 1000000, or a unit, e.g. 1MB",
+		    key, n->text);
 	if (k != S_INT && k != S_STR)
 		return fail(ld, n->pos, "\"%s\" must be a size such as 1.5GB or 6GiB, got %s", key, type_name(n));
 	if (pf_parse_size(out, n->text) < 0) {
@@ -446,9 +594,14 @@ static int want_duration(loader *ld, const pl_node *n, const char *key, uint64_t
 	if (n->type != PL_SCALAR || (scalar_kind(n) != S_STR && scalar_kind(n) != S_INT))
 		return fail(ld, n->pos, "\"%s\" must be a duration such as 90s, 30m or 1h30m, got %s", key,
 		            type_name(n));
-	if (scalar_kind(n) == S_INT)
-		return fail(ld, n->pos, "\"%s\": %s has no unit: write e.g. %ss or %sm", key, n->text, n->text,
+	if (scalar_kind(n) == S_INT && plain_decimal(n->text))
+		return fail(ld, n->pos, "\"%s\": %.40s has no unit: write e.g. %.40ss or %.40sm", key, n->text, n->text,
 		            n->text);
+	if (scalar_kind(n) == S_INT)
+		return fail(ld, n->pos,
+		            "\"%s\" must be a duration such as 90s, 30m or 1h30m, got %.40s (YAML reads it "
+		            "as a number)",
+		            key, n->text);
 	if (pf_parse_duration(out, n->text) < 0) {
 		char *prefix = pf_xasprintf("\"%s\": ", key);
 		int rc = fail_last(ld, n->pos, prefix);
@@ -1078,7 +1231,13 @@ static int load_with(loader *ld, pf_plan **out)
 	int rc;
 	*out = NULL;
 	pf_buf_init(&b, PL_MAX_FILE_BYTES + 1);
-	rc = pf_fs_read_file(&b, ld->file, PL_MAX_FILE_BYTES);
+	if (pf_fs_is_dir(ld->file))
+		rc = pf_error_code(PF_EENV,
+		                   "\"%s\" is a folder, not a pipeline file: give the path of a pipeline file, "
+		                   "e.g. pipelines/demo.yaml",
+		                   ld->file);
+	else
+		rc = pf_fs_read_file(&b, ld->file, PL_MAX_FILE_BYTES);
 	if (rc == PF_ELIMIT) {
 		rc = parse_with(ld, out, "", PL_MAX_FILE_BYTES + 1); /* reports the size bound */
 	} else if (rc < 0) {

@@ -1,9 +1,10 @@
 /*
  * YAML bytes to a position-carrying tree for the pipeline parser (tree.h).
  * The input is a pipeline file: small (bounded to 1 MiB before we get here)
- * and possibly hostile, so the bytes are checked first (UTF-8, no tab in
- * indentation) to give a precise position, then libyaml's event parser
- * builds the tree under bounds on depth, node count and collection size.
+ * and possibly hostile, so the bytes are checked first (UTF-8, characters
+ * YAML refuses, no tab in indentation) to give a precise position, then
+ * libyaml's event parser builds the tree under bounds on depth, node count
+ * and collection size.
  * Anchors, aliases and tags are refused outright: a pipeline never needs
  * them and aliases are how a "billion laughs" file blows up memory.
  */
@@ -52,12 +53,13 @@ void pl_tree_free(pl_node *n)
 	free(n);
 }
 
-/* Length of the UTF-8 sequence at p (1..4), or 0 if it is not valid UTF-8. */
-static size_t utf8_len(const unsigned char *p, size_t avail)
+/* Length of the UTF-8 sequence at p (1..4) and its code point in *out, or 0 if it is not valid UTF-8. */
+static size_t utf8_len(const unsigned char *p, size_t avail, uint32_t *out)
 {
 	unsigned c = p[0];
 	size_t n;
 	uint32_t cp;
+	*out = c;
 	if (c < 0x80)
 		return 1;
 	if (c >= 0xc2 && c <= 0xdf)
@@ -77,12 +79,29 @@ static size_t utf8_len(const unsigned char *p, size_t avail)
 	}
 	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
+	*out = cp;
 	return n;
 }
 
+/* What libyaml's reader refuses (YAML 1.1 printable set): C0 but tab and breaks, DEL, C1 but NEL, FFFE, FFFF. */
+static bool refused_char(uint32_t cp)
+{
+	return (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') || (cp >= 0x7f && cp <= 0x9f && cp != 0x85) ||
+	       cp == 0xfffe || cp == 0xffff;
+}
+
+/* A line break as libyaml counts lines: LF, CR (CR LF is one), NEL, LS, PS. */
+static bool is_break(uint32_t cp, const unsigned char *next, size_t avail)
+{
+	if (cp == '\r')
+		return !(avail > 0 && next[0] == '\n');
+	return cp == '\n' || cp == 0x85 || cp == 0x2028 || cp == 0x2029;
+}
+
 /*
- * One pass over the bytes: UTF-8 validity and tabs in indentation, both with
- * the line and column (in characters) where they occur.
+ * One pass over the bytes: UTF-8 validity, characters YAML does not allow,
+ * and tabs in indentation, each with the line and column (in characters)
+ * where it occurs, counted as libyaml counts them so both agree.
  */
 static int check_bytes(builder *b, const char *data, size_t len)
 {
@@ -96,18 +115,26 @@ static int check_bytes(builder *b, const char *data, size_t len)
 		               pf_xstrdup("the file is UTF-16 (it starts with a UTF-16 byte order mark), "
 		                          "not UTF-8: save it as UTF-8"));
 	while (i < len) {
-		size_t n = utf8_len(p + i, len - i);
+		uint32_t cp;
+		size_t n = utf8_len(p + i, len - i, &cp);
 		if (n == 0)
 			return fail_at(b, pos,
 			               pf_xasprintf("the file is not valid UTF-8 (byte 0x%02x at offset %zu): "
 			                            "save it as UTF-8",
 			                            p[i], i));
-		if (p[i] == '\n') {
+		if (cp == 0)
+			return fail_at(b, pos, pf_xstrdup("NUL byte (\\0) in the file: remove it; a pipeline is text"));
+		if (refused_char(cp))
+			return fail_at(b, pos,
+			               pf_xasprintf("control character U+%04X is not allowed in YAML: remove it, or "
+			                            "write it as the escape \\u%04X inside double quotes",
+			                            (unsigned)cp, (unsigned)cp));
+		if (is_break(cp, p + i + n, len - i - n)) {
 			pos.line++;
 			pos.col = 1;
 			line_start = true;
 			tab.line = 0;
-			i++;
+			i += n;
 			continue;
 		}
 		if (line_start) {
@@ -181,8 +208,8 @@ static int attach(builder *b, pl_node *n)
 	return 0;
 }
 
-static int refuse_decorations(builder *b, const yaml_event_t *ev, const yaml_char_t *anchor, const yaml_char_t *tag,
-                              int implicit)
+/* libyaml reports the non-specific tag "!" as implicit: any tag written in the file is refused. */
+static int refuse_decorations(builder *b, const yaml_event_t *ev, const yaml_char_t *anchor, const yaml_char_t *tag)
 {
 	pf_pos pos = mark_pos(ev->start_mark);
 	if (anchor)
@@ -190,7 +217,7 @@ static int refuse_decorations(builder *b, const yaml_event_t *ev, const yaml_cha
 		               pf_xasprintf("anchor \"&%s\" is not supported: pipelines refuse anchors and "
 		                            "aliases (they can blow up memory); write the value out",
 		                            (const char *)anchor));
-	if (tag && !implicit)
+	if (tag)
 		return fail_at(b, pos,
 		               pf_xasprintf("tag \"%s\" is not supported: remove it (quote the value if you "
 		                            "want text)",
@@ -204,8 +231,7 @@ static int on_scalar(builder *b, const yaml_event_t *ev)
 	int rc;
 	const char *val = (const char *)ev->data.scalar.value;
 	size_t len = ev->data.scalar.length;
-	rc = refuse_decorations(b, ev, ev->data.scalar.anchor, ev->data.scalar.tag,
-	                        ev->data.scalar.plain_implicit || ev->data.scalar.quoted_implicit);
+	rc = refuse_decorations(b, ev, ev->data.scalar.anchor, ev->data.scalar.tag);
 	if (rc < 0)
 		return rc;
 	if (memchr(val, '\0', len))
@@ -222,11 +248,9 @@ static int on_start(builder *b, const yaml_event_t *ev, pl_ntype type)
 	pl_node *n;
 	int rc;
 	if (type == PL_MAP)
-		rc = refuse_decorations(b, ev, ev->data.mapping_start.anchor, ev->data.mapping_start.tag,
-		                        ev->data.mapping_start.implicit);
+		rc = refuse_decorations(b, ev, ev->data.mapping_start.anchor, ev->data.mapping_start.tag);
 	else
-		rc = refuse_decorations(b, ev, ev->data.sequence_start.anchor, ev->data.sequence_start.tag,
-		                        ev->data.sequence_start.implicit);
+		rc = refuse_decorations(b, ev, ev->data.sequence_start.anchor, ev->data.sequence_start.tag);
 	if (rc < 0)
 		return rc;
 	if (b->depth >= PL_MAX_DEPTH)
@@ -268,6 +292,42 @@ static int on_event(builder *b, const yaml_event_t *ev, bool *done)
 	}
 }
 
+/* What to do about libyaml's most common complaints; its own text says only what is wrong. */
+static const char *syntax_hint(const char *problem, const char *context)
+{
+	static const struct {
+		const char *problem;
+		const char *hint;
+	} hints[] = {
+	    {"mapping values are not allowed in this context",
+	     "put the value in quotes if it contains \": \", or check the indentation"},
+	    {"found character that cannot start any token",
+	     "put the value in quotes (a plain value cannot start with @, ` or %)"},
+	    {"found unexpected ':'", "put the value in quotes"},
+	    {"did not find expected ',' or ']'", "close it with ']' and separate items with ','"},
+	    {"did not find expected ',' or '}'", "close it with '}' and separate entries with ','"},
+	    {"did not find expected key", "check the indentation: the keys of one mapping start in the same column"},
+	    {"did not find expected '-' indicator",
+	     "check the indentation: the items of one list start with '-' in the same column"},
+	    {"block sequence entries are not allowed in this context",
+	     "start the list on the line after its key, or check the indentation"},
+	    {"could not find expected ':'", "write \"key: value\" (a key is at most 1024 characters on one line)"},
+	    {"did not find expected node content",
+	     "a value is missing or a bracket is not closed: give the value or close the bracket"},
+	    {"found unknown escape character", "in double quotes write a backslash as \\\\, or use single quotes"},
+	    {"found incompatible YAML document", "remove the %YAML line (pipelines are YAML 1.1)"},
+	    {"found undefined tag handle", "remove the tag"},
+	    {"found a tab character that violates indentation", "replace the tab with spaces"},
+	    {"found a tab character where an indentation space is expected", "replace the tab with spaces"},
+	};
+	if (context && !strcmp(context, "while scanning a quoted scalar"))
+		return "close the quote (or escape the quote character inside)";
+	for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
+		if (!strcmp(problem, hints[i].problem))
+			return hints[i].hint;
+	return "fix the syntax";
+}
+
 static int yaml_failure(builder *b, const yaml_parser_t *parser)
 {
 	pf_pos pos = mark_pos(parser->problem_mark);
@@ -278,10 +338,10 @@ static int yaml_failure(builder *b, const yaml_parser_t *parser)
 	}
 	if (parser->context)
 		return fail_at(b, pos,
-		               pf_xasprintf("invalid YAML: %s (%s at line %d, column %d): fix the syntax", problem,
-		                            parser->context, mark_pos(parser->context_mark).line,
-		                            mark_pos(parser->context_mark).col));
-	return fail_at(b, pos, pf_xasprintf("invalid YAML: %s: fix the syntax", problem));
+		               pf_xasprintf("invalid YAML: %s (%s at line %d, column %d): %s", problem, parser->context,
+		                            mark_pos(parser->context_mark).line, mark_pos(parser->context_mark).col,
+		                            syntax_hint(problem, parser->context)));
+	return fail_at(b, pos, pf_xasprintf("invalid YAML: %s: %s", problem, syntax_hint(problem, NULL)));
 }
 
 int pl_tree_parse(pl_node **out, const char *data, size_t len, pf_pos *err_pos, char **err_msg)
@@ -292,6 +352,12 @@ int pl_tree_parse(pl_node **out, const char *data, size_t len, pf_pos *err_pos, 
 	int rc;
 	memset(&b, 0, sizeof(b));
 	*out = NULL;
+	/* A UTF-8 byte order mark (Windows editors write one) is no column: with the encoding set, libyaml
+	 * would count it as one and read the first line as indented */
+	if (len >= 3 && !memcmp(data, "\xef\xbb\xbf", 3)) {
+		data += 3;
+		len -= 3;
+	}
 	if ((rc = check_bytes(&b, data, len)) < 0)
 		goto done;
 	if (!yaml_parser_initialize(&parser)) {

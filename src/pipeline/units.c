@@ -57,7 +57,7 @@ int pf_parse_size(uint64_t *out, const char *text)
 	for (; is_digit(*p); p++, n_whole++) {
 		whole = whole * 10 + (u128)(*p - '0');
 		if (whole > UINT64_MAX)
-			return pf_error_code(PF_EINVALID, "size \"%s\" is too large: the maximum is 16 EiB", text);
+			return pf_error_code(PF_EINVALID, "size \"%.80s\" is too large: the maximum is 16 EiB", text);
 	}
 	if (*p == '.') {
 		const char *first = ++p;
@@ -69,17 +69,20 @@ int pf_parse_size(uint64_t *out, const char *text)
 		while (n_sig > 0 && first[n_sig - 1] == '0') /* trailing zeros change nothing */
 			n_sig--;
 		if (n_sig > 20)
-			return pf_error_code(PF_EINVALID, "size \"%s\" has more than 20 decimals: " SIZE_HINT, text);
+			return pf_error_code(PF_EINVALID, "size \"%.80s\" has more than 20 decimals: " SIZE_HINT, text);
 		for (size_t k = 0; k < n_sig; k++) {
 			frac = frac * 10 + (u128)(first[k] - '0');
 			scale *= 10;
 		}
 		if (n_frac == 0)
 			return pf_error_code(PF_EINVALID,
-			                     "invalid size \"%s\": a digit must follow the point: " SIZE_HINT, text);
+			                     "invalid size \"%.80s\": a digit must follow the point: " SIZE_HINT, text);
 	}
+	if (n_whole == 0 && *text == '-')
+		return pf_error_code(PF_EINVALID, "invalid size \"%.80s\": a size cannot be negative: " SIZE_HINT,
+		                     text);
 	if (n_whole == 0)
-		return pf_error_code(PF_EINVALID, "invalid size \"%s\": " SIZE_HINT, text);
+		return pf_error_code(PF_EINVALID, "invalid size \"%.80s\": " SIZE_HINT, text);
 	if (*p == '\0') {
 		mult = 1;
 	} else {
@@ -88,24 +91,32 @@ int pf_parse_size(uint64_t *out, const char *text)
 				mult = u->mult;
 	}
 	if (mult == 0)
-		return pf_error_code(PF_EINVALID, "invalid size \"%s\": unknown unit \"%s\": " SIZE_HINT, text, p);
+		return pf_error_code(PF_EINVALID, "invalid size \"%.80s\": unknown unit \"%.80s\": " SIZE_HINT, text,
+		                     p);
 	total = whole * mult;
 	if (total > UINT64_MAX)
-		return pf_error_code(PF_EINVALID, "size \"%s\" is too large: the maximum is 16 EiB", text);
+		return pf_error_code(PF_EINVALID, "size \"%.80s\" is too large: the maximum is 16 EiB", text);
 	/* frac < 10^20 < 2^67 and mult <= 2^50: the product fits in 128 bits */
 	if ((frac * mult) % scale != 0)
 		return pf_error_code(PF_EINVALID,
-		                     "size \"%s\" is not a whole number of bytes: pteflow does not round; "
+		                     "size \"%.80s\" is not a whole number of bytes: pteflow does not round; "
 		                     "write it exactly (e.g. in bytes)",
 		                     text);
 	total += frac * mult / scale;
 	if (total > UINT64_MAX)
-		return pf_error_code(PF_EINVALID, "size \"%s\" is too large: the maximum is 16 EiB", text);
+		return pf_error_code(PF_EINVALID, "size \"%.80s\" is too large: the maximum is 16 EiB", text);
 	*out = (uint64_t)total;
 	return 0;
 }
 
 #define DURATION_HINT "use whole numbers with units h, m, s, ms in that order, e.g. 90s, 30m, 2h, 500ms or 1h30m"
+/*
+ * One year. Far above any step, and far below what the run engine can count:
+ * it turns a timeout into a deadline in nanoseconds (src/proc/proc.c), and
+ * 10^16 ms wrapped around and killed the step at once.
+ */
+#define DURATION_MAX_MS (8760ULL * 3600000ULL)
+#define DURATION_TOO_LARGE "duration \"%.80s\" is too large: the maximum is 8760h (a year); remove the key for none"
 
 int pf_parse_duration(uint64_t *out_ms, const char *text)
 {
@@ -120,20 +131,22 @@ int pf_parse_duration(uint64_t *out_ms, const char *text)
 		size_t digits = 0, u;
 		for (; is_digit(*p); p++, digits++)
 			if (pf_mul_overflow(n, 10, &n) || pf_add_overflow(n, (uint64_t)(*p - '0'), &n))
-				return pf_error_code(PF_EINVALID, "duration \"%s\" is too large", text);
+				return pf_error_code(PF_EINVALID, DURATION_TOO_LARGE, text);
 		if (digits == 0) {
 			if (*p == '.' || (p > text && p[-1] == '.'))
 				return pf_error_code(
-				    PF_EINVALID, "invalid duration \"%s\": fractions are not accepted: " DURATION_HINT,
-				    text);
-			return pf_error_code(PF_EINVALID, "invalid duration \"%s\": " DURATION_HINT, text);
+				    PF_EINVALID,
+				    "invalid duration \"%.80s\": fractions are not accepted: " DURATION_HINT, text);
+			return pf_error_code(PF_EINVALID, "invalid duration \"%.80s\": " DURATION_HINT, text);
 		}
 		if (*p == '\0')
-			return pf_error_code(PF_EINVALID, "invalid duration \"%s\": \"%s\" has no unit: " DURATION_HINT,
-			                     text, text);
+			return pf_error_code(PF_EINVALID,
+			                     "invalid duration \"%.80s\": \"%.80s\" has no unit: " DURATION_HINT, text,
+			                     text);
 		if (*p == '.')
-			return pf_error_code(
-			    PF_EINVALID, "invalid duration \"%s\": fractions are not accepted: " DURATION_HINT, text);
+			return pf_error_code(PF_EINVALID,
+			                     "invalid duration \"%.80s\": fractions are not accepted: " DURATION_HINT,
+			                     text);
 		if (p[0] == 'm' && p[1] == 's')
 			u = 3;
 		else if (*p == 'h')
@@ -143,16 +156,18 @@ int pf_parse_duration(uint64_t *out_ms, const char *text)
 		else if (*p == 's')
 			u = 2;
 		else
-			return pf_error_code(
-			    PF_EINVALID, "invalid duration \"%s\": unknown unit at \"%s\": " DURATION_HINT, text, p);
+			return pf_error_code(PF_EINVALID,
+			                     "invalid duration \"%.80s\": unknown unit at \"%.80s\": " DURATION_HINT,
+			                     text, p);
 		if (u < next_unit)
 			return pf_error_code(
-			    PF_EINVALID, "invalid duration \"%s\": units repeat or are out of order: " DURATION_HINT,
+			    PF_EINVALID, "invalid duration \"%.80s\": units repeat or are out of order: " DURATION_HINT,
 			    text);
 		next_unit = u + 1;
 		p += strlen(dur_units[u].name);
-		if (pf_mul_overflow(n, dur_units[u].mult, &part) || pf_add_overflow(total, part, &total))
-			return pf_error_code(PF_EINVALID, "duration \"%s\" is too large", text);
+		if (pf_mul_overflow(n, dur_units[u].mult, &part) || pf_add_overflow(total, part, &total) ||
+		    total > DURATION_MAX_MS)
+			return pf_error_code(PF_EINVALID, DURATION_TOO_LARGE, text);
 	}
 	*out_ms = total;
 	return 0;

@@ -180,3 +180,72 @@ def test_every_independent_problem_is_reported(tmp_path):
     entry = doc["files"][0]
     assert [(e["line"], e["col"]) for e in entry["errors"]] == [(l, c) for l, c, _ in MULTI_AT]
     assert (entry["line"], entry["col"]) == (2, 7)
+
+
+STEPS = b"steps: [{name: s, run: [x]}]\n"
+# Hostile bytes: each gives one error at the offending position, with what to do, and never hangs or crashes.
+HOSTILE = {
+    "nul_byte": (b"version: 1\nname: p\nsteps: [{name: s, run: [x\x00y]}]\n", 3, 26, "NUL byte"),
+    "escape_char": (b'version: 1\nname: "a\x1bb"\n', 2, 9, "control character U+001B"),
+    "c1_char": (b"version: 1\nname: p\xc2\x9b\n", 2, 8, "control character U+009B"),
+    "crlf_position": (b"version: 1\r\nname: p\r\nsteps: [{name: s, run: [x]}]\r\nfoo: 1\r\n", 4, 1, 'unknown key "foo"'),
+    "bom_position": (b"\xef\xbb\xbfversion: 1\nname: p\nsteps: [{name: s, run: [x]}]\nfoo: 1\n", 4, 1,
+                     'unknown key "foo"'),
+    "python_tag": (b"version: 1\nname: !!python/object:os.system p\n", 2, 7, "is not supported: remove it"),
+    "bare_tag": (b"version: 1\nname: ! p\n", 2, 7, 'tag "!" is not supported'),
+    "long_timeout": (b"version: 1\nname: p\nlimits: {timeout: 10000000000000000ms}\n" + STEPS, 3, 19,
+                     "the maximum is 8760h"),
+    "octal_size": (b"version: 1\nname: p\nlimits: {memory: 010}\n" + STEPS, 3, 18, "write plain decimal digits"),
+    "date_name": (b"version: 1\nname: 2024-01-01\n" + STEPS, 2, 7, "got a date: put it in quotes"),
+    "empty_name": (b"version: 1\nname:\n" + STEPS, 2, 6, "give it a value or remove it"),
+    "colon_in_value": (b"version: 1\nname: a: b\n", 2, 8, "put the value in quotes"),
+    "nested_reference": (b'version: 1\nname: p\nvars: {a: b}\nsteps: [{name: s, run: [x, "${vars.${a}}"]}]\n', 4, 28,
+                         'nested "${"'),
+    "empty_file": (b"", 1, 1, "the file is empty"),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=str)
+def test_hostile_input_is_positioned(case, tmp_path):
+    data, line, col, text = HOSTILE[case]
+    p = tmp_path / f"{case}.yaml"
+    p.write_bytes(data)
+    r = run("validate", p, timeout=10)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert r.stderr.startswith(f"pteflow: error: {p}:{line}:{col}: "), r.stderr
+    assert text in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_a_folder_or_unreadable_file_says_what_to_do(tmp_path):
+    r = run("validate", tmp_path)
+    assert r.returncode == 3
+    assert "is a folder, not a pipeline file: give the path of a pipeline file" in r.stderr, r.stderr
+    if os.geteuid() == 0:
+        pytest.skip("root reads every file: no unreadable file to test")
+    p = tmp_path / "locked.yaml"
+    p.write_text("version: 1\n")
+    p.chmod(0)
+    r = run("validate", p)
+    assert r.returncode == 3 and "Permission denied" in r.stderr, r.stderr
+
+
+SECRET_PIPELINE = """version: 1
+name: sec
+steps:
+  - name: s
+    run: [echo, "${env.HF_TOKEN}", "${env.PF_TEST_PASSWD}", "${env.GH_PAT}", "${env.NPM_AUTH}"]
+    env: { HF_TOKEN: "${env.HF_TOKEN}" }
+"""
+SECRETS = {"HF_TOKEN": "hf_secretvalue123", "PF_TEST_PASSWD": "hunter2-secret", "GH_PAT": "ghp_secretvalue456",
+           "NPM_AUTH": "npm-auth-secret"}
+
+
+def test_secrets_never_printed_by_validate_or_dry_run(tmp_path):
+    p = tmp_path / "sec.yaml"
+    p.write_text(SECRET_PIPELINE)
+    for args in (("validate", p), ("run", "--dry-run", "--out", tmp_path / "out", p)):
+        r = run(*args, env_extra=SECRETS)
+        assert r.returncode == 0, r.stderr
+        leaked = [v for v in SECRETS.values() if v in r.stdout + r.stderr]
+        assert not leaked, f"{args[0]} printed {leaked}:\n{r.stdout}{r.stderr}"
+    assert "echo *** *** *** ***" in r.stdout, r.stdout

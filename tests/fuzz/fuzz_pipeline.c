@@ -1,7 +1,8 @@
 /*
  * libFuzzer target for the pipeline parser: YAML bytes to a plan (bounds,
  * UTF-8, tabs, anchors, every key), then what the run engine and `matrix`
- * do with a plan (apply each target, memory need, ${...} checks), the
+ * do with a plan (apply each target, memory need, ${...} checks and
+ * expansion under the 128 KiB bound), the
  * collecting entry point (same verdict, first problem first), and the
  * size and duration parsers on the raw bytes. Corpus: the pipeline fixtures.
  */
@@ -35,6 +36,31 @@ static void exercise_units(const uint8_t *data, size_t size)
 	free(text);
 }
 
+/* Expand every argv entry as a run would (env values are whatever the fuzzer's environment holds). */
+static void exercise_expand(const pf_plan *plan)
+{
+	pf_interp_ctx c;
+	memset(&c, 0, sizeof(c));
+	c.out = "/o";
+	c.workdir = "/w";
+	c.python = "/p";
+	c.pipeline_dir = "/d";
+	c.model_dir = plan->model ? "/m" : NULL;
+	c.model_commit = "0123abcd";
+	c.target = "t";
+	c.vars = plan->vars;
+	c.n_vars = plan->n_vars;
+	for (size_t i = 0; i < plan->n_steps; i++) {
+		for (size_t j = 0; j < plan->steps[i].n_argv; j++) {
+			char *text = NULL;
+			if (pf_interp_expand(&text, plan->steps[i].argv[j], &c) == 0 &&
+			    strlen(text) > ((size_t)128 << 10))
+				abort(); /* the expansion bound holds */
+			free(text);
+		}
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	pf_plan *plan = NULL;
@@ -64,6 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (pf_interp_check(plan->steps[i].argv[j], plan->model != NULL, plan->vars, plan->n_vars,
 			                    NULL) != 0)
 				abort(); /* the parser already checked these */
+	exercise_expand(plan);
 	(void)pf_plan_memory_need(plan);
 	for (size_t t = 0; t < plan->n_targets; t++) {
 		pf_plan *variant = NULL;

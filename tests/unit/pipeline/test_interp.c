@@ -156,3 +156,69 @@ Test(pipeline_interp, secret_env_values_are_registered)
 	free(got);
 	pf_secret_clear();
 }
+
+Test(pipeline_interp, malformed_names_say_what_to_do)
+{
+	pf_interp_ctx c = full_ctx();
+	char *bad = NULL;
+	expand_fails(&c, "${vars.${vars.quant}}", "nested \"${\"");
+	expand_fails(&c, "${vars.}", "is not a valid variable name");
+	expand_fails(&c, "${vars.a b}", "is not a valid variable name");
+	expand_fails(&c, "${vars.1x}", "is not a valid variable name");
+	cr_assert_eq(pf_interp_check("x ${out${out}}", false, NULL, 0, &bad), PF_EINVALID);
+	cr_assert(strstr(pf_error_last(), "nested \"${\""), "%s", pf_error_last());
+	free(bad);
+}
+
+Test(pipeline_interp, long_text_in_messages_is_cut)
+{
+	pf_interp_ctx c = full_ctx();
+	char *text = malloc(3003);
+	memset(text, 'a', 3000);
+	memcpy(text + 3000, "${", 3);
+	expand_fails(&c, text, "write \"$${\" for a literal");
+	free(text);
+}
+
+Test(pipeline_interp, expansion_is_bounded_by_the_argument_limit)
+{
+	/* Linux refuses one argument or environment string over 128 KiB (MAX_ARG_STRLEN); a few
+	 * references to a long variable must fail here, not allocate 16 MiB per argument */
+	size_t big = 64 * 1024;
+	char *value = malloc(big + 1);
+	pf_kv one[] = {{(char *)"big", value, {0, 0}}};
+	pf_interp_ctx c = full_ctx();
+	char *got = NULL;
+	memset(value, 'v', big);
+	value[big] = '\0';
+	c.vars = one;
+	c.n_vars = 1;
+	cr_assert_eq(pf_interp_expand(&got, "${vars.big}", &c), 0);
+	free(got);
+	expand_fails(&c, "${vars.big}${vars.big}${vars.big}", "more than 128 KiB");
+	free(value);
+}
+
+Test(pipeline_interp, more_secret_names_are_registered)
+{
+	pf_interp_ctx c = full_ctx();
+	char *got = NULL, *red;
+	pf_secret_clear();
+	c.register_env_secrets = true;
+	setenv("MY_PASSWD", "passwd-material-1", 1);
+	setenv("GH_PAT", "ghp_patmaterial2", 1);
+	setenv("NPM_AUTH", "auth-material-3", 1);
+	setenv("GCP_CREDENTIALS", "cred-material-4", 1);
+	setenv("PF_TEST_PATHLIKE", "/not/a/secret", 1);
+	setenv("PF_TEST_AUTHOR", "Not Secret", 1);
+	cr_assert_eq(pf_interp_expand(&got,
+	                              "${env.MY_PASSWD} ${env.GH_PAT} ${env.NPM_AUTH} ${env.GCP_CREDENTIALS} "
+	                              "${env.PF_TEST_PATHLIKE} ${env.PF_TEST_AUTHOR}",
+	                              &c),
+	             0);
+	red = pf_secret_redact(got);
+	cr_assert_str_eq(red, "*** *** *** *** /not/a/secret Not Secret");
+	free(red);
+	free(got);
+	pf_secret_clear();
+}

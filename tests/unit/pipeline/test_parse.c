@@ -460,3 +460,134 @@ Test(pipeline_parse, problems_are_capped)
 	pf_diags_free(d, n);
 	pf_buf_dispose(&b);
 }
+
+static void expect_ok(const char *yaml)
+{
+	pf_plan *plan = NULL;
+	cr_assert_eq(parse_str(&plan, yaml, NULL), 0, "refused: %s: %s", yaml, pf_error_last());
+	pf_plan_free(plan);
+}
+
+/* Plain scalars are typed as YAML 1.1 (PyYAML) types them, no more: 1.2.3 is text, 2024-01-01 a date. */
+Test(pipeline_parse, scalar_types_follow_yaml_1_1_exactly)
+{
+	pf_plan *p = NULL;
+	cr_assert_eq(parse_str(&p,
+	                       "version: 1\nname: 1.2.3\ndescription: 1:60\nmodel: {hf: a/b, revision: 1.0.0}\n"
+	                       "steps: [{name: 09, run: [x]}, {name: 0b12, run: [x]}, {name: 1.5e3, run: [x]},"
+	                       " {name: s, run: [x]}]\n",
+	                       NULL),
+	             0, "%s", pf_error_last());
+	cr_assert_str_eq(p->name, "1.2.3");
+	cr_assert_str_eq(p->model->revision, "1.0.0");
+	cr_assert_str_eq(p->steps[1].name, "0b12");
+	pf_plan_free(p);
+	expect_error("version: 1\nname: 1.5e+3\n", 2, 7, "got a number");
+	expect_error("version: 1\nname: 1_0\n", 2, 7, "got an integer");
+	expect_error("version: 1\nname: 1:30\n", 2, 7, "got an integer");
+	expect_error("version: 1\nname: 2024-01-01\n", 2, 7, "got a date: put it in quotes");
+	expect_error("version: 1\nname: p\nsteps: [{name: s, run: [x, 2001-12-14 21:59:43.10 -5]}]\n", 3, 28,
+	             "got a date");
+	expect_error("version: 1\nname: p\nvars: {day: 2001-12-14t21:59:43.10Z}\nsteps: [{name: s, run: [x]}]\n", 3, 13,
+	             "got a date");
+	expect_ok("version: 1\nname: p\nvars: {day: \"2024-01-01\", n: 2024-1-1}\nsteps: [{name: s, run: [x]}]\n");
+	assert_no_leak();
+}
+
+Test(pipeline_parse, yaml_1_1_integer_notations_are_refused_in_sizes)
+{
+	pf_plan *p = NULL;
+	/* PyYAML reads 010 as 8, YAML 1.2 as 10, 1_000 as text: refuse rather than guess */
+	expect_error("version: 1\nname: p\nlimits: {memory: 010}\nsteps: [{name: s, run: [x]}]\n", 3, 18,
+	             "plain decimal digits");
+	expect_error("version: 1\nname: p\nlimits: {memory: 0x10}\nsteps: [{name: s, run: [x]}]\n", 3, 18,
+	             "plain decimal digits");
+	expect_error("version: 1\nname: p\nlimits: {memory: 1_000}\nsteps: [{name: s, run: [x]}]\n", 3, 18,
+	             "plain decimal digits");
+	expect_error("version: 1\nname: p\nlimits: {memory: +5}\nsteps: [{name: s, run: [x]}]\n", 3, 18,
+	             "plain decimal digits");
+	expect_error("version: 1\nname: p\nlimits: {expect: 1:30}\nsteps: [{name: s, run: [x]}]\n", 3, 18,
+	             "plain decimal digits");
+	expect_error("version: 1\nname: p\nlimits: {memory: -5}\nsteps: [{name: s, run: [x]}]\n", 3, 18,
+	             "cannot be negative");
+	expect_error("version: 1\nname: p\nlimits: {timeout: 1:30}\nsteps: [{name: s, run: [x]}]\n", 3, 19,
+	             "such as 90s");
+	cr_assert_eq(
+	    parse_str(&p, "version: 1\nname: p\nlimits: {memory: \"010\"}\nsteps: [{name: s, run: [x]}]\n", NULL), 0,
+	    "%s", pf_error_last());
+	cr_assert_eq(p->limits.memory_bytes, 10);
+	pf_plan_free(p);
+	assert_no_leak();
+}
+
+Test(pipeline_parse, control_characters_are_named_at_their_position)
+{
+	static const char nul[] = "version: 1\nname: p\nsteps: [{name: s, run: [x\0y]}]\n";
+	pf_plan *p = NULL;
+	pf_diag diag;
+	cr_assert_eq(pf_pipeline_parse(&p, "n.yaml", nul, sizeof(nul) - 1, &diag), PF_EINVALID);
+	cr_assert_eq(diag.pos.line, 3, "%d: %s", diag.pos.line, diag.message);
+	cr_assert_eq(diag.pos.col, 26, "%d: %s", diag.pos.col, diag.message);
+	cr_assert(strstr(diag.message, "NUL"), "%s", diag.message);
+	pf_diag_dispose(&diag);
+	expect_error("version: 1\nname: \"a\x01"
+	             "b\"\n",
+	             2, 9, "control character U+0001");
+	expect_error("version: 1\nname: p\x7f\n", 2, 8, "control character U+007F");
+	expect_error("version: 1\nname: \"\xc3\xa9\xc2\x86\"\n", 2, 9, "control character U+0086");
+	expect_error("version: 1\nname: p\xef\xbf\xbe\n", 2, 8, "U+FFFE");
+	/* lines end at CR too, as libyaml counts them */
+	expect_error("version: 1\rname: p\r\tx: 1\r", 3, 1, "tab character in indentation");
+	assert_no_leak();
+}
+
+Test(pipeline_parse, utf8_byte_order_mark_is_accepted)
+{
+	/* Windows editors write one; libyaml then saw the first line one column to the right */
+	expect_ok("\xef\xbb\xbfversion: 1\nname: p\nsteps: [{name: s, run: [x]}]\n");
+	expect_error("\xef\xbb\xbfversion: 1\nname: p\nsteps: [{name: s, run: [x]}]\nfoo: 1\n", 4, 1,
+	             "unknown key \"foo\"");
+	expect_error("\xef\xbb\xbfnmae: p\nversion: 1\n", 1, 1, "unknown key \"nmae\"");
+}
+
+Test(pipeline_parse, every_tag_is_refused)
+{
+	/* "!" alone is a tag too (libyaml reports it as implicit): it turned 1 into text "1" */
+	expect_error("version: 1\nname: ! p\n", 2, 7, "tag \"!\" is not supported");
+	expect_error("version: ! 1\nname: p\n", 1, 10, "tag \"!\" is not supported");
+}
+
+Test(pipeline_parse, syntax_errors_say_what_to_do)
+{
+	expect_error("version: 1\nname: a: b\n", 2, 8, "put the value in quotes");
+	expect_error("version: 1\nname: @p\n", 2, 7, "put the value in quotes");
+	expect_error("version: 1\nname: p\nsteps: [{name: s, run: [x]}\n", 4, 1, "close it with ']'");
+	expect_error("version: 1\nname: \"p\nsteps: 1\n", 4, 1, "close the quote");
+	expect_error("version: 1\nname: p\nsteps:\n- name: s\n  run: [x]\n -name: t\n", 6, 2, "check the indentation");
+	assert_no_leak();
+}
+
+Test(pipeline_parse, empty_values_ask_for_a_value)
+{
+	expect_error("version: 1\nname:\nsteps: [{name: s, run: [x]}]\n", 2, 6, "give it a value or remove it");
+	expect_error("version: 1\nname: p\nsteps: [{name: s, run: [x], cwd: ~}]\n", 3, 34,
+	             "give it a value or remove it");
+	expect_error("version: 1\nname: p\nsteps: [{name: s, run: x, shell: \"yes\"}]\n", 3, 34,
+	             "write it without quotes");
+}
+
+Test(pipeline_parse, load_explains_a_folder)
+{
+	pf_plan *p = NULL;
+	pf_diag diag;
+	cr_assert_eq(pf_pipeline_load(&p, FIXTURES, &diag), PF_EENV);
+	cr_assert(strstr(diag.message, "is a folder"), "%s", diag.message);
+	cr_assert(strstr(pf_error_last(), "give the path of a pipeline file"), "%s", pf_error_last());
+	pf_diag_dispose(&diag);
+}
+
+Test(pipeline_parse, long_durations_are_refused)
+{
+	expect_error("version: 1\nname: p\nlimits: {timeout: 10000000000000000ms}\nsteps: [{name: s, run: [x]}]\n", 3,
+	             19, "the maximum is 8760h");
+}

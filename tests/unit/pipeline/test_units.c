@@ -167,3 +167,28 @@ Test(pipeline_units, exact_format_round_trips)
 		free(s);
 	}
 }
+
+Test(pipeline_units, durations_are_bounded)
+{
+	/* the run engine counts a deadline in nanoseconds: 10^16 ms wrapped around and killed the step at once */
+	cr_assert_eq(dur_ok("8760h"), 8760ULL * 3600000);
+	cr_assert_eq(dur_ok("525600m"), 8760ULL * 3600000);
+	dur_bad("8761h", "the maximum is 8760h");
+	dur_bad("8760h1ms", "the maximum is 8760h");
+	dur_bad("10000000000000000ms", "the maximum is 8760h");
+	dur_bad("99999999999999999999h", "the maximum is 8760h");
+}
+
+Test(pipeline_units, messages_say_what_to_do)
+{
+	char *huge = malloc(4001);
+	size_bad("-5", "cannot be negative");
+	size_bad("-1GB", "cannot be negative");
+	/* a long value is cut in the message, so the fix at its end survives the 1 KiB error buffer */
+	memset(huge, 'x', 4000);
+	huge[0] = '1';
+	huge[4000] = '\0';
+	size_bad(huge, "e.g. 1.5GB or 6GiB");
+	dur_bad(huge, "e.g. 90s");
+	free(huge);
+}
