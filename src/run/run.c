@@ -235,19 +235,30 @@ static int fetch_model(run_ctx *c)
 	return 0;
 }
 
-/* Expand a step's argv; on a dry run an unset variable is shown, not fatal. */
-static int expand_argv(char ***out, size_t *n_out, const pf_step *s, const pf_interp_ctx *ictx, bool dry)
+/* Linux refuses a command line over ARG_MAX (2 MiB with the environment); leave room for the latter */
+#define ARGV_TOTAL_MAX (1536u * 1024u)
+
+/* Expand a step's argv; on a dry run a value that cannot be expanded is shown as <template> and the first
+ * reason goes to *why (caller frees), not fatal. */
+static int expand_argv(char ***out, size_t *n_out, const pf_step *s, const pf_interp_ctx *ictx, bool dry,
+                       char **why)
 {
 	char **argv = pf_xcalloc(s->n_argv + 1, sizeof(char *));
+	size_t total = 0;
 	int rc = 0;
 	for (size_t i = 0; i < s->n_argv; i++) {
 		rc = pf_interp_expand(&argv[i], s->argv[i], ictx);
 		if (rc < 0 && dry) {
+			if (why && !*why)
+				*why = pf_xstrdup(pf_error_last());
 			argv[i] = pf_xasprintf("<%s>", s->argv[i]);
 			rc = 0;
 		}
+		if (rc == 0 && (total += strlen(argv[i]) + 1) > ARGV_TOTAL_MAX)
+			rc = pf_error_code(PF_EINVALID, "its arguments expand to more than %u KiB, which Linux refuses: "
+			                   "pass long values in a file", ARGV_TOTAL_MAX / 1024u);
 		if (rc < 0) {
-			pf_strv_free(argv, i);
+			pf_strv_free(argv, i + (argv[i] != NULL));
 			return pf_error_code(PF_EINVALID, "step \"%s\": %s", s->name, pf_error_last());
 		}
 	}
@@ -280,7 +291,7 @@ static int run_one_step(run_ctx *c, size_t idx, pf_step_record *sr)
 	sr->name = pf_xstrdup(s->name);
 	sr->expect_bytes = s->limits.expect_bytes;
 	sr->timeout_ms = s->limits.timeout_ms;
-	if ((rc = expand_argv(&argv, &n_argv, s, &c->ictx, false)) < 0) {
+	if ((rc = expand_argv(&argv, &n_argv, s, &c->ictx, false, NULL)) < 0) {
 		record_failure(c->rec, "%s", pf_error_last());
 		goto done;
 	}
@@ -397,21 +408,31 @@ static void dry_run_print(run_ctx *c)
 		       c->plan->model->revision ? c->plan->model->revision : "main");
 	for (size_t i = 0; i < c->plan->n_steps; i++) {
 		const pf_step *s = &c->plan->steps[i];
-		char **argv = NULL;
+		char **argv = NULL, *why = NULL;
 		size_t n = 0;
 		char *mem = pf_format_size(s->limits.memory_bytes);
 		char *t = pf_format_duration(s->limits.timeout_ms);
 		printf("step %zu: %s (memory %s, timeout %s)\n ", i + 1, s->name,
 		       s->limits.memory_bytes ? mem : "unlimited", s->limits.timeout_ms ? t : "none");
-		if (expand_argv(&argv, &n, s, &c->ictx, true) == 0) {
+		if (expand_argv(&argv, &n, s, &c->ictx, true, &why) == 0) {
 			for (size_t k = 0; k < n; k++) {
 				char *r = pf_secret_redact(argv[k]);
 				printf(" %s", r);
 				free(r);
 			}
 			pf_strv_free(argv, n);
+		} else {
+			char *r = pf_secret_redact(pf_error_last());
+			printf(" (cannot be shown: %s)", r);
+			free(r);
 		}
 		printf("\n");
+		if (why) {
+			char *r = pf_secret_redact(why);
+			printf("  not expanded on this host: %s\n", r);
+			free(r);
+			free(why);
+		}
 		free(mem);
 		free(t);
 	}

@@ -373,3 +373,39 @@ def test_full_disk_leaves_no_half_written_manifest_and_does_not_pass(tmp_path):
         assert "manifest.json" not in left and not [f for f in left if ".tmp" in f], left
     finally:
         subprocess.run(["umount", str(mnt)])
+
+
+def test_dry_run_says_why_a_value_is_not_expanded(tmp_path):
+    p = write_pipeline(tmp_path, """\
+        version: 1
+        name: dr
+        steps:
+          - name: s
+            run: ["/bin/echo", "${env.PTEFLOW_SURELY_UNSET_VAR}"]
+        artifacts:
+          - { path: a.bin, kind: file }
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "PTEFLOW_SURELY_UNSET_VAR"}
+    r = run_pteflow("run", p, "--dry-run", "--out", tmp_path / "o", env=env)
+    assert r.code == 0, r
+    assert "<${env.PTEFLOW_SURELY_UNSET_VAR}>" in r.out
+    assert "not expanded on this host" in r.out and '"PTEFLOW_SURELY_UNSET_VAR" is not set' in r.out
+
+
+def test_arguments_over_the_kernel_limit_are_refused_before_starting(tmp_path):
+    big = "x" * 120_000
+    p = write_pipeline(tmp_path, """\
+        version: 1
+        name: big
+        vars: { big: "%s" }
+        steps:
+          - name: s
+            run: ["/bin/sh", "-c", "touch ${out}/ran", %s]
+        artifacts:
+          - { path: ran, kind: file }
+    """ % (big, ", ".join(['"${vars.big}"'] * 14)))
+    out = tmp_path / "o"
+    r = run_pteflow("run", p, "--out", out)
+    assert r.code == 2, r
+    assert "more than 1536 KiB" in r.err and "pass long values in a file" in r.err
+    assert not (out / "ran").exists()
