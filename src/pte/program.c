@@ -149,6 +149,8 @@ static void walk_constants(walk *w, const pf_fb_table *program)
 {
 	pf_pte_info *info = w->info;
 	pf_fb_table cs;
+	uint32_t seg = 0;
+	bool has_cs;
 	pf_fb_vector(w->fb, program, 2, 4, &w->constant_buffer, "Program.constant_buffer");
 	info->n_constant_buffers = w->constant_buffer.n;
 	for (uint32_t i = 0; i < w->constant_buffer.n && !w->fb->failed; i++) {
@@ -159,11 +161,28 @@ static void walk_constants(walk *w, const pf_fb_table *program)
 		pf_fb_vector(w->fb, &b, 0, 1, &storage, "Buffer.storage");
 		info->constant_bytes += storage.n;
 	}
-	if (!pf_fb_subtable(w->fb, program, 5, &cs, "SubsegmentOffsets"))
+	has_cs = pf_fb_subtable(w->fb, program, 5, &cs, "SubsegmentOffsets");
+	if (has_cs) {
+		seg = pf_fb_u32(w->fb, &cs, 0, 0);
+		pf_fb_vector(w->fb, &cs, 1, 8, &w->cs_offsets, "constant_segment.offsets");
+	}
+	if (w->fb->failed)
 		return;
-	uint32_t seg = pf_fb_u32(w->fb, &cs, 0, 0);
-	pf_fb_vector(w->fb, &cs, 1, 8, &w->cs_offsets, "constant_segment.offsets");
-	if (w->fb->failed || w->cs_offsets.n <= 1)
+	/*
+	 * Without even the placeholder offset the runtime takes the inline
+	 * constant_buffer path, constants or not. The layout is valid (v0.1-v0.3,
+	 * deprecated since), but ExecuTorch 1.5 runtimes as released leave that
+	 * path out (ET_ENABLE_DEPRECATED_CONSTANT_BUFFER=0): Program::load fails
+	 * with InvalidProgram there. Exporters since v0.4 always write [0]. A
+	 * warning, not a fatal finding: a runtime built with the flag loads it.
+	 */
+	if (w->cs_offsets.n == 0)
+		WARN(w,
+		     "the program keeps its constants in the deprecated inline constant_buffer layout (%u buffers, no "
+		     "constant segment offsets): ExecuTorch 1.5 runtimes as released refuse to load it (\"PTE file "
+		     "relies on the constant_buffer path\"); re-export it with a current ExecuTorch to run it there",
+		     (unsigned)w->constant_buffer.n);
+	if (w->cs_offsets.n <= 1)
 		return;
 	if (seg >= info->n_segments) {
 		FATAL(w, "the constant segment is segment %u, but the program has %zu segments: the program is corrupt",

@@ -234,15 +234,25 @@ static inline size_t fbb_plan(fbb *b, const char *name, uint32_t n_values, size_
 	return fbb_plan_chain(b, name, n_values, values, NULL);
 }
 
-/* The Program root (no extended header: no segments); *plans receives its execution_plan vector of n. */
+/*
+ * The Program root (no extended header: no segments); *plans receives its
+ * execution_plan vector of n. Like every exporter since v0.4 it has an empty
+ * constant segment (offsets [0], the placeholder): without one, ExecuTorch
+ * 1.5 runtimes refuse the program.
+ */
 static inline size_t fbb_program(fbb *b, uint32_t n_plans, size_t *plans)
 {
-	size_t program;
+	size_t program, cs, offsets;
 	fbb_init(b, "ET12", 0);
 	program = fbb_table(b, 8);
 	fbb_root(b, program);
 	*plans = fbb_vec(b, n_plans, 4);
 	fbb_point(b, fbb_field(b, program, 1), *plans);
+	cs = fbb_table(b, 2);
+	fbb_point(b, fbb_field(b, program, 5), cs);
+	fbb_u32(b, cs, 0, 0);
+	offsets = fbb_vec(b, 1, 8);
+	fbb_point(b, fbb_field(b, cs, 1), offsets);
 	return program;
 }
 

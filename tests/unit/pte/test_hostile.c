@@ -296,6 +296,45 @@ Test(pte_required, builder_plan_is_clean)
 	fbb_free(&b);
 }
 
+/*
+ * Program.constant_segment absent, or with no offsets (not even the
+ * placeholder): ExecuTorch 1.5 runtimes then take the deprecated inline
+ * constant_buffer path, which their builds leave out, and refuse the program
+ * at load whether or not it has constants: a warning (a runtime built with
+ * the deprecated path loads it).
+ */
+static void check_no_constant_offsets(bool with_table)
+{
+	fbb b;
+	size_t values, val, cs;
+	pf_pte_info *info;
+	one_plan(&b, 1, &values, NULL);
+	fbb_vec_ref(&b, values, 0, fbb_evalue(&b, 1, 0, &val));
+	if (with_table) {
+		cs = fbb_table(&b, 2);
+		fbb_point(&b, fbb_field(&b, program_of(&b), 5), cs);
+		fbb_set_empty(&b, cs, 1, 8);
+	} else {
+		fbb_unset(&b, program_of(&b), 5);
+	}
+	info = inspect_fbb(&b);
+	dump(info);
+	cr_assert(pf_pte_ok(info), "%s", pf_pte_first_fatal(info));
+	cr_assert(has(info, PF_PTE_WARN, "deprecated inline constant_buffer"));
+	pf_pte_info_free(info);
+	fbb_free(&b);
+}
+
+Test(pte_required, program_without_constant_segment_warns)
+{
+	check_no_constant_offsets(false);
+}
+
+Test(pte_required, constant_segment_without_offsets_warns)
+{
+	check_no_constant_offsets(true);
+}
+
 /* One plan with one Null value, changed by `edit`, must give a FATAL finding containing `needle`. */
 static void expect_fatal(void (*edit)(fbb *b, size_t plan, size_t chain), const char *needle)
 {
