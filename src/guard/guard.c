@@ -2,20 +2,40 @@
  * Memory guards for one step's process tree, for src/proc/ (one guard per
  * step run): a cgroup v2 or v1 memory group with a hard limit and no swap,
  * an rlimit backstop, and the RSS watchdog that sums the resident memory of
- * every descendant and kills the tree when the sum crosses the limit. Also
+ * every descendant and kills the tree when the sum crosses the limit (a sum
+ * above it is checked again with PSS, see guard.h). Also
  * admission (is there room to start?) and the peak figure of the verdict.
  *
  * Where step cgroups go:
  * - cgroup v1: under pteflow's own memory cgroup ("N:memory:/path" in
  *   /proc/self/cgroup), as "pteflow-<pid>-<n>". v1 allows processes in
  *   inner groups, so this is always the right place.
- * - cgroup v2: in pteflow's own cgroup ("0::/path") when its subtree_control
- *   already has "memory" or "+memory" can be written there; otherwise (v2's
- *   no-internal-processes rule refuses "+memory" in a group that holds
- *   processes, pteflow's own) as a sibling in the parent group, whose
- *   subtree_control must already have "memory" for pteflow's own group to
- *   have it. A sibling is not under pteflow's own limit, but it has its own
- *   explicit memory.max. pteflow never moves itself or other processes.
+ * - cgroup v2, never above the cgroup2 mount (in a container, its root is
+ *   pteflow's top), first match:
+ *   1. pteflow's own group ("0::/path") when its subtree_control already
+ *      has "memory";
+ *   2. the system root (the only group without cgroup.type): "+memory" is
+ *      written to its subtree_control, as the root is exempt from v2's
+ *      no-internal-processes rule;
+ *   3. a sibling of pteflow's own group, in the parent, when the parent is
+ *      writable: pteflow's group lists "memory" in cgroup.controllers, so
+ *      the parent hands it to its children. Not under pteflow's own limit,
+ *      but with its own explicit memory.max;
+ *   4. pteflow's own group when only it is writable (delegated to pteflow:
+ *      a container's namespace root, a Delegate=yes unit) and pteflow is
+ *      its only process: pteflow moves itself into the leaf
+ *      "pteflow.<pid>", then writes "+memory" (a group that enables a
+ *      controller for its children may hold no processes). The leaf stays
+ *      until pteflow exits.
+ *   Otherwise the reason says what to change (root, a delegated scope);
+ *   `auto` takes the next mechanism, also when a group it picked cannot be
+ *   created or configured (the probe writes nothing).
+ * A group with a limit gets memory.max (v2) or memory.limit_in_bytes (v1),
+ * no swap (memory.swap.max 0, memory.memsw.limit_in_bytes = the limit),
+ * memory.oom.group 1 (v2) and oom_kill_disable 0 (v1, where it is inherited).
+ * While the step runs, an OOM kill in the group stops the whole step (v1 has
+ * no group kill; see cg_oom_seen). Names that exist already (a pteflow with
+ * the same pid was killed) are stepped over.
  *
  * Workload: one guard at a time; the watchdog samples every 1-20 ms.
  */
@@ -62,6 +82,8 @@ struct pf_guard {
 	bool watchdog;      /* sum tree RSS and kill above the limit */
 	bool measure_tree;  /* sum tree RSS for the peak figure only */
 	bool sample_cgroup; /* v2 without memory.peak: sample memory.current */
+	bool watch_oom;     /* cgroup: an OOM kill in the group (or v1 under_oom) stops the whole step */
+	bool oom_fired;
 	uint64_t rlimit_as;
 	pid_t pid;
 	uint64_t start_ns;
@@ -74,6 +96,9 @@ struct pf_guard {
 	unsigned long samples;
 	bool fired;
 	size_t fired_procs;
+	unsigned long pss_checks;
+	uint64_t pss_cost_ns;
+	char fallback[160]; /* auto: the mechanism that could not be set up, and why */
 	pid_t seen[SEEN_MAX];
 	size_t n_seen;
 };
@@ -143,16 +168,19 @@ static void sleep_ms(long ms)
 		;
 }
 
-/* SIGKILL every member of a cgroup folder (cgroup.kill when present, else each pid in cgroup.procs). Returns members
- * seen. */
+/*
+ * SIGKILL every member of a cgroup folder (cgroup.kill when present, Linux
+ * >= 5.14, else each pid in cgroup.procs). Returns how many members were
+ * still listed: a member killed by cgroup.kill stays listed until it is
+ * gone, so callers loop until this is 0.
+ */
 static size_t cg_kill_members(const char *dir)
 {
 	char path[CG_PATH_MAX + 32], buf[8192];
 	size_t seen = 0;
 	ssize_t len;
 	char *p;
-	if (path_cat(path, sizeof(path), dir, "/cgroup.kill") && write_str(path, "1") == 0)
-		return 0;
+	bool killed = path_cat(path, sizeof(path), dir, "/cgroup.kill") && write_str(path, "1") == 0;
 	if (!path_cat(path, sizeof(path), dir, "/cgroup.procs"))
 		return 0;
 	len = pf_guard_tree_read_small(path, buf, sizeof(buf));
@@ -168,7 +196,8 @@ static size_t cg_kill_members(const char *dir)
 		while (*p >= '0' && *p <= '9')
 			pid = pid * 10 + (*p++ - '0');
 		if (pid > 1) {
-			(void)kill((pid_t)pid, SIGKILL);
+			if (!killed)
+				(void)kill((pid_t)pid, SIGKILL);
 			seen++;
 		}
 	}
@@ -275,14 +304,23 @@ static bool word_in_file(const char *path, const char *word)
 /*
  * The folder of pteflow's own cgroup for `version` (1: the memory hierarchy,
  * 2: the unified one): mount point + our path from /proc/self/cgroup, minus
- * the mount's root. NULL when there is none. Caller frees.
+ * the mount's root. NULL when there is none. *out_mount (when not NULL)
+ * receives the mount point, the top of what pteflow may use. Caller frees
+ * both. The test-only override of guard.h replaces both /proc files (v2).
  */
-static char *own_cgroup_dir(int version)
+static char *own_cgroup_dir(int version, char **out_mount)
 {
 	pf_buf mi, cg;
-	char *result = NULL, *own = NULL, *line;
+	const char *fake = version == 2 ? getenv(PF_GUARD_TEST_CGROUP2_MOUNT_ENV) : NULL;
+	char *result = NULL, *own = NULL, *mount = NULL, *line;
 	pf_buf_init(&mi, 1 << 20);
 	pf_buf_init(&cg, 1 << 16);
+	if (fake && *fake) {
+		const char *self = getenv(PF_GUARD_TEST_CGROUP2_SELF_ENV);
+		mount = pf_xstrdup(fake);
+		result = self && self[0] == '/' && self[1] ? pf_xasprintf("%s%s", fake, self) : pf_xstrdup(fake);
+		goto done;
+	}
 	if (pf_fs_read_file(&cg, "/proc/self/cgroup", cg.max) != 0)
 		goto done;
 	for (line = cg.data; line && *line;) {
@@ -364,27 +402,61 @@ static char *own_cgroup_dir(int version)
 					free(result);
 					result = pf_xstrdup(f[4]);
 				}
+				mount = pf_xstrdup(f[4]);
 				break;
 			}
 		}
 		line = nl ? nl + 1 : NULL;
 	}
 done:
+	if (out_mount && result) {
+		*out_mount = mount;
+		mount = NULL;
+	}
+	free(mount);
 	free(own);
 	pf_buf_dispose(&mi);
 	pf_buf_dispose(&cg);
 	return result;
 }
 
-/*
- * Where step cgroups go for `version`, and whether "+memory" must still be
- * written to its subtree_control (v2). Writes nothing. NULL with *why set
- * when the mechanism is unusable here.
- */
-static char *cgroup_parent(int version, bool *needs_enable, char **why)
+/* true when the cgroup.procs file at `path` lists no process but pteflow itself. */
+static bool holds_only_self(const char *path)
 {
-	char *own = own_cgroup_dir(version), *result = NULL, *p = NULL;
-	*needs_enable = false;
+	char buf[4096], *p = buf, *end;
+	long self = (long)getpid();
+	if (pf_guard_tree_read_small(path, buf, sizeof(buf)) < 0)
+		return false;
+	while (*p) {
+		long pid = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (pid != self)
+			return false;
+		p = end;
+		while (*p == '\n' || *p == ' ')
+			p++;
+	}
+	return true;
+}
+
+/* What must happen to a cgroup v2 folder before step groups can go in it (see cgroup_parent). */
+typedef enum cg_prep {
+	CG_READY = 0, /* it hands the memory controller to its children already (and v1 needs nothing) */
+	CG_ENABLE,    /* the system root: write "+memory" to its subtree_control */
+	CG_LEAF       /* pteflow's own group: move pteflow into a leaf of it first, then "+memory" */
+} cg_prep;
+
+/*
+ * Where step cgroups go for `version`, and what must be done there first
+ * (v2; see the top of this file). Writes nothing, so pf_guard_detect() can
+ * probe with it. NULL with *why set when the mechanism is unusable here.
+ */
+static char *cgroup_parent(int version, cg_prep *prep, char **why)
+{
+	char *mount = NULL, *own = own_cgroup_dir(version, &mount), *result = NULL, *p = NULL, *up = NULL;
+	bool at_mount, system_root;
+	*prep = CG_READY;
 	if (!own) {
 		*why = pf_xasprintf("no cgroup v%d %shierarchy is mounted for this process", version,
 		                    version == 1 ? "memory " : "");
@@ -411,44 +483,61 @@ static char *cgroup_parent(int version, bool *needs_enable, char **why)
 		*why = pf_xasprintf("the memory controller is not available in cgroup v2 group \"%s\"", own);
 		goto done;
 	}
-	/* Our group has memory, so its parent enables it for children: try ours first (empty group), else siblings. */
-	free(p);
-	p = cg_file(own, "cgroup.procs");
-	{
-		char buf[32];
-		bool empty = pf_guard_tree_read_small(p, buf, sizeof(buf)) == 0;
-		if (empty && access(own, W_OK) == 0) {
-			*needs_enable = true;
-			result = own;
-			own = NULL;
+	/* never above the mount: a cgroup namespace's root is pteflow's top; only the system root has no cgroup.type */
+	at_mount = strcmp(own, mount) == 0;
+	system_root = at_mount && !file_exists_in(own, "cgroup.type");
+	if (system_root && access(own, W_OK) == 0) {
+		/* the system root is exempt from the no-internal-processes rule */
+		*prep = CG_ENABLE;
+		result = own;
+		own = NULL;
+		goto done;
+	}
+	if (!at_mount) {
+		/* our group has memory, so its parent enables it for children: siblings of our group */
+		up = pf_xstrdup(own);
+		*strrchr(up, '/') = '\0';
+		if (access(up, W_OK) == 0) {
+			result = up;
+			up = NULL;
 			goto done;
 		}
 	}
-	{
-		char *slash = strrchr(own, '/');
-		if (slash && slash != own) {
-			*slash = '\0';
-			if (access(own, W_OK) == 0) {
-				result = own;
-				own = NULL;
-				goto done;
-			}
+	if (!system_root && access(own, W_OK) == 0) {
+		/* a group delegated to us (namespace root, Delegate=yes): pteflow must leave it for a leaf */
+		free(p);
+		p = cg_file(own, "cgroup.procs");
+		if (!holds_only_self(p)) {
+			*why =
+			    pf_xasprintf("other processes share pteflow's cgroup v2 group \"%s\", and a group that "
+			                 "hands the memory controller to its children may hold none: start pteflow in "
+			                 "a group of its own (systemd-run --scope -p Delegate=yes pteflow ...)",
+			                 own);
+			goto done;
 		}
+		*prep = CG_LEAF;
+		result = own;
+		own = NULL;
+		goto done;
 	}
-	*why = pf_xasprintf("no writable cgroup v2 group with the memory controller near \"%s\"", own);
+	*why = pf_xasprintf("cgroup v2 group \"%s\"%s not writable by this user: run pteflow as root or in a "
+	                    "cgroup delegated to it (systemd-run --user --scope -p Delegate=yes pteflow ...)",
+	                    own, at_mount ? " is" : " and its parent are");
 done:
+	free(up);
 	free(p);
 	free(own);
+	free(mount);
 	return result;
 }
 
 char *pf_guard_cgroup_parent(pf_guard_mode mode)
 {
-	bool enable;
+	cg_prep prep;
 	char *why = NULL, *dir;
 	if (mode != PF_GUARD_CGROUP1 && mode != PF_GUARD_CGROUP2)
 		return NULL;
-	dir = cgroup_parent(mode == PF_GUARD_CGROUP1 ? 1 : 2, &enable, &why);
+	dir = cgroup_parent(mode == PF_GUARD_CGROUP1 ? 1 : 2, &prep, &why);
 	free(why);
 	return dir;
 }
@@ -492,8 +581,8 @@ int pf_guard_mode_parse(pf_guard_mode *out, const char *text)
 pf_guard_mode pf_guard_detect(void)
 {
 	for (int v = 2; v >= 1; v--) {
-		bool enable;
-		char *why = NULL, *dir = cgroup_parent(v, &enable, &why);
+		cg_prep prep;
+		char *why = NULL, *dir = cgroup_parent(v, &prep, &why);
 		free(why);
 		if (dir) {
 			free(dir);
@@ -513,11 +602,91 @@ uint64_t pf_guard_rlimit_as_bytes(uint64_t limit_bytes)
 	return a > b ? a : b;
 }
 
+/*
+ * Move pteflow into the leaf "pteflow.<pid>" of its own group `own` (which
+ * holds no other process), so that "+memory" can be written to `own`. The
+ * leaf stays until pteflow exits: a group cannot be removed while pteflow
+ * is in it, and the memory controller stays enabled in `own` for later
+ * steps. On failure pteflow is back in `own`.
+ */
+static int enter_leaf(const char *own)
+{
+	char *leaf = pf_xasprintf("%s/pteflow.%d", own, (int)getpid()), *procs = NULL;
+	char num[24];
+	int rc = 0, err;
+	if (mkdir(leaf, 0755) != 0 && errno != EEXIST) {
+		rc = pf_error_code(PF_EENV,
+		                   "cannot create cgroup \"%s\" for pteflow itself: %s; use --memory-guard watchdog",
+		                   leaf, strerror(errno));
+		goto done;
+	}
+	procs = cg_file(leaf, "cgroup.procs");
+	u64_to_dec(num, (uint64_t)getpid());
+	if ((err = write_str(procs, num)) != 0) {
+		(void)rmdir(leaf);
+		rc = pf_error_code(PF_EENV, "cannot move pteflow into cgroup \"%s\": %s; use --memory-guard watchdog",
+		                   leaf, strerror(-err));
+	}
+done:
+	free(procs);
+	free(leaf);
+	return rc;
+}
+
+/* Undo enter_leaf(): pteflow back into `own`, the leaf removed. */
+static void leave_leaf(const char *own)
+{
+	char *procs = cg_file(own, "cgroup.procs"), *leaf = pf_xasprintf("%s/pteflow.%d", own, (int)getpid());
+	char num[24];
+	u64_to_dec(num, (uint64_t)getpid());
+	if (write_str(procs, num) == 0)
+		(void)rmdir(leaf);
+	free(leaf);
+	free(procs);
+}
+
+/* Hand the memory controller to the children of `dir` (v2), moving pteflow into a leaf first for CG_LEAF. */
+static int prepare_parent(const char *dir, cg_prep prep)
+{
+	char *f = NULL;
+	int rc = 0, err;
+	if (prep == CG_READY)
+		return 0;
+	if (prep == CG_LEAF && (rc = enter_leaf(dir)) != 0)
+		goto done;
+	f = cg_file(dir, "cgroup.subtree_control");
+	if ((err = write_str(f, "+memory")) != 0) {
+		if (prep == CG_LEAF)
+			leave_leaf(dir);
+		rc = pf_error_code(PF_EENV,
+		                   "memory guard \"cgroup2\" cannot enable the memory controller in \"%s\": %s; "
+		                   "use --memory-guard auto or watchdog",
+		                   dir, strerror(-err));
+	}
+done:
+	free(f);
+	return rc;
+}
+
+/* Write `value` to the control file `name` of the new group; a missing optional file is no error. */
+static int cg_set(const pf_guard *g, const char *name, const char *value, bool optional)
+{
+	char *f = cg_file(g->cg_dir, name);
+	int rc = 0, err;
+	if (optional && access(f, F_OK) != 0)
+		goto done;
+	if ((err = write_str(f, value)) != 0)
+		rc = pf_error_code(PF_EENV, "cannot write \"%s\": %s; use --memory-guard watchdog", f, strerror(-err));
+done:
+	free(f);
+	return rc;
+}
+
 static int create_cgroup(pf_guard *g, int version)
 {
-	bool enable = false;
-	char *why = NULL, *parent = cgroup_parent(version, &enable, &why);
-	char *name = NULL, *f = NULL;
+	cg_prep prep = CG_READY;
+	char *why = NULL, *parent = cgroup_parent(version, &prep, &why);
+	char *name = NULL;
 	char num[24];
 	int rc = 0, slot = -1;
 	if (!parent) {
@@ -526,18 +695,8 @@ static int create_cgroup(pf_guard *g, int version)
 		                   version, why);
 		goto done;
 	}
-	if (enable) {
-		f = cg_file(parent, "cgroup.subtree_control");
-		if (write_str(f, "+memory") != 0) {
-			rc = pf_error_code(PF_EENV,
-			                   "memory guard \"cgroup2\" cannot enable the memory controller in \"%s\"; "
-			                   "use --memory-guard auto",
-			                   parent);
-			goto done;
-		}
-		free(f);
-		f = NULL;
-	}
+	if ((rc = prepare_parent(parent, prep)) != 0)
+		goto done;
 	for (int i = 0; i < MAX_CGROUPS; i++)
 		if (!cg_used[i]) {
 			slot = i;
@@ -547,53 +706,46 @@ static int create_cgroup(pf_guard *g, int version)
 		rc = pf_error_set("too many cgroups are in use by this pteflow process");
 		goto done;
 	}
-	name = pf_xasprintf("%s/pteflow-%d-%u", parent, (int)getpid(), cg_counter++);
-	if (strlen(name) + 20 >= CG_PATH_MAX) {
-		rc = pf_error_code(PF_EENV, "cgroup path \"%s\" is too long", name);
-		goto done;
-	}
-	if (mkdir(name, 0755) != 0) {
-		rc = pf_error_code(PF_EENV, "cannot create cgroup \"%s\": %s; use --memory-guard watchdog", name,
-		                   strerror(errno));
-		goto done;
+	for (int tries = 0;; tries++) {
+		free(name);
+		name = pf_xasprintf("%s/pteflow-%d-%u", parent, (int)getpid(), cg_counter++);
+		if (strlen(name) + 20 >= CG_PATH_MAX) {
+			rc = pf_error_code(PF_EENV, "cgroup path \"%s\" is too long", name);
+			goto done;
+		}
+		if (mkdir(name, 0755) == 0)
+			break;
+		/* EEXIST: left by a pteflow that had our pid and was killed (pids repeat in containers) */
+		if (errno != EEXIST || tries >= 100) {
+			rc = pf_error_code(PF_EENV, "cannot create cgroup \"%s\": %s; use --memory-guard watchdog",
+			                   name, strerror(errno));
+			goto done;
+		}
 	}
 	memcpy(g->cg_dir, name, strlen(name) + 1);
 	memcpy(cg_registry[slot], name, strlen(name) + 1);
 	cg_used[slot] = 1;
 	g->slot = slot;
 	g->version = version;
+	g->watch_oom = true;
 	snprintf(g->procs_path, sizeof(g->procs_path), "%s/cgroup.procs", name);
 	u64_to_dec(num, g->limit_bytes);
 	if (version == 2) {
 		g->has_peak_file = file_exists_in(name, "memory.peak");
 		g->sample_cgroup = !g->has_peak_file;
-		if (g->limit_bytes) {
-			f = cg_file(name, "memory.max");
-			if (write_str(f, num) != 0) {
-				rc = pf_error_code(PF_EENV, "cannot write \"%s\"", f);
-				goto done;
-			}
-			free(f);
-			f = cg_file(name, "memory.swap.max");
-			if (access(f, F_OK) == 0)
-				(void)write_str(f, "0");
-			free(f);
-			/* the whole group dies together when the kernel OOM-kills in it */
-			f = cg_file(name, "memory.oom.group");
-			if (access(f, F_OK) == 0)
-				(void)write_str(f, "1");
-		}
-	} else if (g->limit_bytes) {
-		f = cg_file(name, "memory.limit_in_bytes");
-		if (write_str(f, num) != 0) {
-			rc = pf_error_code(PF_EENV, "cannot write \"%s\"", f);
+		/* no swap, or the limit is dodged by swapping; the whole group dies together when the kernel
+		 * OOM-kills in it */
+		if (g->limit_bytes && ((rc = cg_set(g, "memory.max", num, false)) != 0 ||
+		                       (rc = cg_set(g, "memory.swap.max", "0", true)) != 0 ||
+		                       (rc = cg_set(g, "memory.oom.group", "1", true)) != 0))
 			goto done;
-		}
-		free(f);
-		/* memsw >= limit_in_bytes; equal means no swap at all */
-		f = cg_file(name, "memory.memsw.limit_in_bytes");
-		if (access(f, F_OK) == 0)
-			(void)write_str(f, num);
+	} else if (g->limit_bytes) {
+		/* memsw >= limit_in_bytes; equal means no swap at all. oom_kill_disable is inherited from
+		 * the parent in v1: a group that never kills would hang at its limit */
+		if ((rc = cg_set(g, "memory.limit_in_bytes", num, false)) != 0 ||
+		    (rc = cg_set(g, "memory.memsw.limit_in_bytes", num, true)) != 0)
+			goto done;
+		(void)cg_set(g, "memory.oom_control", "0", true);
 	}
 done:
 	if (rc != 0 && g->slot >= 0) {
@@ -603,46 +755,72 @@ done:
 		g->cg_dir[0] = '\0';
 		g->procs_path[0] = '\0';
 		g->version = 0;
+		g->has_peak_file = g->sample_cgroup = g->watch_oom = false;
 	}
-	free(f);
 	free(name);
 	free(why);
 	free(parent);
 	return rc;
 }
 
-int pf_guard_new(pf_guard **out, pf_guard_mode mode, uint64_t limit_bytes)
+/* Set `g` up for `mode` (not AUTO). */
+static int setup_mode(pf_guard *g, pf_guard_mode mode)
 {
-	pf_guard *g = pf_xcalloc(1, sizeof(*g));
-	int rc = 0;
-	g->slot = -1;
-	g->limit_bytes = limit_bytes;
-	g->interval_ms = 20;
-	if (mode == PF_GUARD_AUTO)
-		mode = pf_guard_detect();
 	g->mode = mode;
 	switch (mode) {
 	case PF_GUARD_CGROUP2:
-		rc = create_cgroup(g, 2);
-		break;
+		return create_cgroup(g, 2);
 	case PF_GUARD_CGROUP1:
-		rc = create_cgroup(g, 1);
-		break;
+		return create_cgroup(g, 1);
 	case PF_GUARD_RLIMIT:
-		if (limit_bytes)
-			g->rlimit_as = pf_guard_rlimit_as_bytes(limit_bytes);
-		g->watchdog = limit_bytes > 0;
+		if (g->limit_bytes)
+			g->rlimit_as = pf_guard_rlimit_as_bytes(g->limit_bytes);
+		g->watchdog = g->limit_bytes > 0;
 		g->measure_tree = true;
-		break;
+		return 0;
 	case PF_GUARD_WATCHDOG:
-		g->watchdog = limit_bytes > 0;
+		g->watchdog = g->limit_bytes > 0;
 		g->measure_tree = true;
-		break;
+		return 0;
+	case PF_GUARD_AUTO:
 	case PF_GUARD_NONE:
 	default:
+		g->mode = PF_GUARD_NONE;
 		g->limit_bytes = 0;
 		g->measure_tree = true;
-		break;
+		return 0;
+	}
+}
+
+int pf_guard_new(pf_guard **out, pf_guard_mode mode, uint64_t limit_bytes)
+{
+	static bool warned[PF_GUARD_NONE + 1];
+	pf_guard *g = pf_xcalloc(1, sizeof(*g));
+	int rc;
+	g->slot = -1;
+	g->limit_bytes = limit_bytes;
+	g->interval_ms = 20;
+	if (mode != PF_GUARD_AUTO) {
+		rc = setup_mode(g, mode);
+	} else {
+		/*
+		 * pf_guard_detect() only probes (it writes nothing), so a cgroup it picks
+		 * can still fail here (mkdir refused, a control file missing): take the
+		 * next mechanism and say why, rather than fail the step.
+		 */
+		mode = pf_guard_detect();
+		while ((rc = setup_mode(g, mode)) != 0 && (mode == PF_GUARD_CGROUP2 || mode == PF_GUARD_CGROUP1)) {
+			char *v1 = mode == PF_GUARD_CGROUP2 ? pf_guard_cgroup_parent(PF_GUARD_CGROUP1) : NULL;
+			pf_guard_mode next = v1 ? PF_GUARD_CGROUP1 : PF_GUARD_WATCHDOG;
+			free(v1);
+			snprintf(g->fallback, sizeof(g->fallback), "%s could not be set up (%s)",
+			         pf_guard_mode_name(mode), pf_error_last());
+			if (!warned[mode])
+				pf_log_warn("memory guard %s could not be set up, using %s: %s",
+				            pf_guard_mode_name(mode), pf_guard_mode_name(next), pf_error_last());
+			warned[mode] = true;
+			mode = next;
+		}
 	}
 	if (rc != 0) {
 		free(g);
@@ -691,18 +869,26 @@ static void remember(pf_guard *g, pid_t pid)
 		g->seen[g->n_seen++] = pid;
 }
 
-/* Sum of the resident memory of the whole tree; *n_procs receives the live count. */
-static uint64_t tree_sum(pf_guard *g, size_t *n_procs)
+/*
+ * Sum of the resident memory of the whole tree; *n_procs receives the live
+ * count. With `pss`, each process counts its proportional share of the
+ * pages it shares (copy-on-write after fork, shared memory), so a shared
+ * page counts once in all instead of once per process; a process whose PSS
+ * cannot be read counts its RSS.
+ */
+static uint64_t tree_sum(pf_guard *g, size_t *n_procs, bool pss)
 {
 	pid_t *pids = NULL, *parents = NULL, self = getpid();
 	size_t n = pf_guard_tree_collect(&pids, &parents);
 	uint64_t sum = 0;
 	*n_procs = 0;
 	for (size_t i = 0; i < n; i++) {
-		uint64_t r = pf_guard_tree_rss_bytes(pids[i]);
+		uint64_t r = pf_guard_tree_rss_bytes(pids[i]), share;
 		remember(g, pids[i]);
 		if (r && parents[i] != self && pf_guard_tree_same_mm(pids[i], parents[i]))
 			continue;
+		if (r && pss && pf_guard_tree_pss_bytes(pids[i], &share))
+			r = share;
 		if (r) {
 			sum += r;
 			(*n_procs)++;
@@ -738,18 +924,36 @@ static int next_interval(pf_guard *g, uint64_t now, uint64_t sum)
 
 int pf_guard_poll_interval_ms(const pf_guard *g)
 {
-	if (!g || (!g->watchdog && !g->measure_tree && !g->sample_cgroup))
+	if (!g || (!g->watchdog && !g->measure_tree && !g->sample_cgroup && !g->watch_oom))
 		return -1;
-	if (g->sample_cgroup && !g->watchdog && !g->measure_tree)
+	if (!g->watchdog && !g->measure_tree)
 		return 20;
 	return g->interval_ms;
+}
+
+/*
+ * true once the kernel OOM-killed a process in the guard's cgroup (v2
+ * memory.events, v1 memory.oom_control), or the v1 group is stuck at its
+ * limit with the OOM killer disabled (under_oom). Without memory.oom.group
+ * (v1, or v2 before 4.19) the kernel kills one process and the rest of the
+ * step would carry on: the caller stops the whole tree, as the watchdog does.
+ */
+static bool cg_oom_seen(pf_guard *g)
+{
+	char *f = cg_file(g->cg_dir, g->version == 2 ? "memory.events" : "memory.oom_control");
+	uint64_t kills = 0, under = 0;
+	(void)read_keyed(f, "oom_kill", &kills);
+	if (g->version == 1)
+		(void)read_keyed(f, "under_oom", &under);
+	free(f);
+	return kills > 0 || under > 0;
 }
 
 bool pf_guard_poll(pf_guard *g)
 {
 	uint64_t now, sum = 0;
 	size_t n_procs = 0;
-	if (!g || g->pid <= 0 || (!g->watchdog && !g->measure_tree && !g->sample_cgroup))
+	if (!g || g->pid <= 0 || (!g->watchdog && !g->measure_tree && !g->sample_cgroup && !g->watch_oom))
 		return false;
 	now = mono_ns();
 	if (now < g->next_ns)
@@ -762,11 +966,28 @@ bool pf_guard_poll(pf_guard *g)
 			g->cg_sampled_peak = cur;
 		free(f);
 	}
+	if (g->watch_oom && cg_oom_seen(g)) {
+		g->oom_fired = true;
+		return true;
+	}
 	if (g->watchdog || g->measure_tree) {
-		sum = tree_sum(g, &n_procs);
+		bool pss = false;
+		uint64_t t0 = 0;
+		sum = tree_sum(g, &n_procs, false);
+		if (g->watchdog && g->limit_bytes && sum > g->limit_bytes) {
+			/* RSS is an upper bound of PSS: pay for the page-table walk of PSS only above the limit */
+			t0 = mono_ns();
+			sum = tree_sum(g, &n_procs, true);
+			g->pss_cost_ns = mono_ns() - t0;
+			g->pss_checks++;
+			pss = true;
+		}
 		if (sum > g->tree_peak)
 			g->tree_peak = sum;
 		g->interval_ms = next_interval(g, now, sum);
+		/* a PSS walk costs ~4 ms per GiB resident: keep it under a fifth of one CPU */
+		if (pss && g->pss_cost_ns * 4 / 1000000ULL > (uint64_t)g->interval_ms)
+			g->interval_ms = (int)(g->pss_cost_ns * 4 / 1000000ULL);
 		g->last_ns = now;
 		g->last_sum = sum;
 	}
@@ -898,14 +1119,15 @@ void pf_guard_finish(pf_guard *g, uint64_t rusage_maxrss_bytes, int term_signal,
 		have_kill = read_keyed(f, "oom_kill", &out->oom_kills);
 		(void)read_keyed(f, "under_oom", &under);
 		free(f);
-		out->memory_kill =
-		    out->oom_kills > 0 || (!have_kill && term_signal == SIGKILL && g->limit_bytes && failcnt > 0);
+		out->memory_kill = out->oom_kills > 0 || g->oom_fired ||
+		                   (!have_kill && term_signal == SIGKILL && g->limit_bytes && failcnt > 0);
 		snprintf(out->detail, sizeof(out->detail),
-		         "cgroup1 memory.oom_control oom_kill %" PRIu64 ", memory.failcnt %" PRIu64, out->oom_kills,
+		         "cgroup1 memory.oom_control oom_kill %" PRIu64 "%s, memory.failcnt %" PRIu64, out->oom_kills,
+		         under || (g->oom_fired && !out->oom_kills) ? ", under_oom (OOM killer disabled)" : "",
 		         failcnt);
 	} else if (g->version == 2) {
 		char *f = cg_file(g->cg_dir, g->has_peak_file ? "memory.peak" : "memory.current");
-		uint64_t ooms = 0;
+		uint64_t ooms = 0, group_kills = 0;
 		if (g->has_peak_file && read_u64_file(f, &out->peak_bytes))
 			out->peak_from_cgroup = true;
 		else
@@ -914,23 +1136,27 @@ void pf_guard_finish(pf_guard *g, uint64_t rusage_maxrss_bytes, int term_signal,
 		f = cg_file(g->cg_dir, "memory.events");
 		(void)read_keyed(f, "oom_kill", &out->oom_kills);
 		(void)read_keyed(f, "oom", &ooms);
+		(void)read_keyed(f, "oom_group_kill", &group_kills); /* Linux >= 5.17 */
 		free(f);
-		out->memory_kill = out->oom_kills > 0 || (term_signal == SIGKILL && ooms > 0);
+		out->memory_kill = out->oom_kills > 0 || g->oom_fired || (term_signal == SIGKILL && ooms > 0);
 		snprintf(out->detail, sizeof(out->detail),
-		         "cgroup2 memory.events oom %" PRIu64 " oom_kill %" PRIu64 "%s", ooms, out->oom_kills,
+		         "cgroup2 memory.events oom %" PRIu64 " oom_kill %" PRIu64 " oom_group_kill %" PRIu64 "%s",
+		         ooms, out->oom_kills, group_kills,
 		         g->has_peak_file ? "" : ", peak sampled from memory.current");
 	} else if (g->fired) {
 		snprintf(out->detail, sizeof(out->detail),
-		         "watchdog: resident memory of %zu processes crossed the limit (%lu samples)%s", g->fired_procs,
-		         g->samples, g->rlimit_as ? "; RLIMIT_AS backstop was set" : "");
+		         "watchdog: resident memory of %zu processes crossed the limit (by PSS where readable; %lu "
+		         "samples)%s",
+		         g->fired_procs, g->samples, g->rlimit_as ? "; RLIMIT_AS backstop was set" : "");
 	} else if (g->mode == PF_GUARD_RLIMIT) {
 		snprintf(out->detail, sizeof(out->detail),
 		         "rlimit: RLIMIT_AS %" PRIu64
 		         " MiB as a backstop; the RSS watchdog enforces the limit (%lu samples)",
 		         g->rlimit_as >> 20, g->samples);
 	} else if (g->measure_tree) {
-		snprintf(out->detail, sizeof(out->detail), "%s: tree resident memory sampled %lu times",
-		         g->mode == PF_GUARD_NONE ? "no guard" : "watchdog", g->samples);
+		snprintf(out->detail, sizeof(out->detail), "%s: tree resident memory sampled %lu times%s",
+		         g->mode == PF_GUARD_NONE ? "no guard" : "watchdog", g->samples,
+		         g->pss_checks ? " (shared pages above the limit counted once, by PSS)" : "");
 	}
 	if (g->fired) {
 		out->watchdog_fired = true;
@@ -949,6 +1175,10 @@ void pf_guard_finish(pf_guard *g, uint64_t rusage_maxrss_bytes, int term_signal,
 			memcpy(out->detail, ev, sizeof(ev) < sizeof(out->detail) ? sizeof(ev) : sizeof(out->detail));
 			out->detail[sizeof(out->detail) - 1] = '\0';
 		}
+	}
+	if (g->fallback[0]) {
+		size_t used = strlen(out->detail);
+		snprintf(out->detail + used, sizeof(out->detail) - used, "%s%s", used ? "; " : "", g->fallback);
 	}
 }
 
@@ -981,7 +1211,7 @@ static uint64_t cgroup_room(void)
 {
 	uint64_t room = UINT64_MAX;
 	for (int v = 1; v <= 2; v++) {
-		char *dir = own_cgroup_dir(v);
+		char *dir = own_cgroup_dir(v, NULL);
 		const char *lim_name = v == 1 ? "memory.limit_in_bytes" : "memory.max";
 		const char *use_name = v == 1 ? "memory.usage_in_bytes" : "memory.current";
 		while (dir) {

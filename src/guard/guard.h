@@ -49,8 +49,12 @@ pf_guard_mode pf_guard_detect(void);
 
 /*
  * Prepare a guard for one step. `limit_bytes` 0 means: measure only. For
- * PF_GUARD_AUTO the best available mechanism is picked; an explicit mode that
- * does not work here fails with PF_EENV and says why.
+ * PF_GUARD_AUTO the best available mechanism is picked, and when the cgroup
+ * it picked cannot be created or configured the next one is taken (warned
+ * once per process, and said in the report's detail); an explicit mode that
+ * does not work here fails with PF_EENV and says why. Where step cgroups go
+ * on cgroup v2 (and when pteflow moves itself into a leaf group to obey the
+ * no-internal-processes rule): see the top of guard.c.
  */
 int pf_guard_new(pf_guard **out, pf_guard_mode mode, uint64_t limit_bytes);
 
@@ -61,9 +65,23 @@ int pf_guard_child_enter(pf_guard *g);
 int pf_guard_parent_attach(pf_guard *g, pid_t pid);
 
 /*
- * Sample the tree (watchdog and peak). Returns true when the tree crossed the
- * limit and must be killed now (the caller kills the process group and
- * every member of the cgroup).
+ * Sample the tree (watchdog and peak) and the cgroup's OOM counters. Returns
+ * true when the tree must be killed now (the caller kills the process group,
+ * every descendant and every member of the cgroup): the watchdog saw it
+ * cross the limit, or the kernel OOM-killed a process in the guard's cgroup
+ * (cgroup v1 kills one process, not the group; the rest of the step would
+ * carry on and could even exit 0), or a v1 group is stuck at its limit with
+ * the OOM killer disabled.
+ *
+ * The watchdog sums the RSS of every process (statm, a counter: cheap), which
+ * counts a page shared by several processes once per process: the pages a
+ * forked worker shares copy-on-write with its parent, shared memory. So a sum
+ * above the limit is measured again as the sum of PSS (smaps_rollup: each
+ * shared page divided among the processes mapping it), and only that decides
+ * the kill. PSS walks the page tables (~4 ms per GiB resident), so while
+ * the RSS sum stays above the limit and the PSS sum below it, sampling slows
+ * down to keep that walk under a fifth of one CPU. The peak figure is the
+ * largest sum used for a decision: RSS below the limit, PSS above it.
  */
 bool pf_guard_poll(pf_guard *g);
 
@@ -103,9 +121,10 @@ int pf_guard_admit(const char *step_name, uint64_t expect_bytes, bool force);
  */
 
 /*
- * Milliseconds until pf_guard_poll() wants to run again, or -1 when this
- * guard needs no sampling (cgroup with its own peak figure). The interval
- * adapts: 20 ms far from the limit, down to 1 ms within 10% of it.
+ * Milliseconds until pf_guard_poll() wants to run again, or -1 when `g` is
+ * NULL. Cgroup guards: 20 ms (OOM counters; memory.current where there is
+ * no memory.peak). Watchdog: adapts, 20 ms far from the limit down to 1 ms
+ * within 10% of it.
  */
 int pf_guard_poll_interval_ms(const pf_guard *g);
 
@@ -148,5 +167,15 @@ uint64_t pf_guard_rlimit_as_bytes(uint64_t limit_bytes);
  * (so admission can be tested on any machine). Not for production use.
  */
 #define PF_GUARD_TEST_MEMAVAILABLE_ENV "PTEFLOW_TEST_MEMAVAILABLE"
+
+/*
+ * Test-only: when PTEFLOW_TEST_CGROUP2_MOUNT names a folder, the cgroup v2
+ * code takes it for the cgroup2 mount and PTEFLOW_TEST_CGROUP2_SELF ("/a/b",
+ * default "/") for pteflow's own group in it, instead of reading
+ * /proc/self/mountinfo and /proc/self/cgroup (tests/unit/guard/ points them
+ * at a fake cgroupfs). Not for production use.
+ */
+#define PF_GUARD_TEST_CGROUP2_MOUNT_ENV "PTEFLOW_TEST_CGROUP2_MOUNT"
+#define PF_GUARD_TEST_CGROUP2_SELF_ENV "PTEFLOW_TEST_CGROUP2_SELF"
 
 #endif

@@ -2,8 +2,9 @@
  * The process tree of a running step, as seen from /proc: every live
  * descendant of pteflow, their resident memory, and signalling them all.
  * Used by the RSS watchdog (sampled every few milliseconds while a step
- * runs) and by src/proc/ to stop a tree at a timeout or an interrupt,
- * grandchildren that left the process group included. pteflow is a child
+ * runs; PSS only when the RSS sum crosses the limit) and by src/proc/ to
+ * stop a tree at a timeout or an interrupt, grandchildren that left the
+ * process group included. pteflow is a child
  * subreaper while steps run, so orphans come back to it and stay in the walk.
  * Workload: a handful to a few hundred processes per walk; each walk reads
  * one small /proc file per thread of each process in the tree.
@@ -222,4 +223,24 @@ uint64_t pf_guard_tree_rss_bytes(pid_t pid)
 	if (end == p)
 		return 0;
 	return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+bool pf_guard_tree_pss_bytes(pid_t pid, uint64_t *out)
+{
+	char path[64], buf[2048];
+	char *p, *end;
+	unsigned long long kib;
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+	if (pf_guard_tree_read_small(path, buf, sizeof(buf)) <= 0)
+		return false;
+	/* "...[rollup]\nRss: N kB\nPss: N kB\nPss_Anon: ..." */
+	p = strstr(buf, "\nPss:");
+	if (!p)
+		return false;
+	p += 5;
+	kib = strtoull(p, &end, 10);
+	if (end == p)
+		return false;
+	*out = (uint64_t)kib * 1024ULL;
+	return true;
 }

@@ -32,5 +32,12 @@ size_t pf_guard_tree_collect(pid_t **out, pid_t **out_parents);
 bool pf_guard_tree_same_mm(pid_t a, pid_t b);
 /* Resident set of one process (statm resident pages x page size); 0 when gone. */
 uint64_t pf_guard_tree_rss_bytes(pid_t pid);
+/*
+ * Proportional set size of one process (smaps_rollup, Linux >= 4.14): each
+ * resident page divided by the number of processes mapping it. Costs a walk
+ * of the page tables (~4 ms per GiB resident), unlike the RSS counter.
+ * false when it cannot be read (gone, too old a kernel, no permission).
+ */
+bool pf_guard_tree_pss_bytes(pid_t pid, uint64_t *out);
 
 #endif

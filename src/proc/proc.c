@@ -24,6 +24,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -44,6 +45,7 @@ static int self_pipe[2] = {-1, -1};
 static volatile sig_atomic_t interrupted;
 static volatile sig_atomic_t n_interrupts;
 static volatile sig_atomic_t running_pgid;
+static volatile sig_atomic_t hard_stop; /* a second signal while a step runs: SIGKILL its tree now */
 
 static uint64_t mono_ns(void)
 {
@@ -65,8 +67,16 @@ static void on_interrupt(int sig)
 	int saved = errno;
 	interrupted = 1;
 	n_interrupts++;
-	if (n_interrupts > 1) {
-		/* a second signal: stop the step hard and die of the signal */
+	if (n_interrupts == 2 && running_pgid > 0) {
+		/*
+		 * A second signal: no grace. The run loop kills the whole tree now
+		 * (setsid grandchildren too, which only its walk of pteflow's
+		 * descendants finds) and still reports the step as interrupted.
+		 */
+		(void)kill(-running_pgid, SIGKILL);
+		hard_stop = 1;
+	} else if (n_interrupts > 1) {
+		/* a third signal, or a second one between steps: stop the step's group and die of the signal */
 		if (running_pgid > 0)
 			(void)kill(-running_pgid, SIGKILL);
 		pf_guard_cleanup_all();
@@ -105,6 +115,13 @@ void pf_proc_install_signal_handlers(void)
 	(void)sigaction(SIGINT, &sa, NULL);
 	(void)sigaction(SIGTERM, &sa, NULL);
 	(void)sigaction(SIGHUP, &sa, NULL);
+	/*
+	 * A reader of pteflow's stderr that went away (`pteflow run ... 2>&1 |
+	 * head`) must not kill pteflow in the middle of a step and strand its
+	 * tree: writes fail with EPIPE instead. Steps get SIGPIPE back (child()).
+	 */
+	sa.sa_handler = SIG_IGN;
+	(void)sigaction(SIGPIPE, &sa, NULL);
 }
 
 bool pf_proc_interrupted(void)
@@ -325,6 +342,33 @@ static char *resolve(const char *arg0, char *const *envp, char *why, size_t why_
 
 enum { STAGE_CGROUP = 1, STAGE_STDIO, STAGE_CWD, STAGE_EXEC };
 
+/*
+ * In the child: close every descriptor above stderr except `keep` (the
+ * close-on-exec error pipe). pteflow opens its own with O_CLOEXEC, but not
+ * what it inherited or what a library opened without it; a step must not
+ * hold them (a pipe kept open, a lock, a socket). Async-signal-safe.
+ */
+static void close_other_fds(int keep)
+{
+	struct rlimit rl;
+	int max_fd = 65536;
+#ifdef SYS_close_range
+	/* Linux >= 5.9 */
+	if (keep <= STDERR_FILENO) {
+		if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+			return;
+	} else if ((keep == 3 || syscall(SYS_close_range, 3U, (unsigned)keep - 1U, 0U) == 0) &&
+	           syscall(SYS_close_range, (unsigned)keep + 1U, ~0U, 0U) == 0) {
+		return;
+	}
+#endif
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)max_fd)
+		max_fd = (int)rl.rlim_cur;
+	for (int fd = 3; fd < max_fd; fd++)
+		if (fd != keep)
+			(void)close(fd);
+}
+
 /* In the child: nothing but async-signal-safe calls until execve. */
 static void child(const pf_proc_spec *spec, const char *path, pf_guard *g, int out_w, int err_w)
 {
@@ -351,10 +395,7 @@ static void child(const pf_proc_spec *spec, const char *path, pf_guard *g, int o
 		report[1] = errno;
 		goto fail;
 	}
-	if (fd > STDERR_FILENO)
-		close(fd);
-	if (out_w > STDERR_FILENO)
-		close(out_w);
+	close_other_fds(err_w);
 	if (spec->cwd && chdir(spec->cwd) != 0) {
 		report[0] = STAGE_CWD;
 		report[1] = errno;
@@ -521,6 +562,10 @@ static int tick(run *r)
 		begin_stop(r, R_INTERRUPT, now);
 	if (r->deadline && now >= r->deadline && r->reason == R_NONE)
 		begin_stop(r, R_TIMEOUT, now);
+	if (hard_stop && r->reason != R_NONE && !r->kill_sent) {
+		(void)pf_guard_signal_tree(r->g, r->pid, SIGKILL);
+		r->kill_sent = true;
+	}
 	if (!r->reaped && r->reason == R_NONE && pf_guard_poll(r->g)) {
 		r->reason = R_MEMORY;
 		(void)pf_guard_signal_tree(r->g, r->pid, SIGKILL);

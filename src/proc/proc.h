@@ -1,8 +1,9 @@
 /*
  * Spawn one step's process tree, capture its output, enforce its timeout and
  * memory guard, and reap it. The child runs in its own process group with
- * exactly the environment given; nothing it starts survives a timeout, a
- * memory kill or an interrupt of pteflow.
+ * exactly the environment given, /dev/null as stdin and no other descriptor
+ * of pteflow's; nothing it starts survives a timeout, a memory kill or an
+ * interrupt of pteflow.
  */
 #ifndef PF_PROC_PROC_H
 #define PF_PROC_PROC_H
@@ -59,7 +60,15 @@ const char *pf_proc_end_name(pf_proc_end end);
  */
 int pf_proc_run(pf_proc_result *out, const pf_proc_spec *spec);
 
-/* Install SIGINT/SIGTERM/SIGHUP handlers that make a running pf_proc_run stop its tree and return. */
+/*
+ * Install SIGINT/SIGTERM/SIGHUP handlers that make a running pf_proc_run stop
+ * its tree and return (PF_EINTR, end PF_END_INTERRUPTED): SIGTERM to the tree,
+ * SIGKILL after the grace. A second signal skips the grace (SIGKILL to the
+ * whole tree now, still reported as interrupted); a third, or a second one
+ * between steps, kills pteflow's step group, removes its cgroups and lets
+ * the signal end pteflow. Also ignores SIGPIPE (a closed stderr must not kill
+ * pteflow mid-step); steps get the default SIGPIPE back.
+ */
 void pf_proc_install_signal_handlers(void);
 /* true once pteflow received SIGINT/SIGTERM. */
 bool pf_proc_interrupted(void);

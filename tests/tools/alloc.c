@@ -6,10 +6,13 @@
  * malloc, so a sanitizer build adds no shadow memory to the figure.
  *
  *   pf_tool_alloc --mib N [--step-mib S] [--rate-mib-s R] [--hold-ms M] [--grandchild] [--populate]
+ *                 [--fork-holders K]
  *
  * --populate faults each MiB in with MAP_POPULATE (kernel side, several
  * GiB/s) instead of touching every page from user space (about 1 GiB/s),
- * so the benchmark can reach high allocation rates.
+ * so the benchmark can reach high allocation rates. --fork-holders forks K
+ * children once the memory is touched, which hold it (copy-on-write, shared
+ * with the parent: a pool of forked workers) for the hold time too.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static unsigned long long opt_mib, opt_step_mib, opt_rate, opt_hold_ms;
+static unsigned long long opt_mib, opt_step_mib, opt_rate, opt_hold_ms, opt_holders;
 static int opt_grandchild, opt_populate;
 
 static double now_s(void)
@@ -91,7 +94,22 @@ static int allocate(void)
 	printf("pf_tool_alloc: touched %llu MiB in steps of %llu MiB in %.0f ms (%.0f MiB/s)\n", done, step, dt * 1000,
 	       dt > 0 ? (double)done / dt : 0.0);
 	fflush(stdout);
+	for (unsigned long long i = 0; i < opt_holders; i++) {
+		pid_t c = fork();
+		if (c < 0)
+			return 1;
+		if (c == 0) {
+			sleep_s((double)opt_hold_ms / 1000.0);
+			_exit(0);
+		}
+	}
+	if (opt_holders) {
+		printf("pf_tool_alloc: %llu forked children share the memory\n", opt_holders);
+		fflush(stdout);
+	}
 	sleep_s((double)opt_hold_ms / 1000.0);
+	while (opt_holders && wait(NULL) > 0)
+		;
 	return 0;
 }
 
@@ -130,9 +148,11 @@ int main(int argc, char **argv)
 			dst = &opt_rate;
 		else if (strcmp(argv[i], "--hold-ms") == 0)
 			dst = &opt_hold_ms;
+		else if (strcmp(argv[i], "--fork-holders") == 0)
+			dst = &opt_holders;
 		if (!dst || i + 1 >= argc || number(argv[i + 1], dst) != 0) {
 			fprintf(stderr, "usage: pf_tool_alloc --mib N [--step-mib S] [--rate-mib-s R] [--hold-ms M] "
-			                "[--grandchild] [--populate]\n");
+			                "[--grandchild] [--populate] [--fork-holders K]\n");
 			return 2;
 		}
 		i++;

@@ -9,11 +9,13 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -132,6 +134,15 @@ static uint64_t read_num(const char *dir, const char *name)
 	return v;
 }
 
+/* Write a cgroup file in place (cgroupfs has no rename). */
+static void write_text(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text), "%s: %s", path, strerror(errno));
+	close(fd);
+}
+
 Test(guard_cgroup, cgroup1_sets_limit_without_swap_and_is_removed)
 {
 	pf_guard *g = new_or_skip(PF_GUARD_CGROUP1, 512 * MIB);
@@ -160,6 +171,76 @@ Test(guard_cgroup, cgroup2_sets_max_and_no_swap_and_is_removed)
 	pf_guard_free(g);
 	cr_assert_not(pf_fs_exists(dir), "%s was not removed", dir);
 	free(dir);
+}
+
+Test(guard_cgroup, a_stale_group_with_our_name_is_stepped_over)
+{
+	/* pids repeat (containers): a group left by a killed pteflow that had our pid must not block us */
+	char *parent = pf_guard_cgroup_parent(PF_GUARD_CGROUP1), *stale[8];
+	pf_guard *g = NULL;
+	int rc;
+	if (!parent)
+		cr_skip_test("no cgroup v1 memory guard on this host");
+	for (int i = 0; i < 8; i++) {
+		stale[i] = pf_xasprintf("%s/pteflow-%d-%d", parent, (int)getpid(), i);
+		cr_assert_eq(mkdir(stale[i], 0755), 0, "%s: %s", stale[i], strerror(errno));
+	}
+	rc = pf_guard_new(&g, PF_GUARD_CGROUP1, 64 * MIB);
+	if (rc == 0) {
+		for (int i = 0; i < 8; i++)
+			cr_assert_str_neq(pf_guard_cgroup_path(g), stale[i]);
+		pf_guard_free(g);
+	}
+	for (int i = 0; i < 8; i++) {
+		rmdir(stale[i]);
+		free(stale[i]);
+	}
+	free(parent);
+	cr_assert_eq(rc, 0, "%s", pf_error_last());
+}
+
+Test(guard_cgroup, cgroup1_group_stuck_under_oom_is_stopped)
+{
+	/* with oom_kill_disable (inherited from a parent group in v1) the kernel never kills: pteflow must */
+	pf_guard *g = new_or_skip(PF_GUARD_CGROUP1, 64 * MIB);
+	pf_guard_report rep;
+	char *ctl = pf_xasprintf("%s/memory.oom_control", pf_guard_cgroup_path(g));
+	pf_buf b;
+	bool fired = false;
+	pid_t child;
+	int st;
+	pf_buf_init(&b, 4096);
+	cr_assert_eq(pf_fs_read_file(&b, ctl, b.max), 0);
+	cr_assert(strstr(pf_buf_cstr(&b), "oom_kill_disable 0") != NULL, "%s", pf_buf_cstr(&b));
+	pf_buf_dispose(&b);
+	write_text(ctl, "1");
+	fflush(NULL);
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		char *p;
+		if (pf_guard_child_enter(g) != 0)
+			_exit(3);
+		p = mmap(NULL, 256 * MIB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			_exit(4);
+		for (size_t off = 0; off < 256 * MIB; off += 4096)
+			p[off] = 1;
+		_exit(0);
+	}
+	cr_assert_eq(pf_guard_parent_attach(g, child), 0);
+	for (int i = 0; i < 1000 && !fired; i++) {
+		fired = pf_guard_poll(g);
+		usleep(5000);
+	}
+	pf_guard_kill_all(g);
+	cr_assert_eq(waitpid(child, &st, 0), child);
+	cr_assert(fired, "a group stuck under OOM was never reported");
+	pf_guard_finish(g, 0, WIFSIGNALED(st) ? WTERMSIG(st) : 0, &rep);
+	cr_assert(rep.memory_kill, "%s", rep.detail);
+	cr_assert(strstr(rep.detail, "under_oom") != NULL, "%s", rep.detail);
+	pf_guard_free(g);
+	free(ctl);
 }
 
 Test(guard_cgroup, explicit_unavailable_mode_fails_with_reason)

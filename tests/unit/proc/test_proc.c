@@ -13,10 +13,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -68,6 +70,15 @@ static char *slurp(const char *path)
 	pf_buf_init(&b, 64 << 20);
 	cr_assert_eq(pf_fs_read_file(&b, path, b.max), 0, "cannot read %s", path);
 	return pf_buf_detach(&b);
+}
+
+/* Resident memory of this process now. */
+static uint64_t rss_now(void)
+{
+	char *text = slurp("/proc/self/statm"), *p = strchr(text, ' ');
+	uint64_t pages = p ? strtoull(p + 1, NULL, 10) : 0;
+	free(text);
+	return pages * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
 TestSuite(proc_end, .init = setup_tmp, .fini = teardown_tmp);
@@ -156,6 +167,28 @@ Test(proc_end, records_time_and_cpu)
 	cr_assert(r.maxrss_bytes > 100 * 1024, "maxrss %lu", (unsigned long)r.maxrss_bytes);
 }
 
+Test(proc_end, the_step_gets_only_stdin_stdout_and_stderr)
+{
+	/* a descriptor pteflow holds without close-on-exec (inherited, or opened by a library) */
+	const char *argv[] = {"sh", "-c", "ls /proc/$$/fd; readlink /proc/$$/fd/0", NULL};
+	char *log = tmp_path("fds.log"), *text;
+	int fd = open("/dev/null", O_RDONLY);
+	pf_proc_spec s;
+	pf_proc_result r;
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(dup2(fd, 57), 57);
+	spec_init(&s, argv);
+	s.log_path = log;
+	cr_assert_eq(pf_proc_run(&r, &s), 0, "%s", pf_error_last());
+	close(57);
+	close(fd);
+	cr_assert_eq(r.end, PF_END_OK);
+	text = slurp(log);
+	cr_assert_str_eq(text, "0\n1\n2\n/dev/null\n", "the step inherited other descriptors:\n%s", text);
+	free(text);
+	free(log);
+}
+
 TestSuite(proc_log, .init = setup_tmp, .fini = teardown_tmp);
 
 static void sha_file(const char *path, char hex[65])
@@ -212,6 +245,88 @@ Test(proc_log, megabytes_of_output_do_not_deadlock)
 	cr_assert_eq(pf_fs_size(&size, log), 0);
 	cr_assert_eq(size, 9000001);
 	cr_assert_eq(r.log_bytes, 9000001);
+	free(log);
+}
+
+/*
+ * Live heap bytes under AddressSanitizer (whose quarantine keeps freed
+ * memory resident, so RSS cannot tell a leak from churn); NULL otherwise.
+ */
+extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
+
+static volatile int sampling;
+static size_t peak_live;
+
+static void *sample_live(void *arg)
+{
+	(void)arg;
+	while (sampling) {
+		size_t n = __sanitizer_get_current_allocated_bytes();
+		if (n > peak_live)
+			peak_live = n;
+		usleep(500);
+	}
+	return NULL;
+}
+
+Test(proc_log, a_huge_line_echoed_live_keeps_pteflow_memory_flat)
+{
+	/* 96 MiB without a newline, echoed and logged, with a secret to watch for: the log grows, pteflow does not */
+	const char *argv[] = {"sh", "-c", "head -c 100663296 /dev/zero | tr '\\0' 'a'", NULL};
+	char *log = tmp_path("huge.log");
+	struct rusage ru;
+	uint64_t size = 0, growth = UINT64_MAX, base_rss = rss_now();
+	pid_t runner;
+	int st, p[2];
+	cr_assert_eq(pipe(p), 0);
+	fflush(NULL);
+	runner = fork();
+	cr_assert_geq(runner, 0);
+	if (runner == 0) {
+		pf_proc_spec s;
+		pf_proc_result r;
+		pthread_t t;
+		size_t base_live = 0;
+		int null = open("/dev/null", O_WRONLY), ok;
+		close(p[0]);
+		if (null < 0 || dup2(null, STDERR_FILENO) < 0)
+			_exit(2);
+		pf_secret_add("hf_NotInTheOutput123");
+		spec_init(&s, argv);
+		s.log_path = log;
+		s.echo = true;
+		s.timeout_ms = 60000;
+		if (__sanitizer_get_current_allocated_bytes) {
+			base_live = peak_live = __sanitizer_get_current_allocated_bytes();
+			sampling = 1;
+			if (pthread_create(&t, NULL, sample_live, NULL) != 0)
+				_exit(3);
+		}
+		ok = pf_proc_run(&r, &s) == 0 && r.end == PF_END_OK && r.log_bytes == 100663296;
+		if (__sanitizer_get_current_allocated_bytes) {
+			uint64_t live_growth;
+			sampling = 0;
+			pthread_join(t, NULL);
+			live_growth = peak_live - base_live;
+			if (write(p[1], &live_growth, sizeof(live_growth)) != (ssize_t)sizeof(live_growth))
+				_exit(4);
+		}
+		_exit(ok ? 42 : 1);
+	}
+	close(p[1]);
+	if (read(p[0], &growth, sizeof(growth)) != (ssize_t)sizeof(growth))
+		growth = UINT64_MAX;
+	close(p[0]);
+	cr_assert_eq(wait4(runner, &st, 0, &ru), runner);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 42, "runner status %d", st);
+	cr_assert_eq(pf_fs_size(&size, log), 0);
+	cr_assert_eq(size, 100663296);
+	if (__sanitizer_get_current_allocated_bytes)
+		cr_assert_lt(growth, 4 * MIB, "pteflow's heap grew by %lu KiB for a 96 MiB line",
+		             (unsigned long)(growth / 1024));
+	else
+		cr_assert_lt((uint64_t)ru.ru_maxrss * 1024, base_rss + 32 * MIB,
+		             "pteflow grew to %ld KiB for a 96 MiB line", ru.ru_maxrss);
 	free(log);
 }
 
@@ -401,6 +516,122 @@ Test(proc_tree, sigterm_to_pteflow_stops_the_step_and_leaves_nothing_behind)
 	free(pidfile);
 }
 
+/* Wait up to `ms` for `pid`; false when it is still running (then it is killed). */
+static bool wait_for(pid_t pid, int *st, int ms)
+{
+	for (int i = 0; i < ms / 10; i++) {
+		if (waitpid(pid, st, WNOHANG) == pid)
+			return true;
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, st, 0);
+	return false;
+}
+
+/* Kill whatever of `pids` is still alive and say how many were. */
+static int kill_survivors(const pid_t *pids, int n)
+{
+	int live = 0;
+	usleep(50000);
+	for (int i = 0; i < n; i++) {
+		if (alive(pids[i])) {
+			live++;
+			kill(pids[i], SIGKILL);
+		}
+	}
+	return live;
+}
+
+Test(proc_tree, a_second_sigterm_kills_the_tree_at_once_and_still_reports_interrupted)
+{
+	/* watchdog mode: no cgroup to sweep, so the setsid grandchildren depend on pteflow's own walk */
+	char *pidfile = tmp_path("pids");
+	const char *argv[] = {SPAWN_TREE, pidfile, "--ignore-term", NULL};
+	pid_t pids[16], runner;
+	int st = 0, n = 0, survivors;
+	bool ended;
+	struct timespec t0, t1;
+	fflush(NULL);
+	runner = fork();
+	cr_assert_geq(runner, 0);
+	if (runner == 0) {
+		pf_proc_spec s;
+		pf_proc_result r;
+		int rc;
+		pf_proc_install_signal_handlers();
+		spec_init(&s, argv);
+		s.guard_mode = PF_GUARD_WATCHDOG;
+		s.memory_limit_bytes = 256 * MIB;
+		s.timeout_ms = 60000;
+		s.grace_ms = 30000;
+		rc = pf_proc_run(&r, &s);
+		_exit(rc == PF_EINTR && r.end == PF_END_INTERRUPTED ? 42 : 1);
+	}
+	for (int i = 0; i < 300 && n < 6; i++) {
+		usleep(10000);
+		n = read_pids(pidfile, pids, 16);
+	}
+	cr_assert_eq(n, 6, "the tree did not start (%d pids)", n);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	kill(runner, SIGTERM);
+	usleep(100000);
+	kill(runner, SIGTERM); /* the impatient second Ctrl-C: no 30 s grace */
+	ended = wait_for(runner, &st, 10000);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	survivors = kill_survivors(pids, n);
+	cr_assert(ended, "pteflow did not stop after a second SIGTERM");
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 42, "runner status %d: it must stop the step and report", st);
+	cr_assert_eq(survivors, 0, "%d processes of the step survived", survivors);
+	cr_assert_lt(t1.tv_sec - t0.tv_sec, 5, "the second signal waited for the grace");
+	free(pidfile);
+}
+
+Test(proc_tree, a_closed_stderr_neither_kills_pteflow_nor_strands_the_step)
+{
+	/* `pteflow run ... 2>&1 | head`: the reader went away; the echo must not kill pteflow mid-step */
+	char *pidfile = tmp_path("pids");
+	char *script = pf_xasprintf("setsid sh -c 'echo $$ >> %s; exec sleep 60' > /dev/null 2>&1 & "
+	                            "sleep 0.2; echo one; echo two; sleep 0.2",
+	                            pidfile);
+	const char *echo_argv[] = {"sh", "-c", script, NULL};
+	const char *pipe_argv[] = {"sh", "-c", "kill -PIPE $$", NULL};
+	pid_t pids[4], runner;
+	int p[2], st = 0, n, survivors;
+	cr_assert_eq(pipe(p), 0);
+	fflush(NULL);
+	runner = fork();
+	cr_assert_geq(runner, 0);
+	if (runner == 0) {
+		pf_proc_spec s;
+		pf_proc_result r1, r2;
+		close(p[0]);
+		dup2(p[1], STDERR_FILENO);
+		close(p[1]);
+		pf_proc_install_signal_handlers();
+		/* pteflow ignores SIGPIPE; its steps must not inherit that */
+		spec_init(&s, pipe_argv);
+		if (pf_proc_run(&r1, &s) != 0 || r1.end != PF_END_SIGNAL || r1.signal != SIGPIPE)
+			_exit(2);
+		spec_init(&s, echo_argv);
+		s.echo = true;
+		s.guard_mode = PF_GUARD_WATCHDOG;
+		s.timeout_ms = 10000;
+		_exit(pf_proc_run(&r2, &s) == 0 && r2.end == PF_END_OK ? 42 : 1);
+	}
+	close(p[0]);
+	close(p[1]);
+	cr_assert(wait_for(runner, &st, 10000), "the runner hung");
+	n = read_pids(pidfile, pids, 4);
+	survivors = kill_survivors(pids, n);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 42, "runner status %d (signal %d)", st,
+	          WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(survivors, 0, "the setsid grandchild survived");
+	free(script);
+	free(pidfile);
+}
+
 /* ---- memory guards ---- */
 
 /* Skip (with the reason) when `mode` cannot work on this host. */
@@ -506,6 +737,61 @@ Test(proc_memory, watchdog_over_limit_in_setsid_grandchild)
 Test(proc_memory, watchdog_needs_2gib_with_1gib_limit)
 {
 	over_limit(PF_GUARD_WATCHDOG, 1024 * MIB, "2048", false);
+}
+
+/*
+ * The kernel OOM-kills one process of the step (the allocator) and the
+ * shell that started it would carry on and exit 0: a breach of the limit
+ * must stop the whole step and be its verdict (cgroup v2 gets this from
+ * memory.oom.group, cgroup v1 from pteflow watching oom_kill).
+ */
+static void oom_kill_of_one_process_stops_the_step(pf_guard_mode mode)
+{
+	char *script = pf_xasprintf("%s --mib 600 --hold-ms 0; sleep 8", ALLOC), *d;
+	const char *argv[] = {"sh", "-c", script, NULL};
+	pf_proc_spec s;
+	pf_proc_result r;
+	require_mode(mode);
+	spec_init(&s, argv);
+	s.guard_mode = mode;
+	s.memory_limit_bytes = 256 * MIB;
+	s.timeout_ms = 20000;
+	cr_assert_eq(pf_proc_run(&r, &s), 0, "%s", pf_error_last());
+	cr_assert_eq(r.end, PF_END_MEMORY, "end %s, exit %d (%s)", pf_proc_end_name(r.end), r.exit_code,
+	             r.guard.detail);
+	cr_assert(r.guard.memory_kill);
+	cr_assert(r.guard.oom_kills >= 1, "%s", r.guard.detail);
+	cr_assert_lt(r.wall_ms, 6000, "the rest of the step ran on for %lu ms", (unsigned long)r.wall_ms);
+	d = pf_proc_describe(&r);
+	cr_assert(strstr(d, "exceeded its memory limit") != NULL, "%s", d);
+	free(d);
+	free(script);
+}
+
+Test(proc_memory, cgroup1_oom_kill_of_one_process_stops_the_whole_step)
+{
+	oom_kill_of_one_process_stops_the_step(PF_GUARD_CGROUP1);
+}
+Test(proc_memory, cgroup2_oom_kill_of_one_process_stops_the_whole_step)
+{
+	oom_kill_of_one_process_stops_the_step(PF_GUARD_CGROUP2);
+}
+
+Test(proc_memory, watchdog_counts_memory_shared_by_forked_workers_once)
+{
+	/* 200 MiB touched, then 3 forked children share it copy-on-write: about 200 MiB in use, 800 MiB of RSS */
+	const char *argv[] = {ALLOC, "--mib", "200", "--fork-holders", "3", "--hold-ms", "600", NULL};
+	pf_proc_spec s;
+	pf_proc_result r;
+	spec_init(&s, argv);
+	s.guard_mode = PF_GUARD_WATCHDOG;
+	s.memory_limit_bytes = 400 * MIB;
+	s.timeout_ms = 15000;
+	cr_assert_eq(pf_proc_run(&r, &s), 0, "%s", pf_error_last());
+	cr_assert_eq(r.end, PF_END_OK, "end %s: shared pages were counted once per process (%s)",
+	             pf_proc_end_name(r.end), r.guard.detail);
+	cr_assert(r.guard.peak_bytes >= 190 * MIB && r.guard.peak_bytes < 300 * MIB, "peak %lu MiB (%s)",
+	          (unsigned long)(r.guard.peak_bytes / MIB), r.guard.detail);
 }
 
 /*
