@@ -97,6 +97,24 @@ static void close_files(job *j, bool remove_tmp)
 	j->lock_fd = -1;
 }
 
+/* The job's bytes leave the progress count (a restart or a download again). */
+static void forget_progress(job *j)
+{
+	j->prog->done_bytes -= j->written < j->prog->done_bytes ? j->written : j->prog->done_bytes;
+}
+
+/* Empty the partial file and hash from byte zero again: 0, or an error code with the message set. */
+static int restart_from_zero(job *j)
+{
+	if (ftruncate(j->fd, 0) != 0 || lseek(j->fd, 0, SEEK_SET) < 0)
+		return pf_error_errno("cannot truncate \"%s\"", j->tmp_path);
+	pf_hub_hasher_start(j->hasher, &j->hj, j->fd, 0);
+	forget_progress(j);
+	j->written = 0;
+	j->attempt_start = 0;
+	return 0;
+}
+
 static void detach(engine *e, job *j)
 {
 	if (j->easy) {
@@ -430,14 +448,8 @@ static size_t write_cb(char *data, size_t size, size_t nitems, void *userdata)
 		if (code == 200 && j->written > 0) {
 			/* the server ignored Range: start again from zero */
 			pf_log_info("\"%s\": the server ignored the Range request; restarting from zero", j->out->path);
-			if (ftruncate(j->fd, 0) != 0 || lseek(j->fd, 0, SEEK_SET) < 0) {
-				j->write_err = pf_error_errno("cannot truncate \"%s\"", j->tmp_path);
+			if ((j->write_err = restart_from_zero(j)) < 0)
 				return 0;
-			}
-			pf_hub_hasher_start(j->hasher, &j->hj, j->fd, 0);
-			j->prog->done_bytes -= j->written < j->prog->done_bytes ? j->written : j->prog->done_bytes;
-			j->written = 0;
-			j->attempt_start = 0;
 		} else if (code == 206 && (!j->h.has_range_start || j->h.range_start != j->written)) {
 			/* bytes from another offset than the one asked: none of them can be kept */
 			j->bad_range = true;
@@ -541,7 +553,7 @@ static void finish(engine *e, job *j)
 		if (++j->hash_failures <= MAX_HASH_RETRIES) {
 			pf_log_warn("\"%s\": content does not match its %s; downloading it again", j->entry->path,
 			            j->lfs ? "sha256" : "git hash");
-			e->prog->done_bytes -= j->written < e->prog->done_bytes ? j->written : e->prog->done_bytes;
+			forget_progress(j);
 			prepare(e, j);
 			return;
 		}
@@ -669,11 +681,11 @@ static void get_done(engine *e, job *j, CURLcode cc)
 	}
 	if ((cc == CURLE_OK && code == 416) || j->bad_range) {
 		/* our offset is past what the server has, or it answered another range: start from zero */
-		if (ftruncate(j->fd, 0) == 0 && lseek(j->fd, 0, SEEK_SET) == 0) {
-			e->prog->done_bytes -= j->written < e->prog->done_bytes ? j->written : e->prog->done_bytes;
-			j->written = 0;
-			j->attempt_start = 0;
-			pf_hub_hasher_start(j->hasher, &j->hj, j->fd, 0);
+		int rc = restart_from_zero(j);
+		if (rc < 0) {
+			close_files(j, true);
+			fail(e, j, rc);
+			return;
 		}
 		schedule_retry(e, j, J_GET, NULL,
 		               j->bad_range ? "the server answered a different byte range than asked"
@@ -710,7 +722,7 @@ static void get_done(engine *e, job *j, CURLcode cc)
 			j->reheads++;
 			j->rehead_at = j->written;
 			close_files(j, false);
-			e->prog->done_bytes -= j->written < e->prog->done_bytes ? j->written : e->prog->done_bytes;
+			forget_progress(j);
 			j->written = 0;
 			j->hops = 0;
 			free(j->url);

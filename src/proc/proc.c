@@ -535,8 +535,12 @@ static int start(run *r, const char *path)
 		r->reaped = true;
 		r->eof = true;
 	}
-	if (r->spec->timeout_ms)
-		r->deadline = r->start_ns + r->spec->timeout_ms * 1000000ULL;
+	if (r->spec->timeout_ms) {
+		/* saturating: a timeout too large to count in nanoseconds is no deadline, never an instant one */
+		uint64_t ns;
+		if (pf_mul_overflow(r->spec->timeout_ms, 1000000ULL, &ns) || pf_add_overflow(r->start_ns, ns, &r->deadline))
+			r->deadline = UINT64_MAX;
+	}
 	return 0;
 }
 

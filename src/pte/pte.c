@@ -454,7 +454,8 @@ size_t pf_pte_layout_mismatches(const pf_pte_info *pte, const pf_pte_info *const
 	return bad;
 }
 
-size_t pf_pte_check_external_any(pf_pte_info *pte, const pf_pte_info *const *ptds, size_t n_ptds)
+size_t pf_pte_each_missing_key(const pf_pte_info *pte, const pf_pte_info *const *ptds, size_t n_ptds,
+                               void (*fn)(void *ctx, const char *key), void *ctx)
 {
 	size_t missing = 0, n_keys = 0;
 	char **keys = NULL;
@@ -477,14 +478,24 @@ size_t pf_pte_check_external_any(pf_pte_info *pte, const pf_pte_info *const *ptd
 		const char *k = pte->external_keys[i];
 		if (bsearch(&k, keys, n_keys, sizeof(*keys), cmp_str))
 			continue;
-		pf_pte_add_finding(
-		    pte, PF_PTE_FATAL,
-		    "external tensor \"%s\" is not among the %zu keys of the %zu .ptd file(s) given: the "
-		    "method will fail to load; ship the .ptd exported with this program",
-		    k, n_keys, n_ptds);
+		fn(ctx, k);
 		missing++;
 	}
 	free(keys);
+	return missing;
+}
+
+static void add_missing(void *ctx, const char *key)
+{
+	pf_pte_add_finding(ctx, PF_PTE_FATAL,
+	                   "external tensor \"%s\" is not among the keys of the .ptd file(s) given: the method will "
+	                   "fail to load; ship the .ptd exported with this program",
+	                   key);
+}
+
+size_t pf_pte_check_external_any(pf_pte_info *pte, const pf_pte_info *const *ptds, size_t n_ptds)
+{
+	size_t missing = pf_pte_each_missing_key(pte, ptds, n_ptds, add_missing, pte);
 	return missing + each_mismatch(pte, ptds, n_ptds, add_fatal, pte);
 }
 

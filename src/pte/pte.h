@@ -141,6 +141,13 @@ size_t pf_pte_check_external(pf_pte_info *pte, const pf_pte_info *ptd);
 /* The same against several .ptd files (a key may come from any of them); entries that are not .ptd add no keys. */
 size_t pf_pte_check_external_any(pf_pte_info *pte, const pf_pte_info *const *ptds, size_t n_ptds);
 /*
+ * Call fn(ctx, key) for each EXTERNAL tensor name of `pte` that no .ptd of
+ * `ptds` holds (keys sorted once, looked up by binary search); returns how
+ * many. pf_pte_check_external_any and the verify gates both use it.
+ */
+size_t pf_pte_each_missing_key(const pf_pte_info *pte, const pf_pte_info *const *ptds, size_t n_ptds,
+                               void (*fn)(void *ctx, const char *key), void *ctx);
+/*
  * Compare each EXTERNAL tensor of `pte` with the layout the .ptd files give
  * its key: dtype and shape, and dim order when both sides carry one; keys
  * without a layout are skipped. Entries of `ptds` that are NULL or not .ptd

@@ -122,11 +122,6 @@ static char *join_names(char *const *v, size_t n)
 	return pf_buf_detach(&b);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Linear: for the short lists of a pipeline (methods, backends, data files), not for keys. */
 static bool has_name(char *const *v, size_t n, const char *name)
 {
@@ -296,23 +291,17 @@ static size_t data_sources(const pf_pte_info **out, const pf_artifact_result *al
 	return n;
 }
 
-/* Every data key of the sources, sorted for bsearch (the strings stay theirs). */
-static char **sorted_keys(const pf_pte_info *const *ptds, size_t n_ptds, size_t *n_out)
+/* The missing keys: counted, the first eight listed comma-separated for the gate's message. */
+typedef struct missing_keys {
+	pf_buf list;
+	size_t n;
+} missing_keys;
+
+static void list_missing(void *ctx, const char *key)
 {
-	size_t n = 0;
-	char **keys;
-	for (size_t i = 0; i < n_ptds; i++)
-		n += ptds[i]->n_data_keys;
-	keys = pf_xreallocarray(NULL, n ? n : 1, sizeof(*keys));
-	n = 0;
-	for (size_t i = 0; i < n_ptds; i++) {
-		if (ptds[i]->n_data_keys)
-			memcpy(keys + n, ptds[i]->data_keys, ptds[i]->n_data_keys * sizeof(*keys));
-		n += ptds[i]->n_data_keys;
-	}
-	qsort(keys, n, sizeof(*keys), cmp_str);
-	*n_out = n;
-	return keys;
+	missing_keys *m = ctx;
+	if (m->n++ < 8)
+		(void)pf_buf_printf(&m->list, "%s%s", m->n > 1 ? ", " : "", key);
 }
 
 void pf_verify_check_external(pf_artifact_result *pte, const pf_artifact_result *all, size_t n_all,
@@ -320,23 +309,16 @@ void pf_verify_check_external(pf_artifact_result *pte, const pf_artifact_result 
 {
 	const pf_pte_info *s = pte->structure;
 	const pf_pte_info **ptds = NULL;
-	pf_buf missing;
-	size_t n_missing = 0, n_sources = 0, n_ptds, n_keys = 0, n_bad;
-	char *sources = NULL, *bad = NULL, **keys = NULL;
+	missing_keys missing = {.n = 0};
+	size_t n_missing, n_sources = 0, n_ptds, n_bad;
+	char *sources = NULL, *bad = NULL;
 	pf_gate_result *g;
 	if (!s || s->kind != PF_FILE_PTE || (s->n_external == 0 && n_data == 0))
 		return;
-	pf_buf_init(&missing, 64u * 1024u);
+	pf_buf_init(&missing.list, 64u * 1024u);
 	ptds = pf_xcalloc(n_all ? n_all : 1, sizeof(*ptds));
 	n_ptds = data_sources(ptds, all, n_all, data, n_data);
-	keys = sorted_keys(ptds, n_ptds, &n_keys);
-	for (size_t k = 0; k < s->n_external; k++) {
-		const char *key = s->external_keys[k];
-		if (bsearch(&key, keys, n_keys, sizeof(*keys), cmp_str))
-			continue;
-		if (n_missing++ < 8)
-			(void)pf_buf_printf(&missing, "%s%s", n_missing > 1 ? ", " : "", key);
-	}
+	n_missing = pf_pte_each_missing_key(s, ptds, n_ptds, list_missing, &missing);
 	/* Keys that resolve must also hold what the program expects (the runtime checks it at load). */
 	n_bad = pf_pte_layout_mismatches(s, ptds, n_ptds, &bad);
 	if (n_data) {
@@ -360,15 +342,14 @@ void pf_verify_check_external(pf_artifact_result *pte, const pf_artifact_result 
 					  pte->path, n_missing, sources);
 	else if (n_missing)
 		g->message = pf_xasprintf("\"%s\" has %zu external keys missing from %s: %s%s: export the .pte and .ptd together",
-					  pte->path, n_missing, sources, pf_buf_cstr(&missing), n_missing > 8 ? ", ..." : "");
+					  pte->path, n_missing, sources, pf_buf_cstr(&missing.list), n_missing > 8 ? ", ..." : "");
 	else if (n_bad)
 		g->message = pf_xasprintf("\"%s\" and %s disagree on %zu external tensor%s: %s", pte->path, sources, n_bad,
 					  n_bad > 1 ? "s, the first" : "", bad);
 	free(bad);
-	free(keys);
 	free(ptds);
 	free(sources);
-	pf_buf_dispose(&missing);
+	pf_buf_dispose(&missing.list);
 	pf_verify_update_passed(pte);
 }
 

@@ -102,6 +102,18 @@ Test(proc_end, success_and_exit_codes)
 	cr_assert_str_eq(pf_proc_end_name(r.end), "failed");
 }
 
+Test(proc_end, a_timeout_too_large_to_count_is_no_deadline)
+{
+	/* timeout x 10^6 ns overflows 64 bits: it must not wrap into a deadline in the past */
+	const char *argv[] = {"sh", "-c", "sleep 0.2", NULL};
+	pf_proc_spec s;
+	pf_proc_result r;
+	spec_init(&s, argv);
+	s.timeout_ms = UINT64_MAX / 1000;
+	cr_assert_eq(pf_proc_run(&r, &s), 0, "%s", pf_error_last());
+	cr_assert_eq(r.end, PF_END_OK, "ended %s", pf_proc_end_name(r.end));
+}
+
 Test(proc_end, killed_by_signal)
 {
 	const char *segv[] = {"sh", "-c", "kill -SEGV $$", NULL};
