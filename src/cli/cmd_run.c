@@ -36,8 +36,18 @@ const char pf_usage_run[] =
 	"  -j, --jobs N            parallel downloads (default 8)\n"
 	"      --workdir DIR       working folder of the steps (default: the output folder)\n"
 	"      --no-echo           do not echo step output (it is still in logs/<step>.log)\n"
+	"      --no-cache          run every step, and neither restore from nor write to the\n"
+	"                          store of step outputs\n"
+	"      --rebuild STEP      run STEP even when the store has its outputs (and store the new\n"
+	"                          ones); repeat for several steps\n"
+	"      --store DIR         the store of step outputs (default: $PTEFLOW_STORE, else\n"
+	"                          ~/.cache/pteflow/store)\n"
 	"  -q, --quiet             hide progress and notes (errors are always shown)\n"
 	"  -h, --help              show this help\n\n"
+	"A step whose fingerprint (its command, environment, interpreter and package versions,\n"
+	"step source files, model files, declared inputs and the outputs of the steps before it)\n"
+	"is in the store is restored instead of run, and shows as cached; every gate still\n"
+	"checks its artifacts. 'pteflow explain' says which steps would run, and why.\n\n"
 	"exit codes: 0 every step and gate passed; 1 a step, download or gate failed (the manifest\n"
 	"says which); 2 bad usage or invalid pipeline; 3 environment problem (interpreter, output\n"
 	"folder, network, token, disk, memory guard); 130 interrupted (steps stopped, manifest written).\n";
@@ -53,7 +63,7 @@ static void print_table(const pf_run_record *rec)
 			continue;
 		}
 		printf("  step      %-20s %-14s %6.1fs  peak %7.1f MiB  guard %s\n", s->name,
-		       pf_proc_end_name(s->result.end), (double)s->result.wall_ms / 1000.0,
+		       s->cached ? "cached" : pf_proc_end_name(s->result.end), (double)s->result.wall_ms / 1000.0,
 		       (double)s->result.guard.peak_bytes / (1024.0 * 1024.0), pf_guard_mode_name(s->result.guard.mode));
 	}
 	for (size_t i = 0; i < rec->n_artifacts; i++) {
@@ -122,7 +132,8 @@ static int list_targets(char ***out, size_t *n_out, const char *path)
 
 int cmd_run(int argc, char **argv)
 {
-	enum { OPT_JSON = 256, OPT_PYTHON, OPT_GUARD, OPT_FORCE, OPT_OFFLINE, OPT_WORKDIR, OPT_NOECHO };
+	enum { OPT_JSON = 256, OPT_PYTHON, OPT_GUARD, OPT_FORCE, OPT_OFFLINE, OPT_WORKDIR, OPT_NOECHO, OPT_NOCACHE,
+	       OPT_REBUILD, OPT_STORE };
 	static const struct option longopts[] = {
 		{"out", required_argument, NULL, 'o'},      {"target", required_argument, NULL, 't'},
 		{"dry-run", no_argument, NULL, 'n'},        {"json", no_argument, NULL, OPT_JSON},
@@ -130,9 +141,12 @@ int cmd_run(int argc, char **argv)
 		{"force", no_argument, NULL, OPT_FORCE},    {"offline", no_argument, NULL, OPT_OFFLINE},
 		{"jobs", required_argument, NULL, 'j'},     {"workdir", required_argument, NULL, OPT_WORKDIR},
 		{"no-echo", no_argument, NULL, OPT_NOECHO}, {"quiet", no_argument, NULL, 'q'},
+		{"no-cache", no_argument, NULL, OPT_NOCACHE}, {"rebuild", required_argument, NULL, OPT_REBUILD},
+		{"store", required_argument, NULL, OPT_STORE},
 		{"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
 	pf_run_options opt;
+	const char *rebuild[64];
 	bool json = false;
 	char **targets = NULL;
 	size_t n_targets = 0;
@@ -167,6 +181,14 @@ int cmd_run(int argc, char **argv)
 		}
 		case OPT_WORKDIR: opt.workdir = optarg; break;
 		case OPT_NOECHO: opt.echo = false; break;
+		case OPT_NOCACHE: opt.no_cache = true; break;
+		case OPT_STORE: opt.store_dir = optarg; break;
+		case OPT_REBUILD:
+			if (opt.n_rebuild >= sizeof(rebuild) / sizeof(rebuild[0]))
+				return pf_cli_usage_error("run", "--rebuild is given more than %zu times",
+							  sizeof(rebuild) / sizeof(rebuild[0]));
+			rebuild[opt.n_rebuild++] = optarg;
+			break;
 		case 'q': pf_log_set_quiet(true); break;
 		case 'h': return pf_cli_print_help("run");
 		default:
@@ -177,6 +199,7 @@ int cmd_run(int argc, char **argv)
 		return pf_cli_usage_error("run", optind >= argc ? "a pipeline file is required"
 								: "one pipeline file at a time");
 	opt.pipeline_path = argv[optind];
+	opt.rebuild = rebuild;
 	pf_proc_install_signal_handlers();
 
 	if (!opt.target) {

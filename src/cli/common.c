@@ -15,6 +15,8 @@ const pf_command pf_commands[] = {
 	{"inspect", cmd_inspect, "show the structure of a .pte or .ptd file", pf_usage_inspect},
 	{"verify", cmd_verify, "re-check the artifacts of a manifest.json (release verification)", pf_usage_verify},
 	{"matrix", cmd_matrix, "print the GitHub Actions matrix for pipelines and their targets", pf_usage_matrix},
+	{"explain", cmd_explain, "say which steps a run would restore from the store and why the others run", pf_usage_explain},
+	{"store", cmd_store, "list or garbage-collect the store of step outputs", pf_usage_store},
 	{"version", cmd_version, "print pteflow's version and the versions of its libraries", pf_usage_version},
 	{"help", cmd_help, "show help for pteflow or one command", pf_usage_help},
 	{NULL, NULL, NULL, NULL},

@@ -42,6 +42,8 @@ static void step_dispose(pf_step_record *s)
 	pf_strv_free(s->argv, s->n_argv);
 	free(s->log_path);
 	free(s->result_json);
+	free(s->cache_reason);
+	free(s->cache_origin_utc);
 }
 
 static void model_free(pf_model_record *m)

@@ -51,6 +51,15 @@ typedef struct pf_step_record {
 	bool ran;            /* false when skipped after an earlier failure */
 	uint64_t expect_bytes;
 	uint64_t timeout_ms;
+	/* Incremental runs (src/run/incremental.c) */
+	bool cached;             /* restored from the store instead of run: result holds the stored run's figures */
+	char fingerprint[65];    /* "" when caching was disabled */
+	const char *cache_status; /* static: "hit", "miss", "rebuild", "off" (cache: false), "disabled", or NULL */
+	char *cache_reason;      /* miss: the first input that differs from the last stored run */
+	char *cache_origin_utc;  /* hit: when the stored run happened */
+	uint64_t cache_restore_ms; /* hit: time to check and copy the outputs back */
+	uint64_t cache_overhead_ms; /* fingerprinting, and on a miss hashing and storing the outputs */
+	bool cache_stored;       /* miss: the outputs went into the store */
 } pf_step_record;
 
 typedef struct pf_model_file {

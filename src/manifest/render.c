@@ -203,6 +203,21 @@ static cJSON *render_guard(const pf_guard_report *g)
 	return o;
 }
 
+static cJSON *render_cache(const pf_step_record *s)
+{
+	cJSON *o;
+	if (!s->cache_status)
+		return cJSON_CreateNull();
+	o = cJSON_CreateObject();
+	add_str(o, "status", s->cache_status);
+	add_str(o, "reason", s->cache_reason);
+	add_str(o, "original_run_utc", s->cache_origin_utc);
+	add_u64(o, "restore_ms", s->cache_restore_ms);
+	add_u64(o, "overhead_ms", s->cache_overhead_ms);
+	cJSON_AddBoolToObject(o, "stored", s->cache_stored);
+	return o;
+}
+
 static cJSON *render_step(const pf_step_record *s)
 {
 	cJSON *o = cJSON_CreateObject(), *log;
@@ -241,6 +256,9 @@ static cJSON *render_step(const pf_step_record *s)
 	} else {
 		cJSON_AddNullToObject(o, "result");
 	}
+	cJSON_AddBoolToObject(o, "cached", s->cached);
+	add_hex(o, "fingerprint", s->fingerprint);
+	cJSON_AddItemToObject(o, "cache", render_cache(s));
 	return o;
 }
 

@@ -763,7 +763,7 @@ static int parse_model(loader *ld, const pl_node *n, pf_model_source **out)
 	return 0;
 }
 
-static const char *const step_keys[] = {"name", "run", "shell", "env", "cwd", "limits", NULL};
+static const char *const step_keys[] = {"name", "run", "shell", "env", "cwd", "limits", "inputs", "cache", NULL};
 
 static int parse_run(loader *ld, const pl_node *v, pf_step *s)
 {
@@ -844,6 +844,16 @@ static int parse_step(loader *ld, const pl_node *n, pf_step *s)
 	if ((v = map_get(n, "limits", NULL)) && (rc = parse_limits(ld, v, "step limits", &s->limits)) < 0)
 		return rc;
 	merge_limits(&s->limits, &ld->plan->limits);
+	if ((v = map_get(n, "inputs", NULL))) {
+		if ((rc = want_string_list(ld, v, "inputs", &s->inputs, &s->n_inputs)) < 0)
+			return rc;
+		for (size_t i = 0; i < s->n_inputs; i++)
+			if ((rc = check_interp(ld, v->kids[i])) < 0)
+				return rc;
+	}
+	s->cache = true;
+	if ((v = map_get(n, "cache", NULL)) && (rc = want_bool(ld, v, "cache", &s->cache)) < 0)
+		return rc;
 	return 0;
 }
 
@@ -1352,6 +1362,7 @@ void pf_plan_free(pf_plan *p)
 		pf_strv_free(p->steps[i].argv, p->steps[i].n_argv);
 		kvs_free(p->steps[i].env, p->steps[i].n_env);
 		free(p->steps[i].cwd);
+		pf_strv_free(p->steps[i].inputs, p->steps[i].n_inputs);
 	}
 	free(p->steps);
 	for (size_t i = 0; i < p->n_artifacts; i++)

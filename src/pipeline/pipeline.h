@@ -39,6 +39,9 @@ typedef struct pf_step {
 	size_t n_env;
 	char *cwd;   /* NULL = the run's work folder */
 	pf_limits limits; /* already merged with the pipeline defaults */
+	char **inputs; /* paths or globs (${...} allowed) whose content the step reads: part of its fingerprint */
+	size_t n_inputs;
+	bool cache;    /* false: never restored from or written to the store (cache: false) */
 	pf_pos pos;
 } pf_step;
 

@@ -73,6 +73,16 @@ void pf_proc_install_signal_handlers(void);
 /* true once pteflow received SIGINT/SIGTERM. */
 bool pf_proc_interrupted(void);
 
+/*
+ * Run a short helper command (no guard, no log) and capture its standard
+ * output: at most max_bytes (more is an error), stderr discarded, stdin
+ * /dev/null, killed after timeout_ms. For quick probes such as the
+ * interpreter's package versions. *out is heap (caller frees). PF_EFAILED
+ * when it exits non-zero or is killed, PF_ELIMIT when it prints too much or
+ * times out, PF_EENV when it cannot start.
+ */
+int pf_proc_capture(char **out, char *const *argv, char *const *envp, size_t max_bytes, uint64_t timeout_ms);
+
 /* One-line description for messages: "exited with status 3", "was killed by signal 9 (Killed)", ... caller frees. */
 char *pf_proc_describe(const pf_proc_result *r);
 

@@ -31,6 +31,8 @@
 #include "pipeline/interp.h"
 #include "pipeline/pipeline.h"
 #include "proc/proc.h"
+#include "cache/snapshot.h"
+#include "run/incremental.h"
 #include "run/steps_env.h"
 #include "util/buf.h"
 #include "util/fs.h"
@@ -173,6 +175,7 @@ typedef struct run_ctx {
 	char *steps_path;   /* PYTHONPATH entry for pteflow_steps */
 	pf_interp_ctx ictx;
 	uint64_t *artifact_mtimes; /* per artifact: mtime before the current step (0 = absent) */
+	pf_inc inc;         /* fingerprints and the store (store NULL: caching off) */
 } run_ctx;
 
 static uint64_t mtime_of(const char *path)
@@ -279,6 +282,14 @@ static void read_step_result(pf_step_record *sr, const char *path)
 	pf_buf_dispose(&b);
 }
 
+static bool wants_rebuild(const pf_run_options *opt, const char *step)
+{
+	for (size_t i = 0; i < opt->n_rebuild; i++)
+		if (!strcmp(opt->rebuild[i], step))
+			return true;
+	return false;
+}
+
 static int run_one_step(run_ctx *c, size_t idx, pf_step_record *sr)
 {
 	const pf_step *s = &c->plan->steps[idx];
@@ -286,8 +297,10 @@ static int run_one_step(run_ctx *c, size_t idx, pf_step_record *sr)
 	size_t n_argv = 0;
 	char *log_rel = NULL, *log_abs = NULL, *result_path = NULL, *cwd = NULL, *why = NULL;
 	pf_proc_spec spec;
-	int rc;
+	pf_snapshot before;
+	int rc, lock_fd = -1;
 
+	memset(&before, 0, sizeof(before));
 	sr->name = pf_xstrdup(s->name);
 	sr->expect_bytes = s->limits.expect_bytes;
 	sr->timeout_ms = s->limits.timeout_ms;
@@ -300,10 +313,6 @@ static int run_one_step(run_ctx *c, size_t idx, pf_step_record *sr)
 		sr->argv[i] = pf_secret_redact(argv[i]);
 	sr->n_argv = n_argv;
 
-	if (s->limits.expect_bytes && (rc = pf_guard_admit(s->name, s->limits.expect_bytes, c->opt->force)) < 0) {
-		record_failure(c->rec, "%s", pf_error_last());
-		goto done;
-	}
 	log_rel = pf_xasprintf("logs/%s.log", s->name);
 	log_abs = pf_fs_join(c->out_dir, log_rel);
 	result_path = pf_xasprintf("%s/steps/%s.result.json", c->out_dir, s->name);
@@ -316,6 +325,27 @@ static int run_one_step(run_ctx *c, size_t idx, pf_step_record *sr)
 	}
 	if ((rc = pf_steps_env_build(&envp, s, &c->ictx, c->steps_path, c->out_dir, result_path)) < 0) {
 		record_failure(c->rec, "step \"%s\": %s", s->name, pf_error_last());
+		goto done;
+	}
+	snapshot_artifacts(c);
+	pf_snapshot_take(&before, c->out_dir, pf_inc_skip_names(&c->inc));
+	rc = pf_inc_before_step(&c->inc, s, sr, argv, n_argv, envp, cwd, wants_rebuild(c->opt, s->name), &lock_fd);
+	if (rc < 0) {
+		record_failure(c->rec, "%s", pf_error_last());
+		goto done;
+	}
+	if (rc == 1) {
+		char *peak = pf_format_size(sr->result.guard.peak_bytes);
+		sr->log_path = pf_xstrdup(log_rel);
+		read_step_result(sr, result_path);
+		pf_log_info("step \"%s\" (%zu of %zu): restored from the store (fingerprint %.12s, ran %s, peak "
+			    "memory %s)", s->name, idx + 1, c->plan->n_steps, sr->fingerprint, sr->cache_origin_utc, peak);
+		free(peak);
+		rc = 0;
+		goto done;
+	}
+	if (s->limits.expect_bytes && (rc = pf_guard_admit(s->name, s->limits.expect_bytes, c->opt->force)) < 0) {
+		record_failure(c->rec, "%s", pf_error_last());
 		goto done;
 	}
 	if (!s->shell && !program_exists(argv[0])) {
@@ -340,12 +370,13 @@ static int run_one_step(run_ctx *c, size_t idx, pf_step_record *sr)
 
 	pf_log_info("step \"%s\" (%zu of %zu): %s", s->name, idx + 1, c->plan->n_steps, sr->argv[0]);
 	pf_gha_group_begin(s->name);
-	snapshot_artifacts(c);
 	rc = pf_proc_run(&sr->result, &spec);
 	pf_gha_group_end();
 	sr->ran = true;
 	sr->log_path = pf_xstrdup(log_rel);
 	read_step_result(sr, result_path);
+	pf_inc_after_step(&c->inc, s, sr, &before, lock_fd);
+	lock_fd = -1;
 	if (rc < 0 && rc != PF_EINTR) {
 		record_failure(c->rec, "step \"%s\" could not run: %s", s->name, pf_error_last());
 		goto done;
@@ -388,6 +419,8 @@ static int run_one_step(run_ctx *c, size_t idx, pf_step_record *sr)
 done:
 	if (rc < 0 && !c->rec->failure)
 		record_failure(c->rec, "%s", pf_error_last());
+	pf_store_unlock(lock_fd);
+	pf_snapshot_dispose(&before);
 	free(why);
 	free(cwd);
 	free(log_rel);
@@ -449,6 +482,14 @@ static void dry_run_print(run_ctx *c)
 /* Collect "versions" objects of step results into one JSON object text (first wins per key). */
 static char *merge_tool_versions(const pf_run_record *rec);
 
+static const pf_step *find_step(const pf_plan *plan, const char *name)
+{
+	for (size_t i = 0; i < plan->n_steps; i++)
+		if (!strcmp(plan->steps[i].name, name))
+			return &plan->steps[i];
+	return NULL;
+}
+
 static int prepare(run_ctx *c, pf_run_record *rec, const pf_run_options *opt)
 {
 	pf_diag diag;
@@ -493,7 +534,26 @@ static int prepare(run_ctx *c, pf_run_record *rec, const pf_run_options *opt)
 	c->ictx.n_vars = c->plan->n_vars;
 	c->ictx.register_env_secrets = true;
 	c->artifact_mtimes = pf_xcalloc(c->plan->n_artifacts + 1, sizeof(uint64_t));
+	c->inc.pipeline_name = c->plan->name;
+	c->inc.target = opt->target;
+	c->inc.ictx = &c->ictx;
+	c->inc.steps_path = c->steps_path;
+	c->inc.manifest_name = c->plan->manifest ? c->plan->manifest : "manifest.json";
+	for (size_t i = 0; i < opt->n_rebuild; i++)
+		if (!find_step(c->plan, opt->rebuild[i]))
+			return pf_error_code(PF_EINVALID, "--rebuild \"%s\": the pipeline has no step of that name", opt->rebuild[i]);
 	return 0;
+}
+
+/* The store for this run, unless --no-cache; a store that cannot be used is a warning, never a failure. */
+static void open_store(run_ctx *c)
+{
+	if (c->opt->no_cache)
+		return;
+	if (pf_store_open(&c->inc.store, c->opt->store_dir) < 0) {
+		pf_log_warn("%s: the steps run without it", pf_error_last());
+		c->inc.store = NULL;
+	}
 }
 
 static int make_out_dir(run_ctx *c)
@@ -607,7 +667,9 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 	pf_gha_context(&rec->ci);
 	produced_by = pf_xcalloc(c.plan->n_artifacts + 1, sizeof(char *));
 
+	open_store(&c);
 	rc = c.plan->model ? fetch_model(&c) : 0;
+	c.inc.model = rec->model;
 	if (rc == 0) {
 		if (!c.plan->model)
 			c.ictx.model_dir = NULL;
@@ -655,6 +717,8 @@ done:
 	free(c.python);
 	free(c.pipeline_dir);
 	free(c.steps_path);
+	pf_store_free(c.inc.store);
+	pf_inc_dispose(&c.inc);
 	pf_plan_free(c.plan);
 	return rc;
 }
@@ -684,4 +748,144 @@ static char *merge_tool_versions(const pf_run_record *rec)
 		}
 	}
 	return NULL;
+}
+
+/* ---- explain ---- */
+
+/* The model as the local Hugging Face cache has it (no request), for the fingerprints. */
+static void explain_model(run_ctx *c, pf_explain_report *r)
+{
+	const pf_model_source *m = c->plan->model;
+	pf_hub_options ho;
+	memset(&ho, 0, sizeof(ho));
+	ho.repo_id = m->hf;
+	ho.repo_type = m->repo_type;
+	ho.revision = m->revision;
+	ho.include = (const char *const *)m->include;
+	ho.n_include = m->n_include;
+	ho.exclude = (const char *const *)m->exclude;
+	ho.n_exclude = m->n_exclude;
+	ho.offline = true;
+	if (pf_hub_fetch(&c->rec->model, &ho) == 0) {
+		c->ictx.model_dir = c->rec->model->snapshot_dir;
+		c->ictx.model_commit = c->rec->model->commit;
+		c->inc.model = c->rec->model;
+		return;
+	}
+	r->note = pf_xasprintf("model \"%s\" at \"%s\" is not in the local cache (%s): the steps that read it would "
+			       "run after it is fetched",
+			       m->hf, m->revision ? m->revision : "main", pf_error_last());
+	c->ictx.model_dir = "${model.dir}";
+	c->ictx.model_commit = "${model.commit}";
+}
+
+/* One step: its fingerprint and what the store says of it. */
+static void explain_step(run_ctx *c, const pf_step *s, pf_explain_step *es)
+{
+	char **argv = NULL, **envp = NULL;
+	char *cwd = NULL, *result_path = pf_xasprintf("%s/steps/%s.result.json", c->out_dir, s->name);
+	size_t n_argv = 0;
+	pf_fingerprint fp;
+	pf_store_entry *e = NULL;
+	pf_fp_init(&fp);
+	es->name = pf_xstrdup(s->name);
+	es->status = "unknown";
+	if (expand_argv(&argv, &n_argv, s, &c->ictx, false, NULL) < 0 ||
+	    (s->cwd && pf_interp_expand(&cwd, s->cwd, &c->ictx) < 0) ||
+	    pf_steps_env_build(&envp, s, &c->ictx, c->steps_path, c->out_dir, result_path) < 0 ||
+	    pf_inc_fingerprint(&fp, &c->inc, s, argv, n_argv, envp, cwd) < 0) {
+		es->reason = pf_secret_redact(pf_error_last());
+		goto later_unknown;
+	}
+	memcpy(es->fingerprint, fp.sha256, 65);
+	if (!s->cache) {
+		es->status = "off";
+		goto later_unknown;
+	}
+	if (pf_store_get(&e, c->inc.store, fp.sha256) == 0) {
+		es->status = "hit";
+		es->stored_utc = pf_xstrdup(e->created_utc);
+		es->stored_wall_ms = e->wall_ms;
+		es->stored_peak_bytes = e->peak_bytes;
+		pf_inc_add_upstream(&c->inc, e->outputs, e->n_outputs);
+		goto done;
+	}
+	es->status = "miss";
+	es->reason = pf_inc_miss_reason(&c->inc, s, &fp, &es->component);
+	if (c->inc.upstream_unknown && es->component && !strcmp(es->component, "upstream")) {
+		free(es->reason);
+		es->reason = pf_xasprintf("it runs after \"%s\", which runs: its outputs decide", c->inc.upstream_after);
+	}
+later_unknown:
+	/* what this step writes is unknown until it runs: the steps after it cannot be looked up exactly */
+	if (!c->inc.upstream_unknown) {
+		c->inc.upstream_unknown = true;
+		c->inc.upstream_after = pf_xstrdup(s->name);
+	}
+done:
+	pf_store_entry_free(e);
+	pf_fp_dispose(&fp);
+	pf_strv_free(argv, n_argv);
+	pf_strv0_free(envp);
+	free(cwd);
+	free(result_path);
+}
+
+int pf_run_explain(pf_explain_report *out, const pf_run_options *opt)
+{
+	run_ctx c;
+	pf_run_record rec;
+	int rc;
+	memset(&c, 0, sizeof(c));
+	memset(&rec, 0, sizeof(rec));
+	memset(out, 0, sizeof(*out));
+	c.opt = opt;
+	c.rec = &rec;
+	if ((rc = prepare(&c, &rec, opt)) < 0)
+		goto done;
+	c.workdir = opt->workdir ? pf_fs_absolute(opt->workdir) : pf_xstrdup(c.out_dir);
+	c.ictx.workdir = c.workdir;
+	if ((rc = pf_store_open(&c.inc.store, opt->store_dir)) < 0)
+		goto done;
+	out->pipeline = pf_xstrdup(c.plan->name);
+	out->target = opt->target ? pf_xstrdup(opt->target) : NULL;
+	out->store_dir = pf_xstrdup(pf_store_dir(c.inc.store));
+	if (c.plan->model)
+		explain_model(&c, out);
+	out->steps = pf_xcalloc(c.plan->n_steps + 1, sizeof(pf_explain_step));
+	out->n_steps = c.plan->n_steps;
+	for (size_t i = 0; i < c.plan->n_steps; i++)
+		explain_step(&c, &c.plan->steps[i], &out->steps[i]);
+done:
+	free(c.artifact_mtimes);
+	free(c.out_dir);
+	free(c.workdir);
+	free(c.python);
+	free(c.pipeline_dir);
+	free(c.steps_path);
+	pf_store_free(c.inc.store);
+	pf_inc_dispose(&c.inc);
+	pf_plan_free(c.plan);
+	pf_run_record_dispose(&rec);
+	if (rc < 0)
+		pf_explain_report_dispose(out);
+	return rc;
+}
+
+void pf_explain_report_dispose(pf_explain_report *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n_steps; i++) {
+		free(r->steps[i].name);
+		free(r->steps[i].reason);
+		free(r->steps[i].component);
+		free(r->steps[i].stored_utc);
+	}
+	free(r->steps);
+	free(r->pipeline);
+	free(r->target);
+	free(r->store_dir);
+	free(r->note);
+	memset(r, 0, sizeof(*r));
 }

@@ -24,6 +24,10 @@ typedef struct pf_run_options {
 	bool offline;             /* model source from the cache only */
 	bool echo;                /* echo step output live (default on) */
 	int jobs;                 /* download parallelism; 0 = default */
+	bool no_cache;            /* neither restore from nor write to the store */
+	const char *store_dir;    /* NULL = $PTEFLOW_STORE or the default */
+	const char *const *rebuild; /* steps to run even when the store has them */
+	size_t n_rebuild;
 } pf_run_options;
 
 /*
@@ -34,6 +38,38 @@ typedef struct pf_run_options {
  * written (atomically) whenever the output folder could be created.
  */
 int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt);
+
+/* What `pteflow explain` finds for one step. */
+typedef struct pf_explain_step {
+	char *name;
+	const char *status;       /* static: "hit", "miss", "off" (cache: false), "unknown" (cannot be fingerprinted) */
+	char fingerprint[65];     /* "" when unknown */
+	char *reason;             /* miss: the first input that differs; unknown: why */
+	char *component;          /* miss: that input's component ("command", "steps", ...), or NULL */
+	char *stored_utc;         /* hit: when the stored run happened */
+	uint64_t stored_wall_ms, stored_peak_bytes;
+} pf_explain_step;
+
+typedef struct pf_explain_report {
+	char *pipeline;
+	char *target;             /* NULL when none */
+	char *store_dir;
+	char *note;               /* e.g. the model is not in the local cache; NULL */
+	pf_explain_step *steps;
+	size_t n_steps;
+} pf_explain_report;
+
+/*
+ * For each step of the pipeline (and opt->target): would `run` restore it
+ * from the store, or run it, and why. Runs nothing and downloads nothing:
+ * the model is looked up in the local Hugging Face cache only. Steps after
+ * one that would run depend on its outputs, which are not known yet: they
+ * show as misses for that reason unless another input already differs.
+ * PF_EINVALID for an invalid pipeline or target, PF_EENV when the store
+ * cannot be opened.
+ */
+int pf_run_explain(pf_explain_report *out, const pf_run_options *opt);
+void pf_explain_report_dispose(pf_explain_report *r);
 
 /* The interpreter ${python} resolves to (heap; caller frees). */
 char *pf_run_find_python(const char *override);

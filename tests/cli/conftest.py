@@ -4,8 +4,10 @@ everything it printed. ctest sets PTEFLOW_BIN, PTEFLOW_SOURCE_DIR,
 PTEFLOW_BINARY_DIR and PTEFLOW_PYTHON."""
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -33,13 +35,27 @@ class Result:
         return f"<exit {self.code}\n--- stdout\n{self.out}\n--- stderr\n{self.err}>"
 
 
+# Every pteflow a test starts gets an empty store of step outputs of its own unless the test names
+# one (PTEFLOW_STORE in env=): one test's stored steps must never satisfy another's. The fallback for
+# processes started without run_pteflow is one store per pytest process.
+os.environ.setdefault("PTEFLOW_STORE", tempfile.mkdtemp(prefix="pteflow-test-store-"))
+
+
 def run_pteflow(*args, env=None, cwd=None, timeout=600, input=None):
     full_env = dict(os.environ)
     full_env.pop("GITHUB_ACTIONS", None)
     if env:
         full_env.update(env)
-    proc = subprocess.run([PTEFLOW, *map(str, args)], capture_output=True, text=True, env=full_env,
-                          cwd=cwd, timeout=timeout, input=input)
+    own_store = None
+    if not env or "PTEFLOW_STORE" not in env:
+        own_store = tempfile.mkdtemp(prefix="pteflow-store-")
+        full_env["PTEFLOW_STORE"] = own_store
+    try:
+        proc = subprocess.run([PTEFLOW, *map(str, args)], capture_output=True, text=True, env=full_env,
+                              cwd=cwd, timeout=timeout, input=input)
+    finally:
+        if own_store:
+            shutil.rmtree(own_store, ignore_errors=True)
     return Result(proc)
 
 

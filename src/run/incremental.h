@@ -1,0 +1,83 @@
+/*
+ * Incremental runs: a step's fingerprint from what it is given (command,
+ * environment, interpreter and package versions, the step package's source,
+ * the model's files, declared inputs, the outputs of the steps before it),
+ * and the store lookups that let `run` restore a step instead of running it
+ * and `explain` say why a step would run. README "Incremental runs" says
+ * what is in a fingerprint and what is not; keep the two in step.
+ */
+#ifndef PF_RUN_INCREMENTAL_H
+#define PF_RUN_INCREMENTAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cache/fingerprint.h"
+#include "cache/store.h"
+#include "manifest/record.h"
+#include "pipeline/interp.h"
+#include "pipeline/pipeline.h"
+
+typedef struct pf_inc {
+	pf_store *store;          /* NULL: caching is off for this run */
+	const char *pipeline_name;
+	const char *target;       /* NULL when none */
+	const pf_interp_ctx *ictx; /* out, workdir, pipeline.dir, python, model.dir */
+	const char *steps_path;   /* folder holding pteflow_steps, or NULL */
+	const pf_model_record *model;
+	char *tools;              /* the interpreter probe, once per run ("" when it failed) */
+	char *tools_python;       /* the interpreter it was asked of */
+	pf_store_file *upstream;  /* outputs of the steps so far (path, sha256), in order */
+	size_t n_upstream;
+	pf_fingerprint pending;   /* the running step's fingerprint, between before and after */
+	const char *manifest_name; /* left out of the outputs, with logs/, steps/ and SHA256SUMS */
+	const char *skip[6];
+	bool upstream_unknown;    /* explain: an earlier step would run, so its outputs are not known */
+	char *upstream_after;     /* explain: the name of that step */
+} pf_inc;
+
+void pf_inc_dispose(pf_inc *inc);
+
+/*
+ * Before step s runs: its fingerprint into sr, then, unless rebuild, the
+ * store: returns 1 when its outputs, log and result were restored (sr is
+ * filled as a cached success), 0 when it must run (sr->cache_status says
+ * why; *lock_fd holds the fingerprint's lock until pf_inc_after_step, or is
+ * -1). A damaged store entry is a warning and a miss, never an error. <0
+ * only when the fingerprint cannot be made (an input that cannot be
+ * expanded): the step fails with that message.
+ */
+int pf_inc_before_step(pf_inc *inc, const pf_step *s, pf_step_record *sr, char *const *argv, size_t n_argv,
+		       char *const *envp, const char *cwd, bool rebuild, int *lock_fd);
+
+/*
+ * After step s ran: when it succeeded, hash what it wrote into the output
+ * folder (the files new or changed since `before`), keep them for the later
+ * steps' fingerprints and, when caching applies, store them. A store that
+ * cannot take them is a warning. Releases lock_fd.
+ */
+struct pf_snapshot;
+void pf_inc_after_step(pf_inc *inc, const pf_step *s, pf_step_record *sr, const struct pf_snapshot *before,
+		       int lock_fd);
+
+/* The top-level names of the output folder that are pteflow's own, not a step's outputs (NULL-terminated). */
+const char *const *pf_inc_skip_names(const pf_inc *inc);
+
+/*
+ * The fingerprint of step s with its expanded argv and environment (both
+ * unredacted: secret values are hashed, only redacted text is kept to show).
+ */
+int pf_inc_fingerprint(pf_fingerprint *fp, pf_inc *inc, const pf_step *s, char *const *argv, size_t n_argv,
+		       char *const *envp, const char *cwd);
+
+/*
+ * Why a step whose fingerprint is fp misses: the first input that differs
+ * from the last one stored for this step, or "never stored". Heap; *component
+ * (may be NULL) receives the component's name or NULL.
+ */
+char *pf_inc_miss_reason(pf_inc *inc, const pf_step *s, const pf_fingerprint *fp, char **component);
+
+/* Remember the outputs (path, sha256) a step produced or restored, for the steps after it. */
+void pf_inc_add_upstream(pf_inc *inc, const pf_store_file *files, size_t n);
+
+#endif
