@@ -3,7 +3,8 @@
  *
  * Components, in this order (explain names the first that differs):
  *   command   the expanded argv (or shell line), shell flag and cwd
- *   env       the step's environment as passed, by name (TERM left out)
+ *   env       the step's environment as passed, by name (less the variables
+ *             that only locate things: location_only())
  *   tools     the interpreter's version and path, and the versions of torch,
  *             executorch, torchao, transformers, safetensors and numpy (steps
  *             that run ${python} only)
@@ -146,6 +147,18 @@ static bool argv_mentions(char *const *argv, size_t n, const char *needle)
 	return false;
 }
 
+/* Does the command name the step package (outside this run's folders, whose paths may contain anything)? */
+static bool names_package(const pf_inc *inc, char *const *argv, size_t n)
+{
+	bool found = false;
+	for (size_t i = 0; i < n && !found; i++) {
+		char *norm = normalise(inc, argv[i]);
+		found = strstr(norm, "pteflow_steps") != NULL;
+		free(norm);
+	}
+	return found;
+}
+
 static void add_command(pf_fingerprint *fp, const pf_inc *inc, const pf_step *s, char *const *argv, size_t n,
 			const char *cwd)
 {
@@ -158,6 +171,23 @@ static void add_command(pf_fingerprint *fp, const pf_inc *inc, const pf_step *s,
 	}
 	if (cwd)
 		add_text(fp, inc, "cwd", cwd);
+}
+
+/*
+ * Variables that only say where things are, whose content other components
+ * fingerprint (the model by its blobs, the output folder by its files), or
+ * that cannot change what a step writes (the terminal type): left out, so a
+ * mirror, a moved Hub cache or another temporary folder does not re-run
+ * every step. README "Incremental runs" lists them.
+ */
+static bool location_only(const char *name)
+{
+	static const char *const names[] = {"TERM", "TMPDIR", "HF_ENDPOINT", "HF_HOME", "HF_HUB_CACHE",
+					    "XDG_CACHE_HOME", NULL};
+	for (size_t i = 0; names[i]; i++)
+		if (!strcmp(name, names[i]))
+			return true;
+	return false;
 }
 
 static int cmp_env(const void *a, const void *b)
@@ -181,8 +211,7 @@ static void add_env(pf_fingerprint *fp, const pf_inc *inc, char *const *envp)
 		if (!eq)
 			continue;
 		name = pf_xstrndup(sorted[i], (size_t)(eq - sorted[i]));
-		/* the terminal type cannot change what a step writes, and differs between a shell and CI */
-		if (strcmp(name, "TERM"))
+		if (!location_only(name))
 			add_text(fp, inc, name, eq + 1);
 		free(name);
 	}
@@ -409,7 +438,7 @@ int pf_inc_fingerprint(pf_fingerprint *fp, pf_inc *inc, const pf_step *s, char *
 		add_tools(fp, inc);
 		add_packages(fp, inc);
 	}
-	if (inc->steps_path && argv_mentions(argv, n_argv, "pteflow_steps"))
+	if (inc->steps_path && names_package(inc, argv, n_argv))
 		add_steps_package(fp, inc, argv, n_argv, s->shell);
 	if (step_mentions(s, "${model."))
 		add_model(fp, inc);
