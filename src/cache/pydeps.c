@@ -172,8 +172,15 @@ static void each_imported_name(closure *c, const char *s, const char *prefix)
 	}
 	for (;;) {
 		char *name;
-		while (*s == ' ' || *s == '\t' || *s == ',' || (paren && (*s == '\n' || *s == '\r' || *s == '\\')))
-			s++;
+		for (;;) {
+			while (*s == ' ' || *s == '\t' || *s == ',' ||
+			       (paren && (*s == '\n' || *s == '\r' || *s == '\\')))
+				s++;
+			if (!paren || *s != '#')
+				break;
+			while (*s && *s != '\n') /* a comment inside the list */
+				s++;
+		}
 		if (!*s || *s == ')' || *s == '\n' || *s == '#' || *s == ';')
 			break;
 		if (!(name = read_name(&s, false)))
@@ -191,9 +198,6 @@ static void each_imported_name(closure *c, const char *s, const char *prefix)
 			s = skip_ws(s + 2);
 			free(read_name(&s, false));
 		}
-		while (paren && *s == '#') /* a comment inside the list: skip to the next line */
-			while (*s && *s != '\n')
-				s++;
 	}
 }
 
@@ -233,7 +237,7 @@ int pf_pydeps_closure(char ***out, size_t *n_out, const char *root, const char *
 	c.root = root;
 	c.top = top;
 	want_module(&c, module);
-	if (!c.n_queue) {
+	if (!have(c.queue, c.n_queue, module)) {
 		rc = pf_error_code(PF_ENOTFOUND, "module \"%s\" has no source file under \"%s\"", module, root);
 		goto done;
 	}

@@ -463,30 +463,37 @@ done:
 	return rc;
 }
 
-static int read_entry(pf_store_entry **out, const char *path)
+int pf_store_entry_parse(pf_store_entry **out, const char *text, size_t len)
 {
 	pf_store_entry *e = pf_xcalloc(1, sizeof(*e));
+	int rc = len > RECORD_MAX_BYTES ? pf_error_code(PF_EINVALID, "it is larger than 16 MiB")
+					: entry_from_json(e, text, len);
+	if (rc < 0) {
+		pf_store_entry_free(e);
+		return rc;
+	}
+	e->bytes = e->log.size_bytes + e->result.size_bytes;
+	for (size_t i = 0; i < e->n_outputs; i++)
+		e->bytes += e->outputs[i].size_bytes;
+	*out = e;
+	return 0;
+}
+
+static int read_entry(pf_store_entry **out, const char *path)
+{
 	pf_buf b;
 	struct stat st;
 	int rc;
 	pf_buf_init(&b, RECORD_MAX_BYTES);
 	rc = pf_fs_read_file(&b, path, RECORD_MAX_BYTES);
-	if (rc == 0 && (rc = entry_from_json(e, pf_buf_cstr(&b), b.len)) < 0)
+	if (rc == 0 && (rc = pf_store_entry_parse(out, pf_buf_cstr(&b), b.len)) < 0)
+		rc = pf_error_code(PF_EINVALID, "the store record \"%s\" is unreadable: %s", path, pf_error_last());
+	else if (rc < 0)
 		rc = pf_error_code(PF_EINVALID, "the store record \"%s\" is unreadable: %s", path, pf_error_last());
 	if (rc == 0 && stat(path, &st) == 0)
-		e->last_used = st.st_mtime;
-	if (rc == 0) {
-		e->bytes = e->log.size_bytes + e->result.size_bytes;
-		for (size_t i = 0; i < e->n_outputs; i++)
-			e->bytes += e->outputs[i].size_bytes;
-	}
+		(*out)->last_used = st.st_mtime;
 	pf_buf_dispose(&b);
-	if (rc < 0) {
-		pf_store_entry_free(e);
-		return rc;
-	}
-	*out = e;
-	return 0;
+	return rc;
 }
 
 int pf_store_get(pf_store_entry **out, pf_store *s, const char *fingerprint)

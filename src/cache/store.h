@@ -113,6 +113,9 @@ typedef struct pf_store_gc_report {
  */
 int pf_store_gc(pf_store_gc_report *r, pf_store *s, uint64_t max_bytes, bool dry_run);
 
+/* A record's JSON text to an entry (bounded, every field checked; the fuzz target's way in). PF_EINVALID. */
+int pf_store_entry_parse(pf_store_entry **out, const char *text, size_t len);
+
 void pf_store_entry_free(pf_store_entry *e);
 /* Free what an entry on the stack holds. */
 void pf_store_entry_dispose(pf_store_entry *e);

@@ -9,6 +9,7 @@ import os
 import pathlib
 import shutil
 import textwrap
+import time
 
 import jsonschema
 import pytest
@@ -29,9 +30,16 @@ def gate(artifact, name):
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
+def demo_store(tmp_path_factory):
+    """The store the demo's first run fills: the incremental-run tests below restore from it."""
+    return tmp_path_factory.mktemp("demo-store")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory, demo_store):
     out = tmp_path_factory.mktemp("demo") / "out"
-    r = run_pteflow("run", PIPELINES / "demo.yaml", "--python", PYTHON, "--out", out, timeout=1500)
+    r = run_pteflow("run", PIPELINES / "demo.yaml", "--python", PYTHON, "--out", out, timeout=1500,
+                    env={"PTEFLOW_STORE": str(demo_store)})
     return out, r
 
 
@@ -140,3 +148,67 @@ def test_export_over_its_memory_limit_is_reported_as_a_memory_kill(tmp_path):
     step = manifest_of(tmp_path / "out")["steps"][0]
     assert step["guard"]["memory_kill"] is True
     assert step["guard"]["limit_bytes"] == 160 * 2**20
+
+
+def test_demo_again_with_nothing_changed_restores_every_step_in_seconds(demo, demo_store):
+    out, first = demo
+    assert first.code == 0, first
+    before = manifest_of(out)
+    t0 = time.monotonic()
+    r = run_pteflow("run", PIPELINES / "demo.yaml", "--python", PYTHON, "--out", out,
+                    env={"PTEFLOW_STORE": str(demo_store)})
+    elapsed = time.monotonic() - t0
+    assert r.code == 0, r
+    assert elapsed < 3.0, f"a no-change re-run took {elapsed:.1f} s"
+    m = manifest_of(out)
+    jsonschema.validate(m, SCHEMA)
+    steps = {s["name"]: s for s in m["steps"]}
+    assert all(s["cached"] and s["cache"]["status"] == "hit" for s in steps.values()), steps
+    assert r.out.count(" cached ") == 2, r.out
+    # every gate ran again on the restored .pte, and it is the stored run's bytes
+    pte = next(a for a in m["artifacts"] if a["path"] == "model.pte")
+    assert pte["passed"] and all(g["passed"] for g in pte["gates"]) and pte["structure"]["methods"]
+    assert pte["sha256"] == next(a for a in before["artifacts"] if a["path"] == "model.pte")["sha256"]
+    assert steps["check"]["result"]["ok"] is True
+    assert steps["export"]["peak_memory_bytes"] == before["steps"][0]["peak_memory_bytes"]
+    v = run_pteflow("verify", out / "manifest.json")
+    assert v.code == 0, v
+
+
+def test_demo_a_changed_value_or_step_file_reruns_only_the_check(tmp_path, demo, demo_store):
+    """A checkout elsewhere (the same files): restored there too; then one vars: value of the check,
+    then one byte of check.py: each time explain names it and only the check runs again."""
+    out0, first = demo
+    assert first.code == 0, first
+    root = tmp_path / "checkout"
+    shutil.copytree(SOURCE_DIR / "python", root / "python", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "pipelines").mkdir()
+    pipeline = root / "pipelines" / "demo.yaml"
+    pipeline.write_text((PIPELINES / "demo.yaml").read_text())
+    env = {"PTEFLOW_STORE": str(demo_store)}
+    out = tmp_path / "out"
+
+    def explained():
+        e = run_pteflow("explain", pipeline, "--python", PYTHON, "--out", out, "--json", env=env)
+        assert e.code == 0, e
+        return {s["name"]: s for s in json.loads(e.out)["steps"]}
+
+    def ran():
+        r = run_pteflow("run", pipeline, "--python", PYTHON, "--out", out, timeout=1200, env=env)
+        assert r.code == 0, r
+        return {s["name"]: s["cached"] for s in manifest_of(out)["steps"]}
+
+    assert ran() == {"export": True, "check": True}
+
+    pipeline.write_text(pipeline.read_text().replace("atol: 0.01", "atol: 0.02"))
+    e = explained()
+    assert e["export"]["status"] == "hit" and e["check"]["status"] == "miss", e
+    assert e["check"]["component"] == "command" and '"0.01" -> "0.02"' in e["check"]["reason"], e["check"]
+    assert ran() == {"export": True, "check": False}
+
+    with open(root / "python" / "pteflow_steps" / "check.py", "a") as f:
+        f.write("# one more byte\n")
+    e = explained()
+    assert e["export"]["status"] == "hit" and e["check"]["status"] == "miss", e
+    assert e["check"]["component"] == "steps" and "pteflow_steps/check.py" in e["check"]["reason"], e["check"]
+    assert ran() == {"export": True, "check": False}
