@@ -335,7 +335,7 @@ static void step_status(pf_buf *b, const pf_step_record *s)
 		return;
 	}
 	switch (s->result.end) {
-	case PF_END_OK: (void)pf_buf_puts(b, MARK_PASS " success"); break;
+	case PF_END_OK: (void)pf_buf_puts(b, s->cached ? MARK_PASS " cached" : MARK_PASS " success"); break;
 	case PF_END_EXIT: (void)pf_buf_printf(b, MARK_FAIL " failed (exit %d)", s->result.exit_code); break;
 	case PF_END_SIGNAL: (void)pf_buf_printf(b, MARK_FAIL " killed by signal %d", s->result.signal); break;
 	case PF_END_TIMEOUT: (void)pf_buf_puts(b, MARK_FAIL " timed out"); break;

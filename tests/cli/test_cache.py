@@ -489,3 +489,37 @@ def test_invalid_inputs_and_cache_keys_are_reported_with_their_position(tmp_path
     """)
     r = run_pteflow("validate", p)
     assert r.code == 2 and "nope" in r.err, r
+
+
+def test_a_full_store_disk_is_a_warning_and_leaves_no_partial_entry(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if m.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: %s" % m.stderr.strip())
+    try:
+        p = write(tmp_path, """\
+            version: 1
+            name: big-output
+            steps:
+              - name: write
+                run: ["/bin/sh", "-c", "head -c 600000 /dev/urandom > ${out}/big.bin"]
+            artifacts:
+              - { path: big.bin, kind: file }
+        """)
+        out, store = tmp_path / "out", mnt / "store"
+        r = run(p, out, store)
+        assert r.code == 0, r
+        assert "could not be stored" in r.err and "No space left on device" in r.err, r.err
+        s = steps_of(out)["write"]
+        assert s["cache"]["status"] == "miss" and s["cache"]["stored"] is False
+        assert not list((store / "entries").glob("*.json"))
+        # no object, record or temporary copy is left behind (only the empty lock files)
+        left = [f for f in store.rglob("*") if f.is_file() and f.name != "store.lock" and f.parent.name != "locks"]
+        assert left == [], left
+        r = run(p, out, store)
+        assert r.code == 0 and " cached " not in r.out, r
+    finally:
+        subprocess.run(["umount", str(mnt)])
