@@ -14,6 +14,7 @@ const pf_command pf_commands[] = {
 	{"fetch", cmd_fetch, "download a Hugging Face repo into the standard cache", pf_usage_fetch},
 	{"inspect", cmd_inspect, "show the structure of a .pte or .ptd file", pf_usage_inspect},
 	{"verify", cmd_verify, "re-check the artifacts of a manifest.json (release verification)", pf_usage_verify},
+	{"keygen", cmd_keygen, "make a key pair for signing release provenance (Ed25519, ECDSA P-256)", pf_usage_keygen},
 	{"matrix", cmd_matrix, "print the GitHub Actions matrix for pipelines and their targets", pf_usage_matrix},
 	{"version", cmd_version, "print pteflow's version and the versions of its libraries", pf_usage_version},
 	{"help", cmd_help, "show help for pteflow or one command", pf_usage_help},

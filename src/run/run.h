@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 
+#include "attest/attest.h"
 #include "guard/guard.h"
 #include "manifest/record.h"
 
@@ -24,6 +25,7 @@ typedef struct pf_run_options {
 	bool offline;             /* model source from the cache only */
 	bool echo;                /* echo step output live (default on) */
 	int jobs;                 /* download parallelism; 0 = default */
+	const pf_attest_key *sign_key; /* signs provenance.intoto.jsonl; NULL = written unsigned */
 } pf_run_options;
 
 /*
