@@ -190,6 +190,35 @@ bool pf_attest_json_depth_ok(const char *s, size_t len, int max)
 	return true;
 }
 
+/*
+ * true when JSON text ends inside a string or with a bracket still open: what
+ * a file cut short by an interrupted copy looks like, as opposed to text that
+ * was never JSON (whose brackets close, or which closes more than it opened).
+ */
+static bool cut_short(const char *s, size_t len)
+{
+	long depth = 0;
+	bool in_str = false, opened = false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if (c == '[' || c == '{') {
+			depth++;
+			opened = true;
+		} else if (c == ']' || c == '}') {
+			if (--depth < 0)
+				return false;
+		}
+	}
+	return opened && (in_str || depth > 0);
+}
+
 static bool only_space(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -242,8 +271,7 @@ int pf_attest_envelope_parse(pf_dsse_envelope **out, const char *data, size_t le
 	if (!root) {
 		const char *at = cJSON_GetErrorPtr();
 		size_t off = at && at >= data && at <= data + len ? (size_t)(at - data) : 0;
-		/* cJSON stops at the end of the input when the text was cut short */
-		if (at && (off >= len || only_space(at, len - off)))
+		if (cut_short(data, len))
 			rc = pf_error_code(PF_ATTEST_ETRUNCATED, "the provenance ends after %zu bytes in the middle of its "
 								 "JSON: it was cut short; copy or download it again", len);
 		else
