@@ -143,6 +143,19 @@ static char *invocation_id(const pf_run_record *rec, const pf_attest_params *p)
 	return random_urn();
 }
 
+/* git+<url>[@ref] for a remote URL; scp-like user@host:path becomes ssh://user@host/path; NULL for no remote. */
+static char *git_uri(const char *url, const char *ref)
+{
+	const char *colon = url ? strchr(url, ':') : NULL, *slash = url ? strchr(url, '/') : NULL;
+	if (!url || !colon)
+		return NULL;
+	if (strstr(url, "://"))
+		return pf_xasprintf("git+%s%s%s", url, ref ? "@" : "", ref ? ref : "");
+	if (slash && slash < colon)
+		return NULL; /* a local path */
+	return pf_xasprintf("git+ssh://%.*s/%s%s%s", (int)(colon - url), url, colon + 1, ref ? "@" : "", ref ? ref : "");
+}
+
 /* externalParameters.source: where the pipeline came from (verify's --expect-repo/--expect-ref read it). */
 static cJSON *source_of(const pf_run_record *rec, char **uri_out)
 {
@@ -159,8 +172,7 @@ static cJSON *source_of(const pf_run_record *rec, char **uri_out)
 		slug = pf_attest_repo_slug(rec->git.repository);
 		ref = rec->git.branch ? pf_xasprintf("refs/heads/%s", rec->git.branch) : NULL;
 		commit = rec->git.commit;
-		if (rec->git.repository && strstr(rec->git.repository, "://"))
-			uri = pf_xasprintf("git+%s%s%s", rec->git.repository, ref ? "@" : "", ref ? ref : "");
+		uri = git_uri(rec->git.repository, ref);
 	}
 	add_str(o, "repository", slug);
 	add_str(o, "ref", ref);
@@ -235,9 +247,12 @@ static cJSON *resolved_dependencies(const pf_run_record *rec, const char *source
 {
 	cJSON *deps = cJSON_CreateArray();
 	const char *commit = rec->ci.present && rec->ci.sha ? rec->ci.sha : rec->git.commit;
-	if (source_uri && commit) {
+	if (commit && (source_uri || rec->git.present)) {
 		cJSON *d = cJSON_CreateObject();
-		add_str(d, "uri", source_uri);
+		if (source_uri)
+			add_str(d, "uri", source_uri);
+		else
+			add_str(d, "name", rec->git.repository ? rec->git.repository : "source");
 		cJSON_AddItemToObject(d, "digest", digest("gitCommit", commit));
 		cJSON_AddItemToArray(deps, d);
 	}
