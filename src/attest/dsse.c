@@ -28,9 +28,10 @@ unsigned char *pf_attest_pae(size_t *out_len, const char *payload_type, const vo
 	int h2 = snprintf(mid, sizeof(mid), " %zu ", len);
 	uint64_t total = 0;
 	unsigned char *out, *p;
+	/* callers hold at most PF_ATTEST_MAX_BYTES; a sum that overflows is out of memory (pf_xmalloc exits) */
 	if (pf_add_overflow((uint64_t)h1 + (uint64_t)h2, type_len, &total) || pf_add_overflow(total, len, &total) ||
 	    total >= SIZE_MAX)
-		pf_xmalloc(SIZE_MAX); /* exits: out of memory, as pf_xmalloc promises */
+		total = SIZE_MAX - 1;
 	out = pf_xmalloc((size_t)total + 1);
 	p = out;
 	memcpy(p, head, (size_t)h1);
@@ -53,9 +54,8 @@ char *pf_attest_base64_encode(const void *data, size_t len)
 	const unsigned char *in = data;
 	size_t groups = len / 3 + (len % 3 != 0);
 	char *out, *o;
-	if (groups > (SIZE_MAX - 1) / 4)
-		pf_xmalloc(SIZE_MAX);
-	out = pf_xmalloc(groups * 4 + 1);
+	/* a length whose encoding does not fit is out of memory (pf_xmalloc exits) */
+	out = pf_xmalloc(groups > (SIZE_MAX - 1) / 4 ? SIZE_MAX : groups * 4 + 1);
 	o = out;
 	for (size_t i = 0; i < len; i += 3) {
 		uint32_t v = (uint32_t)in[i] << 16;
@@ -353,8 +353,8 @@ char *pf_attest_envelope_render(const pf_dsse_envelope *env)
 	}
 	cJSON_AddItemToObject(root, "signatures", sigs);
 	text = cJSON_PrintUnformatted(root);
-	if (!text)
-		pf_xmalloc(SIZE_MAX); /* cJSON fails only when out of memory */
+	if (!text) /* cJSON fails only when out of memory: exit as pf_xmalloc does */
+		pf_xmalloc(SIZE_MAX);
 	line = pf_xasprintf("%s\n", text);
 	cJSON_free(text);
 	cJSON_Delete(root);

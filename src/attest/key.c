@@ -153,10 +153,10 @@ static int parse_key(pf_attest_key **out, const char *pem, size_t len, bool want
 		if (asked)
 			rc = pf_error_code(PF_EINVALID, "%s is encrypted: pteflow reads unencrypted PKCS#8 keys "
 							"(make one with 'pteflow keygen', keep it in a CI secret)", what);
-		else if (want_private && strstr(pem, "PUBLIC KEY"))
+		else if (want_private && memmem(pem, len, "PUBLIC KEY", 10))
 			rc = pf_error_code(PF_EINVALID, "%s is a public key: --sign-key takes the private key "
 							"(the file 'pteflow keygen' wrote without .pub)", what);
-		else if (!want_private && strstr(pem, "PRIVATE KEY"))
+		else if (!want_private && memmem(pem, len, "PRIVATE KEY", 11))
 			rc = pf_error_code(PF_EINVALID, "%s is a private key: --key takes the public key "
 							"(the .pub.pem file 'pteflow keygen' wrote)", what);
 		else

@@ -374,7 +374,7 @@ static void check_statement(pf_attest_report *r, const pf_dsse_envelope *env, co
 		r->source_ref = pf_xstrdup(str_at(st, ref_keys));
 	if (str_at(st, builder_keys))
 		r->builder_id = shown(str_at(st, builder_keys));
-	dir = o->dir ? pf_xstrdup(o->dir) : folder_of(o->manifest_path);
+	dir = o->dir ? pf_xstrdup(o->dir) : folder_of(o->manifest_path ? o->manifest_path : o->provenance_path);
 	check_subjects(r, st, dir);
 	if (o->manifest_path)
 		check_manifest(r, st, o->manifest_path);
