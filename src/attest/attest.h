@@ -181,6 +181,14 @@ typedef struct pf_attest_verify_options {
 	size_t n_keys;
 	const char *expect_repo;     /* OWNER/NAME or NULL */
 	const char *expect_ref;      /* refs/tags/v1, v1, main... or NULL */
+	/*
+	 * Digests the caller computed in this same verification for files in `dir`
+	 * (path relative to dir, 64 hex): `verify` has just hashed every artifact of
+	 * the manifest, so a subject it hashed is not read a second time. Optional.
+	 */
+	const char *const *known_paths;
+	const char *const *known_sha256;
+	size_t n_known;
 } pf_attest_verify_options;
 
 /*

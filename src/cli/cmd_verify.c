@@ -172,6 +172,7 @@ int cmd_verify(int argc, char **argv)
 	pf_verify_report report;
 	pf_attest_report prov;
 	pf_attest_key **keys = NULL;
+	const char **known_paths = NULL, **known_sha256 = NULL;
 	char *text = NULL, *prov_text = NULL;
 	bool ok;
 	int rc, code;
@@ -196,7 +197,16 @@ int cmd_verify(int argc, char **argv)
 	if (a.provenance) {
 		pf_attest_verify_options o = {.provenance_path = a.provenance, .manifest_path = a.manifest, .dir = a.dir,
 					      .keys = keys, .n_keys = a.n_keys, .expect_repo = a.expect_repo,
-					      .expect_ref = a.expect_ref};
+					      .expect_ref = a.expect_ref, .n_known = report.n_lines};
+		/* the artifacts were just hashed: the subjects reuse those digests instead of reading gigabytes again */
+		known_paths = pf_xcalloc(report.n_lines + 1, sizeof(char *));
+		known_sha256 = pf_xcalloc(report.n_lines + 1, sizeof(char *));
+		for (size_t i = 0; i < report.n_lines; i++) {
+			known_paths[i] = report.lines[i].path;
+			known_sha256[i] = report.lines[i].actual_sha256[0] ? report.lines[i].actual_sha256 : NULL;
+		}
+		o.known_paths = known_paths;
+		o.known_sha256 = known_sha256;
 		rc = pf_attest_verify(&prov, &o);
 		if (rc < 0) {
 			pf_log_error("\"%s\": %s", a.provenance, pf_error_last());
@@ -236,6 +246,8 @@ done:
 		pf_attest_key_free(keys[i]);
 	free(keys);
 	free(a.keys);
+	free(known_paths);
+	free(known_sha256);
 	free(text);
 	free(prov_text);
 	pf_attest_report_dispose(&prov);
