@@ -91,8 +91,9 @@ static void check_signatures(pf_attest_report *r, const pf_dsse_envelope *env, c
 {
 	size_t pae_len = 0, good = 0;
 	unsigned char *pae = NULL;
-	pf_buf bad;
+	pf_buf bad, signers;
 	pf_buf_init(&bad, 16u * 1024u);
+	pf_buf_init(&signers, 1024u);
 	r->n_signatures = env->n_signatures;
 	if (o->n_keys == 0) {
 		check(r, "signature", PF_ATTEST_UNSIGNED,
@@ -109,12 +110,15 @@ static void check_signatures(pf_attest_report *r, const pf_dsse_envelope *env, c
 	pae = pf_attest_pae(&pae_len, env->payload_type, env->payload, env->payload_len);
 	for (size_t i = 0; i < env->n_signatures; i++) {
 		const pf_dsse_signature *s = &env->signatures[i];
-		bool ok = false;
+		const pf_attest_key *by = NULL;
 		/* keyid is a hint only (DSSE): every trusted key is tried */
-		for (size_t k = 0; k < o->n_keys && !ok; k++)
-			ok = pf_attest_verify_signature(o->keys[k], s->sig, s->sig_len, pae, pae_len) == 0;
-		if (ok) {
-			good++;
+		for (size_t k = 0; k < o->n_keys && !by; k++)
+			if (pf_attest_verify_signature(o->keys[k], s->sig, s->sig_len, pae, pae_len) == 0)
+				by = o->keys[k];
+		if (by) {
+			if (good++ < 4)
+				(void)pf_buf_printf(&signers, "%s%s %.16s..", signers.len ? ", " : "",
+						    pf_attest_key_type_name(pf_attest_key_type(by)), pf_attest_key_id(by));
 		} else {
 			char *kid = shown(s->keyid[0] ? s->keyid : "none");
 			(void)pf_buf_printf(&bad, "%ssignature %zu of %zu (keyid %.16s) does not verify with %s", bad.len ? "; " : "",
@@ -124,9 +128,8 @@ static void check_signatures(pf_attest_report *r, const pf_dsse_envelope *env, c
 	}
 	if (good == env->n_signatures) {
 		r->signed_by_key = true;
-		check(r, "signature", PF_ATTEST_OK, "%zu of %zu signature(s) verify with the given key%s (%s %.16s..)", good,
-		      env->n_signatures, o->n_keys == 1 ? "" : "s", pf_attest_key_type_name(pf_attest_key_type(o->keys[0])),
-		      pf_attest_key_id(o->keys[0]));
+		check(r, "signature", PF_ATTEST_OK, "%zu of %zu signature(s) verify with the given key%s (%s)", good,
+		      env->n_signatures, o->n_keys == 1 ? "" : "s", pf_buf_cstr(&signers));
 	} else if (good > 0) {
 		check(r, "signature", PF_ATTEST_FAILED,
 		      "%s: a signature from a key you did not trust sits beside %zu valid one(s); pteflow requires every "
@@ -139,6 +142,7 @@ static void check_signatures(pf_attest_report *r, const pf_dsse_envelope *env, c
 done:
 	free(pae);
 	pf_buf_dispose(&bad);
+	pf_buf_dispose(&signers);
 }
 
 static const cJSON *path_get(const cJSON *root, const char *const *keys)
