@@ -243,6 +243,16 @@ static cJSON *internal_parameters(const pf_run_record *rec)
 	return o;
 }
 
+/* The Hub's URL path for a repo type, as huggingface_hub spells it: models have none. */
+static const char *hub_url_prefix(const char *repo_type)
+{
+	if (repo_type && !strcmp(repo_type, "dataset"))
+		return "datasets/";
+	if (repo_type && !strcmp(repo_type, "space"))
+		return "spaces/";
+	return "";
+}
+
 static cJSON *resolved_dependencies(const pf_run_record *rec, const char *source_uri)
 {
 	cJSON *deps = cJSON_CreateArray();
@@ -260,8 +270,7 @@ static cJSON *resolved_dependencies(const pf_run_record *rec, const char *source
 		const pf_model_record *m = rec->model;
 		cJSON *d = cJSON_CreateObject(), *ann = cJSON_CreateObject();
 		char *uri = pf_xasprintf("%s/%s%s", m->endpoint ? m->endpoint : "https://huggingface.co",
-					 m->repo_type && strcmp(m->repo_type, "model") ? (strcmp(m->repo_type, "dataset") ? "spaces/" : "datasets/") : "",
-					 m->repo ? m->repo : "");
+					 hub_url_prefix(m->repo_type), m->repo ? m->repo : "");
 		add_str(d, "uri", uri);
 		add_str(d, "name", m->repo);
 		cJSON_AddItemToObject(d, "digest", m->commit ? digest("gitCommit", m->commit) : cJSON_CreateObject());
