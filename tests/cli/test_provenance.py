@@ -484,3 +484,17 @@ def test_securesystemslib_envelope_verifies_with_pteflow(tmp_path, key_type):
     write_envelope(out, d)
     r = verify(out, "--key", tmp_path / "sslib.pub.pem")
     assert r.code == 1 and "signature" in failed_checks(r)
+
+
+def test_provenance_that_cannot_be_written_fails_the_run(tmp_path, keys):
+    """As with the manifest: the run does not pass without its provenance, and the manifest says why."""
+    info = keys["ed25519"][1]
+    p = write_pipeline(tmp_path, SMALL)
+    out = tmp_path / "out"
+    (out / "provenance.intoto.jsonl").mkdir(parents=True)  # a folder where the file must go
+    r = run_pteflow("run", p, "--out", out, "--sign-key", info["private_key"], "--no-echo")
+    assert r.code == 1, r
+    assert "the provenance could not be written" in r.err
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["status"] == "failed" and "provenance" in m["failure"]
+    assert not [f for f in os.listdir(out) if ".tmp." in f]
