@@ -33,6 +33,7 @@ int cmd_validate(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
 int cmd_matrix(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_help(int argc, char **argv);
@@ -40,8 +41,8 @@ int cmd_explain(int argc, char **argv);
 int cmd_store(int argc, char **argv);
 
 extern const char pf_usage_run[], pf_usage_validate[], pf_usage_fetch[], pf_usage_inspect[],
-	pf_usage_verify[], pf_usage_matrix[], pf_usage_version[], pf_usage_help[], pf_usage_explain[],
-	pf_usage_store[];
+	pf_usage_verify[], pf_usage_keygen[], pf_usage_matrix[], pf_usage_version[], pf_usage_help[],
+	pf_usage_explain[], pf_usage_store[];
 
 /* Map a negative pf error code to an exit code. */
 int pf_cli_exit_for(int err);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attest/attest.h"
 #include "cli/cli.h"
 #include "manifest/manifest.h"
 #include "pipeline/pipeline.h"
@@ -20,7 +21,8 @@ const char pf_usage_run[] =
 	"usage: pteflow run PIPELINE.yaml [options]\n\n"
 	"Run a pipeline: fetch the model (if any), run each step under its memory guard and\n"
 	"timeout, verify every artifact (size, SHA-256, .pte/.ptd structure, methods, backends,\n"
-	"external data), and write manifest.json and SHA256SUMS into the output folder.\n\n"
+	"external data), and write manifest.json, SHA256SUMS and provenance.intoto.jsonl (an\n"
+	"in-toto/SLSA provenance statement in a DSSE envelope) into the output folder.\n\n"
 	"options:\n"
 	"  -o, --out DIR           output folder (default: out/<pipeline name>[/<target>])\n"
 	"  -t, --target NAME       run one target of the pipeline; without it, a pipeline with\n"
@@ -42,6 +44,8 @@ const char pf_usage_run[] =
 	"                          ones); repeat for several steps\n"
 	"      --store DIR         the store of step outputs (default: $PTEFLOW_STORE, else\n"
 	"                          ~/.cache/pteflow/store)\n"
+	"      --sign-key KEY.pem  sign provenance.intoto.jsonl (Ed25519 or ECDSA P-256 private key,\n"
+	"                          made by 'pteflow keygen'); without it the provenance is unsigned\n"
 	"  -q, --quiet             hide progress and notes (errors are always shown)\n"
 	"  -h, --help              show this help\n\n"
 	"A step whose fingerprint (its command, environment, interpreter and package versions,\n"
@@ -133,7 +137,7 @@ static int list_targets(char ***out, size_t *n_out, const char *path)
 int cmd_run(int argc, char **argv)
 {
 	enum { OPT_JSON = 256, OPT_PYTHON, OPT_GUARD, OPT_FORCE, OPT_OFFLINE, OPT_WORKDIR, OPT_NOECHO, OPT_NOCACHE,
-	       OPT_REBUILD, OPT_STORE };
+	       OPT_REBUILD, OPT_STORE, OPT_SIGN_KEY };
 	static const struct option longopts[] = {
 		{"out", required_argument, NULL, 'o'},      {"target", required_argument, NULL, 't'},
 		{"dry-run", no_argument, NULL, 'n'},        {"json", no_argument, NULL, OPT_JSON},
@@ -143,6 +147,7 @@ int cmd_run(int argc, char **argv)
 		{"no-echo", no_argument, NULL, OPT_NOECHO}, {"quiet", no_argument, NULL, 'q'},
 		{"no-cache", no_argument, NULL, OPT_NOCACHE}, {"rebuild", required_argument, NULL, OPT_REBUILD},
 		{"store", required_argument, NULL, OPT_STORE},
+		{"sign-key", required_argument, NULL, OPT_SIGN_KEY},
 		{"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
 	pf_run_options opt;
@@ -150,6 +155,8 @@ int cmd_run(int argc, char **argv)
 	bool json = false;
 	char **targets = NULL;
 	size_t n_targets = 0;
+	const char *sign_key_path = NULL;
+	pf_attest_key *sign_key = NULL;
 	int c, code = 0;
 
 	memset(&opt, 0, sizeof(opt));
@@ -189,6 +196,7 @@ int cmd_run(int argc, char **argv)
 							  sizeof(rebuild) / sizeof(rebuild[0]));
 			rebuild[opt.n_rebuild++] = optarg;
 			break;
+		case OPT_SIGN_KEY: sign_key_path = optarg; break;
 		case 'q': pf_log_set_quiet(true); break;
 		case 'h': return pf_cli_print_help("run");
 		default:
@@ -200,11 +208,20 @@ int cmd_run(int argc, char **argv)
 								: "one pipeline file at a time");
 	opt.pipeline_path = argv[optind];
 	opt.rebuild = rebuild;
+	/* a key that cannot be used is found before an export that may take an hour */
+	if (sign_key_path && !opt.dry_run) {
+		int rc = pf_attest_key_load_private(&sign_key, sign_key_path);
+		if (rc < 0)
+			return pf_cli_fail(rc == PF_ENOTFOUND ? PF_EINVALID : rc);
+		opt.sign_key = sign_key;
+	}
 	pf_proc_install_signal_handlers();
 
 	if (!opt.target) {
-		if ((code = list_targets(&targets, &n_targets, opt.pipeline_path)) != 0)
+		if ((code = list_targets(&targets, &n_targets, opt.pipeline_path)) != 0) {
+			pf_attest_key_free(sign_key);
 			return code;
+		}
 	}
 	if (n_targets == 0) {
 		code = run_one(&opt, json);
@@ -223,5 +240,6 @@ int cmd_run(int argc, char **argv)
 		}
 		pf_strv_free(targets, n_targets);
 	}
+	pf_attest_key_free(sign_key);
 	return pf_cli_finish_stdout(code);
 }

@@ -1,23 +1,31 @@
 /*
- * `pteflow verify MANIFEST [--dir DIR] [--json]`: release verification. Parses
- * options and prints the report that src/verify/ builds; one line per file
- * and a verdict on stdout, errors on stderr.
+ * `pteflow verify MANIFEST [--dir DIR] [--json] [--provenance FILE ...]`:
+ * release verification. Parses options and prints the reports that
+ * src/verify/ (the files) and src/attest/ (the provenance) build; one line
+ * per file or check and a verdict on stdout, errors on stderr.
  */
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "attest/attest.h"
 #include "cli/cli.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/mem.h"
 #include "verify/verify.h"
 
 const char pf_usage_verify[] =
-	"usage: pteflow verify MANIFEST [--dir DIR] [--json]\n\n"
+	"usage: pteflow verify MANIFEST [--dir DIR] [--json] [--provenance FILE [--key PUB.pem]...\n"
+	"                      [--expect-repo OWNER/NAME] [--expect-ref REF]]\n\n"
 	"Re-check the artifacts a manifest.json records, as a release job does before\n"
 	"publishing: each file is re-hashed (SHA-256) and its size compared; .pte and\n"
 	".ptd files are re-read and their structure checked; the gates the run recorded\n"
-	"(max_size, min_size, methods, backends, external data) are checked again.\n\n"
+	"(max_size, min_size, methods, backends, external data) are checked again.\n"
+	"With --provenance, also check the provenance.intoto.jsonl written beside it: the\n"
+	"DSSE signature (with --key), every subject's sha256 against the file on disk,\n"
+	"that the manifest is the one it records, and the source it names.\n\n"
 	"One line per file on stdout, then a verdict:\n"
 	"  OK  model.pte                                       every check holds\n"
 	"  MISMATCH  model.pte: expected sha256 ab12.. found 9f00..   size or bytes differ\n"
@@ -25,65 +33,224 @@ const char pf_usage_verify[] =
 	"  STRUCTURE  model.pte: <what is broken>              bytes match, a check fails\n"
 	"  UNSAFE  ../x: path escapes the folder               never opened\n"
 	"  UNSAFE  x.pte: is ... a symbolic link               never opened (nor a file in a linked folder)\n"
-	"Two files swapped show as MISMATCH on both, naming the file whose bytes each holds.\n\n"
+	"Two files swapped show as MISMATCH on both, naming the file whose bytes each holds.\n"
+	"Then, with --provenance, one line per check and a verdict:\n"
+	"  OK  provenance signature: 1 of 1 signature(s) verify with the given key\n"
+	"  FAILED  provenance subjects: \"model.pte\": the provenance records sha256 ..\n"
+	"  UNSIGNED  provenance signature: not checked (no --key): never counts as verified\n"
+	"The checks: envelope, signature, statement, subjects, manifest, source-repo, source-ref.\n\n"
 	"arguments:\n"
 	"  MANIFEST       the manifest.json written by 'pteflow run'\n\n"
 	"options:\n"
 	"  --dir DIR      look the artifacts up in DIR (default: the manifest's folder)\n"
-	"  --json         print the report as a JSON object instead\n"
+	"  --json         print the report as a JSON object instead (with a \"provenance\" object)\n"
+	"  --provenance FILE   the provenance.intoto.jsonl to check (a DSSE envelope)\n"
+	"  --key PUB.pem  a trusted public key (from 'pteflow keygen'); repeat for several.\n"
+	"                 Every signature must verify with one of them. Without --key the\n"
+	"                 signature is not checked and the output says so\n"
+	"  --expect-repo OWNER/NAME   the repository the provenance must name as its source\n"
+	"  --expect-ref REF           the git ref it must name (refs/tags/v1, or v1, main)\n"
 	"  -h, --help     show this help\n\n"
 	"exit codes:\n"
-	"  0  every file is OK\n"
-	"  1  at least one file is MISMATCH, MISSING, STRUCTURE or UNSAFE\n"
-	"  2  bad usage, or the manifest is not valid (not JSON, wrong shape)\n"
-	"  3  the manifest or the folder cannot be read\n\n"
+	"  0  every file is OK (and every provenance check holds)\n"
+	"  1  at least one file is MISMATCH, MISSING, STRUCTURE or UNSAFE, or a provenance\n"
+	"     check failed (a tampered, truncated or wrongly signed provenance)\n"
+	"  2  bad usage, or the manifest or the provenance is not valid (not JSON, wrong\n"
+	"     shape), or a key file is not a public key\n"
+	"  3  the manifest, the provenance, a key or the folder cannot be read\n\n"
 	"example:\n"
-	"  pteflow verify out/manifest.json && sha256sum -c SHA256SUMS\n";
+	"  pteflow verify out/manifest.json && sha256sum -c SHA256SUMS\n"
+	"  pteflow verify manifest.json --provenance provenance.intoto.jsonl --key release.pub.pem \\\n"
+	"      --expect-repo org/models --expect-ref v1.2.0\n";
 
-int cmd_verify(int argc, char **argv)
+typedef struct verify_args {
+	const char *manifest, *dir, *provenance, *expect_repo, *expect_ref;
+	const char **keys;
+	size_t n_keys;
+	bool json;
+} verify_args;
+
+/* An option's value: "--opt VALUE" or "--opt=VALUE"; NULL when argv[*i] is not that option. */
+static const char *option_value(int argc, char **argv, int *i, const char *name, bool *missing)
 {
-	const char *manifest = NULL, *dir = NULL;
-	bool json = false;
-	pf_verify_report report;
-	char *text = NULL;
-	int rc, code;
-	if (pf_cli_wants_help(argc, argv))
-		return pf_cli_print_help("verify");
+	size_t n = strlen(name);
+	if (!strcmp(argv[*i], name)) {
+		if (*i + 1 >= argc) {
+			*missing = true;
+			return NULL;
+		}
+		return argv[++*i];
+	}
+	if (!strncmp(argv[*i], name, n) && argv[*i][n] == '=')
+		return argv[*i] + n + 1;
+	return NULL;
+}
+
+static int parse_args(verify_args *a, int argc, char **argv)
+{
+	static const char *const valued[] = {"--dir", "--provenance", "--key", "--expect-repo", "--expect-ref"};
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
-			json = true;
-		} else if (!strcmp(argv[i], "--dir")) {
-			if (++i >= argc)
-				return pf_cli_usage_error("verify", "--dir needs a folder");
-			dir = argv[i];
-		} else if (!strncmp(argv[i], "--dir=", 6)) {
-			dir = argv[i] + 6;
+		const char *v = NULL;
+		bool missing = false;
+		size_t k;
+		for (k = 0; k < sizeof(valued) / sizeof(valued[0]); k++)
+			if ((v = option_value(argc, argv, &i, valued[k], &missing)) || missing)
+				break;
+		if (missing)
+			return pf_cli_usage_error("verify", "%s needs a value", valued[k]);
+		if (v) {
+			if (k == 0)
+				a->dir = v;
+			else if (k == 1)
+				a->provenance = v;
+			else if (k == 2)
+				a->keys[a->n_keys++] = v;
+			else if (k == 3)
+				a->expect_repo = v;
+			else
+				a->expect_ref = v;
+		} else if (!strcmp(argv[i], "--json")) {
+			a->json = true;
 		} else if (!strcmp(argv[i], "--")) {
-			if (i + 1 < argc && !manifest)
-				manifest = argv[++i];
+			if (i + 1 < argc && !a->manifest)
+				a->manifest = argv[++i];
 			if (i + 1 < argc)
 				return pf_cli_usage_error("verify", "unexpected argument \"%s\"", argv[i + 1]);
 			break;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
 			return pf_cli_usage_error("verify", "unknown option \"%s\"", argv[i]);
-		} else if (!manifest) {
-			manifest = argv[i];
+		} else if (!a->manifest) {
+			a->manifest = argv[i];
 		} else {
 			return pf_cli_usage_error("verify", "unexpected argument \"%s\": give one manifest", argv[i]);
 		}
 	}
-	if (!manifest)
+	if (!a->manifest)
 		return pf_cli_usage_error("verify", "give the manifest.json to verify");
-	rc = pf_verify_manifest(&report, manifest, dir);
-	if (rc < 0) {
-		pf_log_error("\"%s\": %s", manifest, pf_error_last());
-		pf_verify_report_dispose(&report);
-		return rc == PF_EINVALID ? PF_EXIT_USAGE : PF_EXIT_ENV;
+	if (!a->provenance && (a->n_keys || a->expect_repo || a->expect_ref))
+		return pf_cli_usage_error("verify", "--key, --expect-repo and --expect-ref check a provenance: "
+						    "add --provenance FILE");
+	return 0;
+}
+
+/* The manifest report's JSON with the provenance report added, and "ok" for both. */
+static char *combined_json(const char *manifest_json, const char *prov_json, bool ok)
+{
+	cJSON *root = cJSON_ParseWithLength(manifest_json, strlen(manifest_json));
+	cJSON *prov = cJSON_ParseWithLength(prov_json, strlen(prov_json));
+	char *text, *out;
+	if (!root || !prov) {
+		cJSON_Delete(root);
+		cJSON_Delete(prov);
+		return pf_xstrdup(manifest_json);
 	}
-	text = json ? pf_verify_report_json(&report, manifest) : pf_verify_report_text(&report);
+	cJSON_ReplaceItemInObjectCaseSensitive(root, "ok", cJSON_CreateBool(ok));
+	cJSON_AddItemToObject(root, "provenance", prov);
+	text = cJSON_Print(root);
+	out = pf_xasprintf("%s\n", text ? text : "{}");
+	cJSON_free(text);
+	cJSON_Delete(root);
+	return out;
+}
+
+/* Load the trusted keys; exit code on failure (2: not a public key or absent, 3: unreadable). */
+static int load_keys(pf_attest_key **keys, const verify_args *a)
+{
+	for (size_t i = 0; i < a->n_keys; i++) {
+		int rc = pf_attest_key_load_public(&keys[i], a->keys[i]);
+		if (rc < 0) {
+			pf_log_error("%s", pf_error_last());
+			return rc == PF_EENV ? PF_EXIT_ENV : PF_EXIT_USAGE;
+		}
+	}
+	return 0;
+}
+
+int cmd_verify(int argc, char **argv)
+{
+	verify_args a;
+	pf_verify_report report;
+	pf_attest_report prov;
+	pf_attest_key **keys = NULL;
+	const char **known_paths = NULL, **known_sha256 = NULL;
+	char *text = NULL, *prov_text = NULL;
+	bool ok;
+	int rc, code;
+	memset(&a, 0, sizeof(a));
+	memset(&report, 0, sizeof(report));
+	memset(&prov, 0, sizeof(prov));
+	if (pf_cli_wants_help(argc, argv))
+		return pf_cli_print_help("verify");
+	a.keys = pf_xcalloc((size_t)argc + 1, sizeof(char *));
+	keys = pf_xcalloc((size_t)argc + 1, sizeof(*keys));
+	if ((code = parse_args(&a, argc, argv)) != 0)
+		goto done;
+	if ((code = load_keys(keys, &a)) != 0)
+		goto done;
+	rc = pf_verify_manifest(&report, a.manifest, a.dir);
+	if (rc < 0) {
+		pf_log_error("\"%s\": %s", a.manifest, pf_error_last());
+		code = rc == PF_EINVALID ? PF_EXIT_USAGE : PF_EXIT_ENV;
+		goto done;
+	}
+	ok = report.ok;
+	if (a.provenance) {
+		pf_attest_verify_options o = {.provenance_path = a.provenance, .manifest_path = a.manifest, .dir = a.dir,
+					      .keys = keys, .n_keys = a.n_keys, .expect_repo = a.expect_repo,
+					      .expect_ref = a.expect_ref, .n_known = report.n_lines};
+		/* the artifacts were just hashed: the subjects reuse those digests instead of reading gigabytes again */
+		known_paths = pf_xcalloc(report.n_lines + 1, sizeof(char *));
+		known_sha256 = pf_xcalloc(report.n_lines + 1, sizeof(char *));
+		for (size_t i = 0; i < report.n_lines; i++) {
+			known_paths[i] = report.lines[i].path;
+			known_sha256[i] = report.lines[i].actual_sha256[0] ? report.lines[i].actual_sha256 : NULL;
+		}
+		o.known_paths = known_paths;
+		o.known_sha256 = known_sha256;
+		rc = pf_attest_verify(&prov, &o);
+		if (rc < 0) {
+			pf_log_error("\"%s\": %s", a.provenance, pf_error_last());
+			code = rc == PF_EINVALID ? PF_EXIT_USAGE : PF_EXIT_ENV;
+			goto done;
+		}
+		ok = ok && prov.ok;
+		for (size_t i = 0; i < prov.n_checks; i++)
+			if (prov.checks[i].status == PF_ATTEST_FAILED)
+				pf_log_error("provenance check \"%s\" failed: %s", prov.checks[i].name, prov.checks[i].detail);
+			else if (prov.checks[i].status == PF_ATTEST_UNSIGNED)
+				pf_log_warn("provenance signature NOT checked: pass --key PUB.pem to check who made it");
+	}
+	if (a.json) {
+		char *m = pf_verify_report_json(&report, a.manifest);
+		if (a.provenance) {
+			prov_text = pf_attest_report_json(&prov, a.provenance);
+			text = combined_json(m, prov_text, ok);
+			free(m);
+		} else {
+			text = m;
+		}
+	} else {
+		char *m = pf_verify_report_text(&report);
+		if (a.provenance) {
+			prov_text = pf_attest_report_text(&prov);
+			text = pf_xasprintf("%s%s", m, prov_text);
+			free(m);
+		} else {
+			text = m;
+		}
+	}
 	fputs(text, stdout);
-	code = report.ok ? PF_EXIT_OK : PF_EXIT_FAILED;
+	code = pf_cli_finish_stdout(ok ? PF_EXIT_OK : PF_EXIT_FAILED);
+done:
+	for (size_t i = 0; keys && i < a.n_keys; i++)
+		pf_attest_key_free(keys[i]);
+	free(keys);
+	free(a.keys);
+	free(known_paths);
+	free(known_sha256);
 	free(text);
+	free(prov_text);
+	pf_attest_report_dispose(&prov);
 	pf_verify_report_dispose(&report);
-	return pf_cli_finish_stdout(code);
+	return code;
 }

@@ -3,7 +3,8 @@
  *
  * The order is fixed: plan -> output folder -> provenance -> model fetch ->
  * steps (each admitted, guarded, timed, logged) -> artifact gates ->
- * manifest + SHA256SUMS (atomic) -> GitHub Actions summary. A failure at any
+ * manifest + SHA256SUMS (atomic) -> provenance.intoto.jsonl (src/attest/,
+ * atomic) -> GitHub Actions summary. A failure at any
  * point still produces a manifest that says what failed, so a CI job always
  * has a record; the manifest is never half-written (pf_fs_write_atomic).
  *
@@ -25,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attest/attest.h"
 #include "gha/gha.h"
 #include "hub/hub.h"
 #include "manifest/manifest.h"
@@ -638,11 +640,29 @@ static int verify_and_summarise(run_ctx *c, char **produced_by)
 	return 0;
 }
 
+/*
+ * provenance.intoto.jsonl beside the manifest (src/attest/), after it: the
+ * statement records the manifest's digest. When it cannot be written the run
+ * fails like a manifest that cannot be: rec->passed turns false (and the
+ * caller writes the manifest again so it says so).
+ */
+static int write_provenance(run_ctx *c)
+{
+	pf_attest_params ap = {.vars = c->plan->vars, .n_vars = c->plan->n_vars, .out_dir = c->out_dir,
+			       .manifest_name = c->plan->manifest ? c->plan->manifest : "manifest.json",
+			       .sign_key = c->opt->sign_key};
+	int rc = pf_attest_write_run(c->rec, &ap);
+	if (rc < 0)
+		c->rec->passed = false;
+	return rc;
+}
+
 int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 {
 	run_ctx c;
 	char **produced_by = NULL;
 	char *manifest_path = NULL;
+	const char *what = "manifest";
 	uint64_t t0 = now_ms();
 	int rc, mrc;
 
@@ -688,9 +708,12 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 	rec->passed = rec->passed && rc == 0;
 
 	manifest_path = pf_fs_join(c.out_dir, c.plan->manifest ? c.plan->manifest : "manifest.json");
-	if ((mrc = pf_manifest_write(rec, c.out_dir, c.plan->manifest ? c.plan->manifest : "manifest.json")) < 0) {
+	mrc = pf_manifest_write(rec, c.out_dir, c.plan->manifest ? c.plan->manifest : "manifest.json");
+	if (mrc == 0 && (mrc = write_provenance(&c)) < 0)
+		what = "provenance";
+	if (mrc < 0) {
 		/* nothing half-written stays (atomic writes), and the run does not pass without its record */
-		char *why = pf_xasprintf("the manifest could not be written: %s", pf_error_last());
+		char *why = pf_xasprintf("the %s could not be written: %s", what, pf_error_last());
 		rec->passed = false;
 		if (rc == 0) {
 			rc = mrc == PF_EENV ? PF_EENV : PF_EFAILED;
@@ -700,6 +723,8 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 			pf_log_error("%s", why); /* the earlier failure stays the one reported */
 			free(why);
 		}
+		if (!strcmp(what, "provenance")) /* the manifest then says the run failed, and why */
+			(void)pf_manifest_write(rec, c.out_dir, c.plan->manifest ? c.plan->manifest : "manifest.json");
 	} else {
 		pf_log_info("manifest: %s", manifest_path);
 	}

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 
+#include "attest/attest.h"
 #include "guard/guard.h"
 #include "manifest/record.h"
 
@@ -28,6 +29,7 @@ typedef struct pf_run_options {
 	const char *store_dir;    /* NULL = $PTEFLOW_STORE or the default */
 	const char *const *rebuild; /* steps to run even when the store has them */
 	size_t n_rebuild;
+	const pf_attest_key *sign_key; /* signs provenance.intoto.jsonl; NULL = written unsigned */
 } pf_run_options;
 
 /*

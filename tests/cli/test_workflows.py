@@ -113,16 +113,23 @@ def test_export_fans_out_from_pteflow_matrix():
     assert job["needs"] == "matrix"
     assert job["strategy"]["matrix"] == "${{ fromJSON(needs.matrix.outputs.matrix) }}"
     assert job["runs-on"] == "${{ matrix.runner }}"
-    assert job["permissions"] == {"contents": "read", "id-token": "write", "attestations": "write"}
+    # the job that runs pipeline code cannot mint attestations; the optional attest job can
+    assert job["permissions"] == {"contents": "read"}
     run = step_named(ex, "export", "Export with pteflow")
     assert run["env"]["HF_TOKEN"] == "${{ secrets.HF_TOKEN }}"
     assert "--target" in run["run"] and '"$PIPELINE"' in run["run"]
+    assert run["env"]["SIGNING_KEY"] == "${{ secrets.PTEFLOW_SIGNING_KEY }}"
+    assert "--sign-key" in run["run"] and "umask 077" in run["run"]
     caches = [s["with"]["path"] for s in steps_of(ex, "export") if s.get("uses", "").startswith("actions/cache@")]
     assert caches == ["~/.cache/pteflow", "~/.cache/huggingface"]
     up = next(s for s in steps_of(ex, "export") if s.get("uses") == "actions/upload-artifact@v4")
-    for pattern in ("*.pte", "*.ptd", "manifest.json", "SHA256SUMS", "logs/"):
+    for pattern in ("*.pte", "*.ptd", "manifest.json", "SHA256SUMS", "provenance.intoto.jsonl", "logs/"):
         assert pattern in up["with"]["path"], pattern
-    assert "actions/attest-build-provenance@v2" in uses(ex, "export")
+    attest = ex["jobs"]["attest"]
+    assert attest["needs"] == "export" and attest["continue-on-error"] is True
+    assert "PTEFLOW_GITHUB_ATTESTATION" in attest["if"]
+    assert attest["permissions"] == {"contents": "read", "id-token": "write", "attestations": "write"}
+    assert "actions/attest-build-provenance@v2" in uses(ex, "attest")
     rel = ex["jobs"]["release"]
     assert "refs/tags/v" in rel["if"] and rel["permissions"] == {"contents": "write"}
     assert "gh release upload" in step_named(ex, "release", "Attach the files")["run"]
@@ -135,9 +142,12 @@ def test_verify_release_runs_pteflow_verify():
     assert vr["on"]["workflow_dispatch"]["inputs"]["tag"]["required"] is True
     assert "workflow_call" in vr["on"]
     assert "gh release download" in step_named(vr, "verify", "Download the release assets")["run"]
-    verify = step_named(vr, "verify", "Verify with pteflow")["run"]
+    step = step_named(vr, "verify", "Verify with pteflow")
+    verify = step["run"]
     assert "verify manifest.json --dir ." in verify
     assert "GITHUB_STEP_SUMMARY" in verify
+    assert "--provenance provenance.intoto.jsonl" in verify and "--expect-repo" in verify
+    assert step["env"]["PUBLIC_KEY"] == "${{ vars.PTEFLOW_SIGNING_PUBLIC_KEY }}"
 
 
 # ---- the release and verify-release scripts, run for real with stand-ins ----
@@ -193,7 +203,7 @@ def make_variant(dist, name, files):
     return d
 
 
-def release_then_verify(tmp_path, variants, tamper=None, real_pteflow=None):
+def release_then_verify(tmp_path, variants, tamper=None, real_pteflow=None, verify_env=None):
     ex = load("export.yml")
     vr = load("verify-release.yml")
     bin_dir = tmp_path / "bin"
@@ -225,6 +235,7 @@ def release_then_verify(tmp_path, variants, tamper=None, real_pteflow=None):
     runner_temp.mkdir()
     env.update({"GITHUB_WORKSPACE": str(workspace), "RUNNER_TEMP": str(runner_temp),
                 "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")})
+    env.update(verify_env or {})
     download = step_named(vr, "verify", "Download the release assets")["run"]
     proc = bash_step(download, env, workspace)
     assert proc.returncode == 0, proc
@@ -280,7 +291,7 @@ def test_release_without_manifest_fails_verification(tmp_path):
     assert "no manifest" in proc.stdout
 
 
-def real_variant(out):
+def real_variant(out, sign_key=None):
     """A real output folder: `pteflow run` copies a real .pte (made by ExecuTorch) and writes the manifest."""
     from conftest import PTEFLOW, SOURCE_DIR, run_pteflow
     fixture = SOURCE_DIR / "tests" / "resources" / "pte" / "xnnpack-linear.pte"
@@ -289,7 +300,7 @@ def real_variant(out):
         "version: 1\nname: release\nsteps:\n  - name: export\n"
         f"    run: [\"/bin/cp\", \"{fixture}\", \"${{out}}/model.pte\"]\n"
         "artifacts:\n  - { path: model.pte, kind: pte, methods: [forward], backends: [XnnpackBackend] }\n")
-    r = run_pteflow("run", pipeline, "--out", out)
+    r = run_pteflow("run", pipeline, "--out", out, *(["--sign-key", sign_key] if sign_key else []))
     assert r.code == 0, r
 
 
@@ -313,3 +324,43 @@ def test_real_pteflow_verifies_a_real_release_and_catches_tampering(tmp_path):
                                           real_pteflow=PTEFLOW)
     assert bad.returncode != 0, bad
     assert "MISMATCH" in bad.stdout and "model.pte" in bad.stdout
+
+
+def test_signed_release_verifies_its_provenance_and_catches_a_forged_one(tmp_path):
+    """export.yml signs with a key, the release carries provenance.intoto.jsonl, and
+    verify-release.yml checks it with the public key from the repository variable."""
+    from conftest import PTEFLOW, run_pteflow
+    if not os.path.exists(PTEFLOW):
+        pytest.skip("the pteflow binary is not built")
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    assert run_pteflow("keygen", keys / "k.pem").code == 0
+    assert run_pteflow("keygen", keys / "other.pem").code == 0
+    public = (keys / "k.pub.pem").read_text()
+    (tmp_path / "good").mkdir()
+    good, summary, release = release_then_verify(
+        tmp_path / "good", {"demo": lambda out: real_variant(out, keys / "k.pem")}, real_pteflow=PTEFLOW,
+        verify_env={"PUBLIC_KEY": public})
+    assert good.returncode == 0, good
+    assert "provenance.intoto.jsonl" in [p.name for p in release.iterdir()]
+    assert "OK  provenance signature" in good.stdout and "provenance verified: signed" in good.stdout
+
+    # the same release checked against another key fails, naming the check
+    (tmp_path / "wrong").mkdir()
+    wrong, summary, _ = release_then_verify(
+        tmp_path / "wrong", {"demo": lambda out: real_variant(out, keys / "other.pem")}, real_pteflow=PTEFLOW,
+        verify_env={"PUBLIC_KEY": public})
+    assert wrong.returncode != 0, wrong
+    assert "FAILED  provenance signature" in wrong.stdout
+    assert ":x:" in summary
+
+    # signed releases expected, but the provenance was stripped from the assets
+    def strip(rel):
+        (rel / "provenance.intoto.jsonl").unlink()
+
+    (tmp_path / "stripped").mkdir()
+    stripped, _, _ = release_then_verify(
+        tmp_path / "stripped", {"demo": lambda out: real_variant(out, keys / "k.pem")}, tamper=strip,
+        real_pteflow=PTEFLOW, verify_env={"PUBLIC_KEY": public})
+    assert stripped.returncode != 0, stripped
+    assert "provenance.intoto.jsonl is missing" in stripped.stdout
