@@ -22,6 +22,7 @@
 #include "attest/attest.h"
 #include "attest/internal.h"
 #include "manifest/manifest.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -38,16 +39,6 @@ static void add_str(cJSON *obj, const char *key, const char *value)
 	clean = pf_secret_redact(value);
 	cJSON_AddStringToObject(obj, key, clean);
 	free(clean);
-}
-
-static bool is_hex64(const char *s)
-{
-	if (!s || strlen(s) != 64)
-		return false;
-	for (size_t i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
 }
 
 static cJSON *digest(const char *algo, const char *hex)
@@ -90,16 +81,6 @@ char *pf_attest_repo_slug(const char *url)
 		prev = c;
 	}
 	return end > cut ? pf_xstrndup(cut, (size_t)(end - cut)) : NULL;
-}
-
-static char *utc_now(void)
-{
-	time_t t = time(NULL);
-	struct tm tm;
-	char buf[32];
-	gmtime_r(&t, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return pf_xstrdup(buf);
 }
 
 static char *random_urn(void)
@@ -190,7 +171,7 @@ static cJSON *external_parameters(const pf_run_record *rec, const pf_attest_para
 	cJSON *o = cJSON_CreateObject(), *pipe = cJSON_CreateObject(), *vars = cJSON_CreateObject();
 	add_str(pipe, "name", rec->pipeline_name);
 	add_str(pipe, "path", rec->pipeline_path);
-	add_str(pipe, "sha256", is_hex64(rec->pipeline_sha256) ? rec->pipeline_sha256 : NULL);
+	add_str(pipe, "sha256", pf_is_sha256_hex(rec->pipeline_sha256) ? rec->pipeline_sha256 : NULL);
 	cJSON_AddItemToObject(o, "pipeline", pipe);
 	add_str(o, "target", rec->target);
 	for (size_t i = 0; i < p->n_vars; i++) {
@@ -281,7 +262,7 @@ static cJSON *resolved_dependencies(const pf_run_record *rec, const char *source
 		for (size_t i = 0; i < m->n_files; i++) {
 			cJSON *f;
 			char *name;
-			if (!is_hex64(m->files[i].sha256))
+			if (!pf_is_sha256_hex(m->files[i].sha256))
 				continue;
 			f = cJSON_CreateObject();
 			name = pf_xasprintf("%s/%s", m->repo ? m->repo : "model", m->files[i].path ? m->files[i].path : "");
@@ -308,7 +289,7 @@ int pf_attest_statement(char **out, const pf_run_record *rec, const pf_attest_pa
 	for (size_t i = 0; i < rec->n_artifacts; i++) {
 		const pf_artifact_result *a = &rec->artifacts[i];
 		cJSON *s;
-		if (!a->exists || !is_hex64(a->sha256))
+		if (!a->exists || !pf_is_sha256_hex(a->sha256))
 			continue;
 		s = cJSON_CreateObject();
 		add_str(s, "name", a->path);
@@ -330,7 +311,7 @@ int pf_attest_statement(char **out, const pf_run_record *rec, const pf_attest_pa
 	cJSON_AddItemToObject(run, "builder", builder);
 	add_str(meta, "invocationId", inv);
 	add_str(meta, "startedOn", rec->created_utc);
-	finished = p->finished_utc ? pf_xstrdup(p->finished_utc) : utc_now();
+	finished = p->finished_utc ? pf_xstrdup(p->finished_utc) : pf_clock_utc_now();
 	add_str(meta, "finishedOn", finished);
 	cJSON_AddItemToObject(run, "metadata", meta);
 	if (manifest_sha256 && p->manifest_name) {

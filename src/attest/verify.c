@@ -24,6 +24,7 @@
 #include "attest/internal.h"
 #include "manifest/manifest.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -159,16 +160,6 @@ static const char *str_at(const cJSON *root, const char *const *keys)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static bool valid_hex64(const char *s)
-{
-	if (!s || strlen(s) != 64)
-		return false;
-	for (size_t i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
 /* true when `rel` under `dir`, or any folder on the way to it, is a symbolic link */
 static bool through_link(const char *dir, const char *rel)
 {
@@ -193,7 +184,7 @@ static const char *known_digest(const pf_attest_verify_options *o, const char *n
 {
 	for (size_t i = 0; i < o->n_known; i++)
 		if (o->known_paths[i] && o->known_sha256[i] && !strcmp(o->known_paths[i], name) &&
-		    valid_hex64(o->known_sha256[i]))
+		    pf_is_sha256_hex(o->known_sha256[i]))
 			return o->known_sha256[i];
 	return NULL;
 }
@@ -208,7 +199,7 @@ static char *subject_problem(const cJSON *s, const char *dir, const pf_attest_ve
 	if (!name)
 		return pf_xstrdup("a subject has no name");
 	n = shown(name);
-	if (!valid_hex64(want)) {
+	if (!pf_is_sha256_hex(want)) {
 		why = pf_xasprintf("\"%s\" has no sha256 digest", n);
 		goto done;
 	}
@@ -287,7 +278,7 @@ static void check_manifest(pf_attest_report *r, const cJSON *st, const char *man
 	{
 		const char *mt[] = {"mediaType", NULL}, *sha[] = {"digest", "sha256", NULL};
 		const char *media = str_at(b, mt);
-		if (media && !strcmp(media, "application/json") && valid_hex64(str_at(b, sha))) {
+		if (media && !strcmp(media, "application/json") && pf_is_sha256_hex(str_at(b, sha))) {
 			want = str_at(b, sha);
 			break;
 		}

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/mem.h"
 #include "verify/hash.h"
@@ -200,16 +201,6 @@ static const char *json_str(const cJSON *obj, const char *key)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static bool is_hex64(const char *s)
-{
-	if (!s || strlen(s) != 64)
-		return false;
-	for (size_t i = 0; i < 64; i++)
-		if (!strchr("0123456789abcdef", s[i]))
-			return false;
-	return true;
-}
-
 int pf_fp_from_json(pf_fingerprint *out, const cJSON *json)
 {
 	const cJSON *co;
@@ -229,7 +220,7 @@ int pf_fp_from_json(pf_fingerprint *out, const cJSON *json)
 		cJSON_ArrayForEach(it, items)
 		{
 			const char *key = json_str(it, "key"), *sha = json_str(it, "sha256");
-			if (!key || !is_hex64(sha)) {
+			if (!key || !pf_is_sha256_hex(sha)) {
 				rc = pf_error_code(PF_EINVALID, "component \"%s\" has an item without key or sha256", name);
 				goto done;
 			}

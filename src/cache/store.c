@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -120,16 +121,6 @@ static void store_lock(pf_store *s, int how)
 static void store_unlock(pf_store *s)
 {
 	flock(s->lock_fd, LOCK_UN);
-}
-
-static bool is_hex64(const char *s)
-{
-	if (!s || strlen(s) != 64)
-		return false;
-	for (size_t i = 0; i < 64; i++)
-		if (!strchr("0123456789abcdef", s[i]))
-			return false;
-	return true;
 }
 
 int pf_store_lock(int *fd, pf_store *s, const char *fingerprint, bool *waited)
@@ -402,7 +393,7 @@ static bool ju64(const cJSON *o, const char *k, uint64_t *out)
 static int file_from_json(pf_store_file *f, const cJSON *o, const char *what)
 {
 	const char *path = jstr(o, "path"), *sha = jstr(o, "sha256");
-	if (!rel_path_safe(path) || !is_hex64(sha) || !ju64(o, "size", &f->size_bytes))
+	if (!rel_path_safe(path) || !pf_is_sha256_hex(sha) || !ju64(o, "size", &f->size_bytes))
 		return pf_error_code(PF_EINVALID, "its %s entry has no safe relative path, sha256 or size", what);
 	f->path = pf_xstrdup(path);
 	memcpy(f->sha256, sha, 65);
@@ -422,7 +413,7 @@ static int entry_from_json(pf_store_entry *e, const char *text, size_t len)
 	fp = jstr(root, "fingerprint");
 	run = cJSON_GetObjectItemCaseSensitive(root, "run");
 	outs = cJSON_GetObjectItemCaseSensitive(root, "outputs");
-	if (!ju64(root, "format", &fmt) || fmt != ENTRY_FORMAT || !is_hex64(fp) || !jstr(root, "step") ||
+	if (!ju64(root, "format", &fmt) || fmt != ENTRY_FORMAT || !pf_is_sha256_hex(fp) || !jstr(root, "step") ||
 	    !cJSON_IsObject(run) || !cJSON_IsArray(outs)) {
 		rc = pf_error_code(PF_EINVALID, "it lacks format %d, fingerprint, step, run or outputs", ENTRY_FORMAT);
 		goto done;
@@ -541,7 +532,7 @@ int pf_store_last(char out[65], pf_store *s, const char *pipeline, const char *t
 	int rc;
 	pf_buf_init(&b, 128);
 	rc = pf_fs_read_file(&b, path, 128);
-	if (rc == 0 && !(b.len == 64 && is_hex64(pf_buf_cstr(&b))))
+	if (rc == 0 && !(b.len == 64 && pf_is_sha256_hex(pf_buf_cstr(&b))))
 		rc = PF_ENOTFOUND;
 	if (rc == 0)
 		memcpy(out, pf_buf_cstr(&b), 65);
@@ -784,7 +775,7 @@ static void scan_objects(object **out, size_t *n_out, const pf_store *s)
 		while (d2 && (f = readdir(d2))) {
 			struct stat st;
 			char *p;
-			if (!is_hex64(f->d_name))
+			if (!pf_is_sha256_hex(f->d_name))
 				continue;
 			p = pf_fs_join(sub, f->d_name);
 			if (lstat(p, &st) == 0 && S_ISREG(st.st_mode)) {

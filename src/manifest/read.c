@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/mem.h"
@@ -105,16 +106,6 @@ static int get_names(char ***out, size_t *n_out, const cJSON *arr, const char *w
 	return 0;
 }
 
-static bool is_hex64(const char *s)
-{
-	if (!s || strlen(s) != 64)
-		return false;
-	for (size_t i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
 static int read_gate(pf_manifest_entry *e, const cJSON *g, const char *where)
 {
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(g, "name");
@@ -159,7 +150,7 @@ static int read_entry(pf_manifest_entry *e, const cJSON *a, size_t index)
 	if (rc < 0)
 		return rc;
 	if (cJSON_IsString(sha)) {
-		if (!is_hex64(sha->valuestring))
+		if (!pf_is_sha256_hex(sha->valuestring))
 			return bad(where, "has a \"sha256\" that is not 64 lower-case hex digits");
 		memcpy(e->sha256, sha->valuestring, 65);
 		e->has_sha256 = true;

@@ -19,14 +19,8 @@
 #include <unistd.h>
 
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/error.h"
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 int pf_proc_capture(char **out, char *const *argv, char *const *envp, size_t max_bytes, uint64_t timeout_ms)
 {
@@ -34,7 +28,7 @@ int pf_proc_capture(char **out, char *const *argv, char *const *envp, size_t max
 	int pipefd[2] = {-1, -1}, status = 0, rc = 0, err;
 	pid_t pid = -1;
 	pf_buf b;
-	uint64_t deadline = now_ms() + timeout_ms;
+	uint64_t deadline = pf_clock_mono_ms() + timeout_ms;
 	char chunk[4096];
 	pf_buf_init(&b, max_bytes);
 	*out = NULL;
@@ -54,7 +48,7 @@ int pf_proc_capture(char **out, char *const *argv, char *const *envp, size_t max
 	}
 	for (;;) {
 		struct pollfd p = {pipefd[0], POLLIN, 0};
-		uint64_t now = now_ms();
+		uint64_t now = pf_clock_mono_ms();
 		ssize_t n;
 		int left = now >= deadline ? 0 : (int)(deadline - now > 1000 ? 1000 : deadline - now);
 		if (now >= deadline) {

@@ -42,6 +42,7 @@
 #include "cache/snapshot.h"
 #include "proc/proc.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -500,23 +501,6 @@ const char *const *pf_inc_skip_names(const pf_inc *inc)
 	return inc->skip;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static char *utc_now(void)
-{
-	time_t t = time(NULL);
-	struct tm tm;
-	char buf[32];
-	gmtime_r(&t, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return pf_xstrdup(buf);
-}
-
 /* A hit: the stored run's figures become the step's, so the manifest still says how its outputs were made. */
 static void fill_cached(pf_step_record *sr, const pf_store_entry *e, uint64_t restore_ms)
 {
@@ -544,7 +528,7 @@ int pf_inc_before_step(pf_inc *inc, const pf_step *s, pf_step_record *sr, char *
 {
 	pf_fingerprint fp;
 	pf_store_entry *e = NULL;
-	uint64_t t0 = mono_ms(), t1;
+	uint64_t t0 = pf_clock_mono_ms(), t1;
 	bool waited = false;
 	int rc;
 	*lock_fd = -1;
@@ -573,10 +557,10 @@ int pf_inc_before_step(pf_inc *inc, const pf_step *s, pf_step_record *sr, char *
 		goto done;
 	rc = pf_store_get(&e, inc->store, sr->fingerprint);
 	if (rc == 0) {
-		t1 = mono_ms();
+		t1 = pf_clock_mono_ms();
 		rc = pf_store_restore(inc->store, e, inc->ictx->out);
 		if (rc == 0) {
-			fill_cached(sr, e, mono_ms() - t1);
+			fill_cached(sr, e, pf_clock_mono_ms() - t1);
 			pf_inc_add_upstream(inc, e->outputs, e->n_outputs);
 			pf_store_unlock(*lock_fd);
 			*lock_fd = -1;
@@ -584,7 +568,9 @@ int pf_inc_before_step(pf_inc *inc, const pf_step *s, pf_step_record *sr, char *
 			goto done;
 		}
 		pf_log_warn("step \"%s\": %s; it runs again", s->name, pf_error_last());
-		sr->cache_reason = pf_xasprintf("the stored entry failed its check: %s", pf_error_last());
+		sr->cache_reason = pf_xasprintf(rc == PF_EINVALID ? "the stored entry failed its check: %s"
+								  : "the stored entry could not be restored: %s",
+						pf_error_last());
 	} else if (rc == PF_EINVALID) {
 		pf_log_warn("step \"%s\": %s; it runs again", s->name, pf_error_last());
 		sr->cache_reason = pf_xasprintf("the stored entry is unreadable: %s", pf_error_last());
@@ -595,7 +581,7 @@ int pf_inc_before_step(pf_inc *inc, const pf_step *s, pf_step_record *sr, char *
 done:
 	if (rc != 1)
 		rc = 0;
-	sr->cache_overhead_ms = mono_ms() - t0 - sr->cache_restore_ms;
+	sr->cache_overhead_ms = pf_clock_mono_ms() - t0 - sr->cache_restore_ms;
 	pf_store_entry_free(e);
 	pf_fp_dispose(&fp);
 	return rc;
@@ -622,7 +608,7 @@ void pf_inc_after_step(pf_inc *inc, const pf_step *s, pf_step_record *sr, const 
 	size_t n_changed = 0;
 	bool special = false;
 	pf_store_entry e;
-	uint64_t t0 = mono_ms(), copied = 0;
+	uint64_t t0 = pf_clock_mono_ms(), copied = 0;
 	const char *out = inc->ictx->out;
 	memset(&e, 0, sizeof(e));
 	if (!inc->store || !sr->ran || sr->result.end != PF_END_OK)
@@ -638,7 +624,7 @@ void pf_inc_after_step(pf_inc *inc, const pf_step *s, pf_step_record *sr, const 
 		e.pipeline = pf_xstrdup(inc->pipeline_name);
 		e.target = inc->target ? pf_xstrdup(inc->target) : NULL;
 		e.step = pf_xstrdup(s->name);
-		e.created_utc = utc_now();
+		e.created_utc = pf_clock_utc_now();
 		e.wall_ms = sr->result.wall_ms;
 		e.user_ms = sr->result.user_ms;
 		e.sys_ms = sr->result.sys_ms;
@@ -667,7 +653,7 @@ void pf_inc_after_step(pf_inc *inc, const pf_step *s, pf_step_record *sr, const 
 	hash_missing(e.outputs, e.n_outputs, out);
 	pf_inc_add_upstream(inc, e.outputs, e.n_outputs);
 	pf_snapshot_dispose(&after);
-	sr->cache_overhead_ms += mono_ms() - t0;
+	sr->cache_overhead_ms += pf_clock_mono_ms() - t0;
 done:
 	(void)copied;
 	free(changed);

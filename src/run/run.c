@@ -37,6 +37,7 @@
 #include "run/incremental.h"
 #include "run/steps_env.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -45,23 +46,6 @@
 #include "verify/verify.h"
 
 #define STEP_RESULT_MAX_BYTES (1024u * 1024u)
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static char *utc_now(void)
-{
-	time_t t = time(NULL);
-	struct tm tm;
-	char buf[32];
-	gmtime_r(&t, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return pf_xstrdup(buf);
-}
 
 static bool is_executable(const char *path)
 {
@@ -211,19 +195,25 @@ static void attribute_artifacts(run_ctx *c, const char *step, char **produced_by
 	}
 }
 
+/* The hub options for the plan's model source (fetch, or a look in the cache for explain). */
+static void hub_options(pf_hub_options *ho, const pf_model_source *m)
+{
+	memset(ho, 0, sizeof(*ho));
+	ho->repo_id = m->hf;
+	ho->repo_type = m->repo_type;
+	ho->revision = m->revision;
+	ho->include = (const char *const *)m->include;
+	ho->n_include = m->n_include;
+	ho->exclude = (const char *const *)m->exclude;
+	ho->n_exclude = m->n_exclude;
+}
+
 static int fetch_model(run_ctx *c)
 {
 	const pf_model_source *m = c->plan->model;
 	pf_hub_options ho;
 	int rc;
-	memset(&ho, 0, sizeof(ho));
-	ho.repo_id = m->hf;
-	ho.repo_type = m->repo_type;
-	ho.revision = m->revision;
-	ho.include = (const char *const *)m->include;
-	ho.n_include = m->n_include;
-	ho.exclude = (const char *const *)m->exclude;
-	ho.n_exclude = m->n_exclude;
+	hub_options(&ho, m);
 	ho.jobs = c->opt->jobs;
 	ho.offline = c->opt->offline;
 	ho.progress = !pf_log_quiet();
@@ -516,7 +506,7 @@ static int prepare(run_ctx *c, pf_run_record *rec, const pf_run_options *opt)
 	if ((rc = pf_sha256_file(rec->pipeline_sha256, NULL, opt->pipeline_path)) < 0)
 		return rc;
 	rec->target = opt->target ? pf_xstrdup(opt->target) : NULL;
-	rec->created_utc = utc_now();
+	rec->created_utc = pf_clock_utc_now();
 	rec->passed = true;
 
 	{
@@ -663,7 +653,7 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 	char **produced_by = NULL;
 	char *manifest_path = NULL;
 	const char *what = "manifest";
-	uint64_t t0 = now_ms();
+	uint64_t t0 = pf_clock_mono_ms();
 	int rc, mrc;
 
 	memset(&c, 0, sizeof(c));
@@ -704,7 +694,7 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 	if (rc == 0 && !rec->passed)
 		rc = PF_EFAILED;
 	rec->tool_versions_json = merge_tool_versions(rec);
-	rec->duration_ms = now_ms() - t0;
+	rec->duration_ms = pf_clock_mono_ms() - t0;
 	rec->passed = rec->passed && rc == 0;
 
 	manifest_path = pf_fs_join(c.out_dir, c.plan->manifest ? c.plan->manifest : "manifest.json");
@@ -782,14 +772,7 @@ static void explain_model(run_ctx *c, pf_explain_report *r)
 {
 	const pf_model_source *m = c->plan->model;
 	pf_hub_options ho;
-	memset(&ho, 0, sizeof(ho));
-	ho.repo_id = m->hf;
-	ho.repo_type = m->repo_type;
-	ho.revision = m->revision;
-	ho.include = (const char *const *)m->include;
-	ho.n_include = m->n_include;
-	ho.exclude = (const char *const *)m->exclude;
-	ho.n_exclude = m->n_exclude;
+	hub_options(&ho, m);
 	ho.offline = true;
 	if (pf_hub_fetch(&c->rec->model, &ho) == 0) {
 		c->ictx.model_dir = c->rec->model->snapshot_dir;
