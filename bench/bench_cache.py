@@ -7,9 +7,10 @@
    (cache.overhead_ms: fingerprinting, hashing and copying the outputs in) against each step's
    own time (target: under 2%).
 2. A synthetic step that writes one large file (SIZE_MIB, default 1024) from /dev/zero-like bytes
-   (page cache; the disk is out of the figure): the overhead of storing it and the time to restore
-   it, against `cp` and `sha256sum` of the same file in the same run, so the figure for the
-   1.4 GB Llama-3.2-1B .pte can be told from the store's throughput.
+   (page cache): what storing it adds to the step (hashing it; the copy into the store runs in the
+   background while the next steps run, and is reported apart) and the time to restore it, against
+   `cp` and `sha256sum` of the same file in the same run, so the figure for the 1.4 GB
+   Llama-3.2-1B .pte can be told from the store's throughput.
 
 Usage: bench/bench_cache.py  (env: PTEFLOW_BIN default build/pteflow, PTEFLOW_PYTHON default
 python3, REPEAT default 5, SIZE_MIB default 1024, BENCH_OUT default a new temporary folder)
@@ -54,8 +55,8 @@ def demo(work, env):
     out = work / "demo-out"
     cold = run([PTEFLOW, "run", ROOT / "pipelines" / "demo.yaml", "--python", PYTHON, "--out", out, "-q"], env)
     m = manifest(out)
-    steps = [{"name": s["name"], "duration_ms": s["duration_ms"], "overhead_ms": s["cache"]["overhead_ms"]}
-             for s in m["steps"]]
+    steps = [{"name": s["name"], "duration_ms": s["duration_ms"], "overhead_ms": s["cache"]["overhead_ms"],
+              "store_ms": s["cache"]["store_ms"]} for s in m["steps"]]
     again = [run([PTEFLOW, "run", ROOT / "pipelines" / "demo.yaml", "--python", PYTHON, "--out", out, "-q"], env)
              for _ in range(REPEAT)]
     assert all(s["cached"] for s in manifest(out)["steps"]), "the re-run was not restored"
@@ -78,7 +79,8 @@ artifacts:
         e = dict(env, PTEFLOW_STORE=str(work / f"big-store-{i}"))
         run([PTEFLOW, "run", p, "--out", out, "-q"], e)
         s = manifest(out)["steps"][0]
-        stored.append({"step_ms": s["duration_ms"], "overhead_ms": s["cache"]["overhead_ms"]})
+        stored.append({"step_ms": s["duration_ms"], "overhead_ms": s["cache"]["overhead_ms"],
+                       "store_ms": s["cache"]["store_ms"]})
         (out / "big.bin").unlink()
         run([PTEFLOW, "run", p, "--out", out, "-q"], e)
         s = manifest(out)["steps"][0]
@@ -95,6 +97,7 @@ artifacts:
         subprocess.run(["sha256sum", out / "big.bin"], check=True, capture_output=True)
         peer_sha.append((time.monotonic() - t0) * 1000)
     return {"size_mib": SIZE_MIB, "store_overhead_ms": summary([x["overhead_ms"] for x in stored]),
+            "background_copy_ms": summary([x["store_ms"] for x in stored]),
             "step_ms": summary([x["step_ms"] for x in stored]), "restore_ms": summary(restored),
             "cp_ms": summary(peer_cp), "sha256sum_ms": summary(peer_sha)}
 
@@ -116,12 +119,14 @@ def main():
     for s in d["steps"]:
         pct = 100.0 * s["overhead_ms"] / max(1, s["duration_ms"])
         print(f"| demo step {s['name']}: store overhead on the cold run | {s['overhead_ms']} ms of "
-              f"{s['duration_ms'] / 1000:.1f} s ({pct:.2f}%) |")
+              f"{s['duration_ms'] / 1000:.1f} s ({pct:.2f}%); copy in the background {s['store_ms']} ms |")
     mib = b["size_mib"]
     so, rs = b["store_overhead_ms"]["median"], b["restore_ms"]["median"]
-    print(f"| {mib} MiB output: storing it (hash + copy in), median | {so:.0f} ms "
-          f"({mib / 1024 / (so / 1000):.2f} GiB/s); cp {b['cp_ms']['median']:.0f} ms, "
-          f"sha256sum {b['sha256sum_ms']['median']:.0f} ms |")
+    bg = b["background_copy_ms"]["median"]
+    print(f"| {mib} MiB output: what storing it adds to the step (hashing it), median | {so:.0f} ms "
+          f"({mib / 1024 / (so / 1000):.2f} GiB/s); sha256sum {b['sha256sum_ms']['median']:.0f} ms |")
+    print(f"| {mib} MiB output: the copy into the store, in the background, median | {bg:.0f} ms; "
+          f"cp {b['cp_ms']['median']:.0f} ms |")
     print(f"| {mib} MiB output: restoring it (copy out + re-hash), median | {rs:.0f} ms "
           f"({mib / 1024 / (rs / 1000):.2f} GiB/s) |")
     llama_bytes, llama_s = 1_402_614_016, 192.0  # README: the 1B-shaped .pte and its export time

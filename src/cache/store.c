@@ -44,7 +44,7 @@
 
 struct pf_store {
 	char *dir;
-	int lock_fd; /* store.lock */
+	int lock_fd; /* store.lock, opened once to find an unusable store early */
 };
 
 char *pf_store_default_dir(void)
@@ -112,15 +112,27 @@ void pf_store_free(pf_store *s)
 	free(s);
 }
 
-static void store_lock(pf_store *s, int how)
+/*
+ * store.lock for one operation, on a descriptor of its own: flock belongs to
+ * the open file, so two threads of one run (a background put and a restore)
+ * must not share one. Returns the descriptor for store_unlock (-1 when it
+ * cannot be opened: the operation goes on unlocked, as the store itself
+ * still renames every file into place).
+ */
+static int store_lock(pf_store *s, int how)
 {
-	while (flock(s->lock_fd, how) < 0 && errno == EINTR)
+	char *path = pf_fs_join(s->dir, "store.lock");
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	free(path);
+	while (fd >= 0 && flock(fd, how) < 0 && errno == EINTR)
 		;
+	return fd;
 }
 
-static void store_unlock(pf_store *s)
+static void store_unlock(int fd)
 {
-	flock(s->lock_fd, LOCK_UN);
+	if (fd >= 0)
+		close(fd); /* releases the flock */
 }
 
 int pf_store_lock(int *fd, pf_store *s, const char *fingerprint, bool *waited)
@@ -273,7 +285,55 @@ static int temp_in(char **out_path, const char *dir, const char *stem)
 	return fd;
 }
 
-/* Copy the output folder's file f into the objects; fills f->sha256 and f->size_bytes. */
+static uint64_t ctime_of(const struct stat *st)
+{
+	return (uint64_t)st->st_ctim.tv_sec * 1000000000u + (uint64_t)st->st_ctim.tv_nsec;
+}
+
+/* Copy without hashing (the hash is known): in the kernel where it can, else through a buffer. */
+static int copy_plain(int dst_fd, int src_fd, uint64_t size, const char *what)
+{
+	uint64_t done = 0;
+	char *buf = NULL;
+	int rc = 0;
+	if (ioctl(dst_fd, FICLONE, src_fd) == 0)
+		return 0;
+	while (done < size) {
+		ssize_t n = copy_file_range(src_fd, NULL, dst_fd, NULL, (size_t)(size - done > (1u << 30) ? (1u << 30) : size - done), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break; /* not supported here, or the file ended early: the buffer loop finds out which */
+		done += (uint64_t)n;
+	}
+	while (done < size && rc == 0) {
+		ssize_t n;
+		if (!buf)
+			buf = pf_xmalloc(COPY_CHUNK);
+		n = pread(src_fd, buf, COPY_CHUNK, (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? pf_error_errno("\"%s\" cannot be read", what)
+				   : pf_error_code(PF_EINVALID, "\"%s\" changed while it was being stored", what);
+			break;
+		}
+		for (ssize_t off = 0; off < n && rc == 0;) {
+			ssize_t w = pwrite(dst_fd, buf + off, (size_t)(n - off), (off_t)(done + (uint64_t)off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				rc = pf_error_errno("\"%s\" cannot be copied", what);
+			else
+				off += w;
+		}
+		done += (uint64_t)n;
+	}
+	free(buf);
+	return rc;
+}
+
+/* Copy the output folder's file f into the objects (see pf_store_put for a known or unknown hash). */
 static int put_object(pf_store *s, pf_store_file *f, const char *out_dir, uint64_t *copied)
 {
 	char *src = pf_fs_join(out_dir, f->path), *tmpdir = pf_fs_join(s->dir, "tmp"), *tmp = NULL;
@@ -286,12 +346,32 @@ static int put_object(pf_store *s, pf_store_file *f, const char *out_dir, uint64
 			    : pf_error_set("\"%s\" is not a regular file", src);
 		goto done;
 	}
+	if (f->sha256[0]) {
+		char *known = object_path(s, f->sha256);
+		bool there = pf_fs_exists(known);
+		free(known);
+		if ((uint64_t)st.st_size != f->size_bytes || ctime_of(&st) != f->ctime_ns) {
+			rc = pf_error_code(PF_EINVALID, "\"%s\" changed after the step that wrote it ended", f->path);
+			goto done;
+		}
+		if (there)
+			goto done; /* the same bytes are stored already */
+	}
 	if ((fd = temp_in(&tmp, tmpdir, "object")) < 0) {
 		rc = fd;
 		goto done;
 	}
-	if ((rc = copy_hashed(fd, in, f->sha256, &f->size_bytes, src)) < 0)
+	if (f->sha256[0]) {
+		struct stat after;
+		if ((rc = copy_plain(fd, in, f->size_bytes, src)) < 0)
+			goto done;
+		if (fstat(in, &after) < 0 || ctime_of(&after) != f->ctime_ns || after.st_size != st.st_size) {
+			rc = pf_error_code(PF_EINVALID, "\"%s\" changed while it was being stored", f->path);
+			goto done;
+		}
+	} else if ((rc = copy_hashed(fd, in, f->sha256, &f->size_bytes, src)) < 0) {
 		goto done;
+	}
 	obj = object_path(s, f->sha256);
 	if (pf_fs_exists(obj))
 		goto done; /* the same bytes are stored already */
@@ -546,7 +626,7 @@ int pf_store_put(pf_store *s, pf_store_entry *e, const char *out_dir, uint64_t *
 	char *text = NULL, *path = NULL;
 	uint64_t copied = 0;
 	int rc = 0;
-	store_lock(s, LOCK_SH);
+	int lock = store_lock(s, LOCK_SH);
 	for (size_t i = 0; i < e->n_outputs && rc == 0; i++)
 		rc = put_object(s, &e->outputs[i], out_dir, &copied);
 	if (rc == 0 && e->log.path)
@@ -563,7 +643,7 @@ int pf_store_put(pf_store *s, pf_store_entry *e, const char *out_dir, uint64_t *
 	if (stored_bytes)
 		*stored_bytes = copied;
 done:
-	store_unlock(s);
+	store_unlock(lock);
 	free(text);
 	free(path);
 	return rc;
@@ -642,13 +722,13 @@ int pf_store_restore(pf_store *s, const pf_store_entry *e, const char *out_dir)
 {
 	size_t n = e->n_outputs + 2, used = 0;
 	staged *st = pf_xcalloc(n, sizeof(staged));
-	int rc = 0;
+	int rc = 0, lock;
 	for (size_t i = 0; i < e->n_outputs; i++)
 		st[used++].f = &e->outputs[i];
 	st[used++].f = &e->log;
 	if (e->result.path)
 		st[used++].f = &e->result;
-	store_lock(s, LOCK_SH);
+	lock = store_lock(s, LOCK_SH);
 	for (size_t i = 0; i < used && rc == 0; i++)
 		rc = stage_one(s, &st[i], out_dir);
 	/* all verified: now put them in place */
@@ -670,7 +750,7 @@ int pf_store_restore(pf_store *s, const pf_store_entry *e, const char *out_dir)
 		free(path);
 		set_last(s, e);
 	}
-	store_unlock(s);
+	store_unlock(lock);
 	for (size_t i = 0; i < used; i++) {
 		if (st[i].tmp)
 			unlink(st[i].tmp);
@@ -731,10 +811,8 @@ static int load_entries(pf_store_entry ***out, size_t *n_out, pf_store *s, char 
 
 int pf_store_list(pf_store_entry ***out, size_t *n_out, pf_store *s)
 {
-	int rc;
-	store_lock(s, LOCK_SH);
-	rc = load_entries(out, n_out, s, NULL, NULL);
-	store_unlock(s);
+	int lock = store_lock(s, LOCK_SH), rc = load_entries(out, n_out, s, NULL, NULL);
+	store_unlock(lock);
 	return rc;
 }
 
@@ -842,8 +920,9 @@ int pf_store_gc(pf_store_gc_report *r, pf_store *s, uint64_t max_bytes, bool dry
 	object *objs = NULL;
 	uint64_t live = 0, on_disk = 0;
 	int rc;
+	int lock;
 	memset(r, 0, sizeof(*r));
-	store_lock(s, LOCK_EX);
+	lock = store_lock(s, LOCK_EX);
 	if ((rc = load_entries(&entries, &n, s, &broken, &n_broken)) < 0)
 		goto done;
 	scan_objects(&objs, &n_objs, s);
@@ -881,7 +960,7 @@ int pf_store_gc(pf_store_gc_report *r, pf_store *s, uint64_t max_bytes, bool dry
 			r->broken_removed++;
 	clean_tmp(s, r, dry_run);
 done:
-	store_unlock(s);
+	store_unlock(lock);
 	for (size_t i = 0; i < n; i++)
 		pf_store_entry_free(entries[i]);
 	free(entries);

@@ -36,6 +36,7 @@ typedef struct pf_store_file {
 	char *path;         /* relative to the output folder; NULL = none (an entry without a result file) */
 	char sha256[65];
 	uint64_t size_bytes;
+	uint64_t ctime_ns;  /* put: when sha256 was taken already, the file's ctime then (0: hash while copying) */
 } pf_store_file;
 
 typedef struct pf_store_entry {
@@ -86,10 +87,14 @@ int pf_store_get(pf_store_entry **out, pf_store *s, const char *fingerprint);
 int pf_store_restore(pf_store *s, const pf_store_entry *e, const char *out_dir);
 
 /*
- * Store an entry: hash and copy each file of e (paths relative to out_dir;
- * sha256 and size_bytes are filled in here), then write the record
- * atomically. Safe against concurrent runs (objects and records are renamed
- * into place). *stored_bytes (may be NULL) receives the bytes copied in.
+ * Store an entry: copy each file of e (paths relative to out_dir) into the
+ * objects, then write the record atomically. A file whose sha256 is empty is
+ * hashed while it is copied (sha256 and size_bytes are filled in); one whose
+ * sha256 was taken already (with its ctime_ns) is copied as it is and must
+ * not have changed since (PF_EINVALID "changed while it was being stored").
+ * Safe against concurrent runs (objects and records are renamed into place)
+ * and callable from another thread. *stored_bytes (may be NULL) receives the
+ * bytes copied in.
  */
 int pf_store_put(pf_store *s, pf_store_entry *e, const char *out_dir, uint64_t *stored_bytes);
 

@@ -60,6 +60,7 @@ typedef struct pf_step_record {
 	uint64_t cache_restore_ms; /* hit: time to check and copy the outputs back */
 	uint64_t cache_overhead_ms; /* fingerprinting, and on a miss hashing and storing the outputs */
 	bool cache_stored;       /* miss: the outputs went into the store */
+	uint64_t cache_store_ms; /* miss: the copy into the store, done while the next steps ran */
 } pf_step_record;
 
 typedef struct pf_model_file {

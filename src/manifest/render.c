@@ -214,6 +214,7 @@ static cJSON *render_cache(const pf_step_record *s)
 	add_str(o, "original_run_utc", s->cache_origin_utc);
 	add_u64(o, "restore_ms", s->cache_restore_ms);
 	add_u64(o, "overhead_ms", s->cache_overhead_ms);
+	add_u64(o, "store_ms", s->cache_store_ms);
 	cJSON_AddBoolToObject(o, "stored", s->cache_stored);
 	return o;
 }

@@ -30,6 +30,8 @@ typedef struct pf_inc {
 	pf_store_file *upstream;  /* outputs of the steps so far (path, sha256), in order */
 	size_t n_upstream;
 	pf_fingerprint pending;   /* the running step's fingerprint, between before and after */
+	struct pf_inc_put **puts; /* outputs being copied into the store while the next steps run */
+	size_t n_puts;
 	const char *manifest_name; /* left out of the outputs, with logs/, steps/ and SHA256SUMS */
 	const char *skip[6];
 	bool upstream_unknown;    /* explain: an earlier step would run, so its outputs are not known */
@@ -52,13 +54,24 @@ int pf_inc_before_step(pf_inc *inc, const pf_step *s, pf_step_record *sr, char *
 
 /*
  * After step s ran: when it succeeded, hash what it wrote into the output
- * folder (the files new or changed since `before`), keep them for the later
- * steps' fingerprints and, when caching applies, store them. A store that
- * cannot take them is a warning. Releases lock_fd.
+ * folder (the files new or changed since `before`) and keep the hashes for
+ * the later steps' fingerprints; when caching applies, start copying them
+ * into the store in the background (pf_inc_finish waits for it; the copy
+ * must find each file as it was hashed, else that entry is not stored). A
+ * store that cannot take them is a warning. Hands lock_fd to the copy, which
+ * releases it once the entry is written.
  */
 struct pf_snapshot;
 void pf_inc_after_step(pf_inc *inc, const pf_step *s, pf_step_record *sr, const struct pf_snapshot *before,
 		       int lock_fd);
+
+/*
+ * Wait for the outputs still being copied into the store (pf_inc_after_step
+ * hands the copy to a thread so the next step need not wait for the disk),
+ * and record in each step's record whether they were stored. Call before
+ * the manifest is written; pf_inc_dispose calls it too.
+ */
+void pf_inc_finish(pf_inc *inc);
 
 /* The top-level names of the output folder that are pteflow's own, not a step's outputs (NULL-terminated). */
 const char *const *pf_inc_skip_names(const pf_inc *inc);

@@ -689,6 +689,7 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 	}
 	/* Gates run even after a failed step: the manifest then says what exists and what does not. */
 	mrc = verify_and_summarise(&c, produced_by);
+	pf_inc_finish(&c.inc); /* the manifest says whether each step's outputs were stored */
 	if (rc == 0 && mrc < 0)
 		rc = mrc;
 	if (rc == 0 && !rec->passed)
