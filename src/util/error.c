@@ -13,9 +13,12 @@ static _Thread_local char last_error[1024];
 
 static void set_va(const char *fmt, va_list ap) PF_PRINTF(1, 0);
 
+/* Through a copy: callers often wrap the last message in a new one (pf_error_code(..., "x: %s", pf_error_last())). */
 static void set_va(const char *fmt, va_list ap)
 {
-	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	char msg[sizeof(last_error)];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	memcpy(last_error, msg, sizeof(last_error));
 }
 
 int pf_error_set(const char *fmt, ...)

@@ -117,3 +117,12 @@ Test(util_fs, join_never_doubles_slashes)
 	free(a);
 	free(b);
 }
+
+Test(util_error, a_message_can_wrap_the_last_one)
+{
+	pf_error_set("variable \"%s\" is not set", "HF_TOKEN");
+	pf_error_code(PF_EINVALID, "env \"%s\": %s", "HF_TOKEN", pf_error_last());
+	cr_assert_str_eq(pf_error_last(), "env \"HF_TOKEN\": variable \"HF_TOKEN\" is not set");
+	pf_error_set("step \"%s\": %s", "export", pf_error_last());
+	cr_assert_str_eq(pf_error_last(), "step \"export\": env \"HF_TOKEN\": variable \"HF_TOKEN\" is not set");
+}
