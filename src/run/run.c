@@ -31,6 +31,7 @@
 #include "pipeline/interp.h"
 #include "pipeline/pipeline.h"
 #include "proc/proc.h"
+#include "run/predict.h"
 #include "run/steps_env.h"
 #include "util/buf.h"
 #include "util/fs.h"
@@ -279,6 +280,40 @@ static void read_step_result(pf_step_record *sr, const char *path)
 	pf_buf_dispose(&b);
 }
 
+/*
+ * Issue 13: predict an export step's peak, sizes and runtime memory before it
+ * runs (src/run/predict.c), with the environment and folder the step gets.
+ * Never fails the run: without a prediction the step runs as before.
+ */
+static void predict_step(run_ctx *c, const pf_step *s, char **argv, size_t n_argv, pf_step_record *sr)
+{
+	char **envp = NULL, *cwd = NULL, *scratch;
+	int rc;
+	if (s->shell || !pf_predict_applies(argv, n_argv))
+		return;
+	scratch = pf_xasprintf("%s/steps/%s.estimate.json", c->out_dir, s->name);
+	rc = pf_steps_env_build(&envp, s, &c->ictx, c->steps_path, c->out_dir, scratch);
+	if (rc == 0 && s->cwd)
+		rc = pf_interp_expand(&cwd, s->cwd, &c->ictx);
+	if (rc == 0)
+		rc = pf_predict_step(&sr->prediction, argv, n_argv, envp, cwd ? cwd : c->workdir, c->out_dir);
+	if (rc < 0) {
+		char *r = pf_secret_redact(pf_error_last());
+		pf_log_warn("step \"%s\": no prediction (%s); it runs as before", s->name, r);
+		free(r);
+	} else if (sr->prediction) {
+		char *lo = pf_format_size(sr->prediction->peak.low), *hi = pf_format_size(sr->prediction->peak.high);
+		pf_log_info("step \"%s\": predicted peak memory %s to %s", s->name, lo, hi);
+		free(lo);
+		free(hi);
+		/* No limits.expect: the prediction's upper bound admits the step (a refusal beats a kill minutes in). */
+		sr->prediction->used_for_admission = s->limits.expect_bytes == 0;
+	}
+	free(scratch);
+	free(cwd);
+	pf_strv0_free(envp);
+}
+
 static int run_one_step(run_ctx *c, size_t idx, pf_step_record *sr)
 {
 	const pf_step *s = &c->plan->steps[idx];
@@ -300,8 +335,15 @@ static int run_one_step(run_ctx *c, size_t idx, pf_step_record *sr)
 		sr->argv[i] = pf_secret_redact(argv[i]);
 	sr->n_argv = n_argv;
 
+	predict_step(c, s, argv, n_argv, sr);
 	if (s->limits.expect_bytes && (rc = pf_guard_admit(s->name, s->limits.expect_bytes, c->opt->force)) < 0) {
 		record_failure(c->rec, "%s", pf_error_last());
+		goto done;
+	}
+	if (sr->prediction && sr->prediction->used_for_admission &&
+	    (rc = pf_guard_admit(s->name, sr->prediction->peak.high, c->opt->force)) < 0) {
+		record_failure(c->rec, "%s (the figure is the upper bound of pteflow's prediction for this step: set "
+				       "limits.expect to decide it yourself)", pf_error_last());
 		goto done;
 	}
 	log_rel = pf_xasprintf("logs/%s.log", s->name);
@@ -619,6 +661,9 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 	mrc = verify_and_summarise(&c, produced_by);
 	if (rc == 0 && mrc < 0)
 		rc = mrc;
+	for (size_t i = 0; i < rec->n_steps; i++) /* predictions: what was measured (issue 13) */
+		pf_predict_settle(rec->steps[i].prediction, rec, rec->steps[i].ran && rec->steps[i].result.end == PF_END_OK,
+				  rec->steps[i].result.guard.peak_bytes);
 	if (rc == 0 && !rec->passed)
 		rc = PF_EFAILED;
 	rec->tool_versions_json = merge_tool_versions(rec);
