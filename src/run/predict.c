@@ -215,9 +215,13 @@ int pf_predict_step(pf_prediction **out, char *const *argv, size_t n_argv, char 
 	rc = pf_proc_run(&res, &spec);
 	if (rc < 0)
 		goto done;
+	if (res.end == PF_END_SPAWN) {
+		rc = pf_error_code(PF_EENV, "the estimator could not start: %s", res.spawn_error);
+		goto done;
+	}
 	if (res.end != PF_END_OK) {
-		why = last_line(log_path);
 		char *how = pf_proc_describe(&res);
+		why = last_line(log_path);
 		rc = pf_error_code(PF_EFAILED, "the estimator %s%s%s", how, why ? ": " : "", why ? why : "");
 		free(how);
 		goto done;

@@ -661,9 +661,10 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 	mrc = verify_and_summarise(&c, produced_by);
 	if (rc == 0 && mrc < 0)
 		rc = mrc;
-	for (size_t i = 0; i < rec->n_steps; i++) /* predictions: what was measured (issue 13) */
+	/* Predictions: what was measured (issue 13). The model predicts resident memory (see predict.h). */
+	for (size_t i = 0; i < rec->n_steps; i++)
 		pf_predict_settle(rec->steps[i].prediction, rec, rec->steps[i].ran && rec->steps[i].result.end == PF_END_OK,
-				  rec->steps[i].result.guard.peak_bytes);
+				  rec->steps[i].result.maxrss_bytes);
 	if (rc == 0 && !rec->passed)
 		rc = PF_EFAILED;
 	rec->tool_versions_json = merge_tool_versions(rec);
