@@ -335,7 +335,7 @@ def test_help_and_usage_errors():
     assert r.code == 2 and "bogus" in r.err
 
 
-@pytest.mark.parametrize("command", ["run", "validate", "fetch", "inspect", "verify", "matrix", "version", "help"])
+@pytest.mark.parametrize("command", ["run", "plan", "validate", "fetch", "inspect", "verify", "matrix", "version", "help"])
 def test_every_command_has_help(command):
     r = run_pteflow(command, "--help")
     assert r.code == 0, r
