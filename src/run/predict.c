@@ -81,7 +81,7 @@ static char *relative_to(const char *path, const char *out_dir)
 	return pf_xstrdup(path + n + 1);
 }
 
-static int parse_answer(pf_prediction **out, const char *text, size_t len, const char *out_dir)
+int pf_predict_parse(pf_prediction **out, const char *text, size_t len, const char *out_dir)
 {
 	cJSON *root = cJSON_ParseWithLength(text, len), *arts, *a, *model;
 	pf_prediction *p = NULL;
@@ -230,7 +230,7 @@ int pf_predict_step(pf_prediction **out, char *const *argv, size_t n_argv, char 
 		rc = pf_error_code(PF_EFAILED, "the estimator wrote no readable answer: %s", pf_error_last());
 		goto done;
 	}
-	rc = parse_answer(out, (const char *)b.data, b.len, out_dir);
+	rc = pf_predict_parse(out, (const char *)b.data, b.len, out_dir);
 done:
 	if (result_path)
 		unlink(result_path);

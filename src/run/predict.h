@@ -51,6 +51,13 @@ int pf_predict_step(pf_prediction **out, char *const *argv, size_t n_argv, char 
                     const char *out_dir);
 
 /*
+ * Read an estimator answer (text of len bytes, not NUL-terminated): *out as
+ * pf_predict_step gives it, or NULL for "estimable": false. PF_EINVALID for
+ * anything else than the documented shape. Exposed for the fuzz target.
+ */
+int pf_predict_parse(pf_prediction **out, const char *text, size_t len, const char *out_dir);
+
+/*
  * After the step ran: the measured peak, and for each predicted artifact the
  * file's size and (for a .pte) its runtime footprint read from its execution
  * plan. Artifacts the run verified are taken from `rec`; others are stat'ed
