@@ -212,7 +212,7 @@ static cJSON *render_interval(const pf_interval *v)
 	return o;
 }
 
-/* {"predicted": {low, point, high}, "actual": n|null, "error_pct": (actual - point) / actual x 100 | null, "within": bool|null} */
+/* {"predicted": {low, point, high}, "actual": n|null, "error_pct": (point - actual) / actual x 100 | null, "within": bool|null} */
 static cJSON *render_figure(const pf_interval *predicted, bool has_actual, uint64_t actual)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -223,9 +223,9 @@ static cJSON *render_figure(const pf_interval *predicted, bool has_actual, uint6
 			/* one decimal, rounded half away from zero */
 			double e = ((double)predicted->point - (double)actual) / (double)actual * 1000.0;
 			cJSON_AddNumberToObject(o, "error_pct", (double)(long long)(e + (e >= 0 ? 0.5 : -0.5)) / 10.0);
-		}
-		else
+		} else {
 			cJSON_AddNullToObject(o, "error_pct");
+		}
 		cJSON_AddBoolToObject(o, "within", actual >= predicted->low && actual <= predicted->high);
 	} else {
 		cJSON_AddNullToObject(o, "actual");
