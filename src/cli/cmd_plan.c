@@ -19,29 +19,28 @@
 #include "util/log.h"
 #include "util/mem.h"
 
-const char pf_usage_plan[] =
-	"usage: pteflow plan PIPELINE.yaml [options]\n\n"
-	"Predict, before anything runs, what each export step will need and write: its peak\n"
-	"memory (resident), the size of every .pte/.ptd and each program's runtime memory\n"
-	"(program + data + planned memory buffers), each as an interval, beside the pipeline's\n"
-	"gates (limits.memory, max_size, min_size). A Hub model's config.json is fetched alone\n"
-	"into the normal cache (no weights); the demo's random config needs no network.\n"
-	"The model behind the figures, its measured constants and their accuracy:\n"
-	"python/pteflow_steps/estimate.py and the README's Predictions section.\n\n"
-	"A breach is a predicted figure (the point) past a gate; at risk, an interval that\n"
-	"crosses one. Steps that are not export steps (checks) are listed without a figure.\n\n"
-	"options:\n"
-	"  -t, --target NAME   plan one target; without it, every target of the pipeline\n"
-	"  -o, --out DIR       the output folder ${out} stands for (default as in run)\n"
-	"      --json          print the plan as JSON on stdout\n"
-	"      --strict        exit 1 when a breach is predicted\n"
-	"      --python PATH   interpreter for ${python} (default as in run)\n"
-	"      --offline       read config.json from the Hugging Face cache only\n"
-	"  -q, --quiet         hide progress and notes (errors are always shown)\n"
-	"  -h, --help          show this help\n\n"
-	"exit codes: 0 planned (breaches are reported); 1 --strict and a predicted breach;\n"
-	"2 bad usage, invalid pipeline or unknown target; 3 environment problem (config.json\n"
-	"cannot be fetched, no interpreter for the estimator).\n";
+const char pf_usage_plan[] = "usage: pteflow plan PIPELINE.yaml [options]\n\n"
+                             "Predict, before anything runs, what each export step will need and write: its peak\n"
+                             "memory (resident), the size of every .pte/.ptd and each program's runtime memory\n"
+                             "(program + data + planned memory buffers), each as an interval, beside the pipeline's\n"
+                             "gates (limits.memory, max_size, min_size). A Hub model's config.json is fetched alone\n"
+                             "into the normal cache (no weights); the demo's random config needs no network.\n"
+                             "The model behind the figures, its measured constants and their accuracy:\n"
+                             "python/pteflow_steps/estimate.py and the README's Predictions section.\n\n"
+                             "A breach is a predicted figure (the point) past a gate; at risk, an interval that\n"
+                             "crosses one. Steps that are not export steps (checks) are listed without a figure.\n\n"
+                             "options:\n"
+                             "  -t, --target NAME   plan one target; without it, every target of the pipeline\n"
+                             "  -o, --out DIR       the output folder ${out} stands for (default as in run)\n"
+                             "      --json          print the plan as JSON on stdout\n"
+                             "      --strict        exit 1 when a breach is predicted\n"
+                             "      --python PATH   interpreter for ${python} (default as in run)\n"
+                             "      --offline       read config.json from the Hugging Face cache only\n"
+                             "  -q, --quiet         hide progress and notes (errors are always shown)\n"
+                             "  -h, --help          show this help\n\n"
+                             "exit codes: 0 planned (breaches are reported); 1 --strict and a predicted breach;\n"
+                             "2 bad usage, invalid pipeline or unknown target; 3 environment problem (config.json\n"
+                             "cannot be fetched, no interpreter for the estimator).\n";
 
 static void print_bytes(FILE *f, uint64_t n)
 {
@@ -247,12 +246,15 @@ enum { OPT_JSON = 256, OPT_STRICT, OPT_PYTHON, OPT_OFFLINE };
 
 int cmd_plan(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"target", required_argument, NULL, 't'}, {"out", required_argument, NULL, 'o'},
-		{"json", no_argument, NULL, OPT_JSON},     {"strict", no_argument, NULL, OPT_STRICT},
-		{"python", required_argument, NULL, OPT_PYTHON}, {"offline", no_argument, NULL, OPT_OFFLINE},
-		{"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"target", required_argument, NULL, 't'},
+	                                         {"out", required_argument, NULL, 'o'},
+	                                         {"json", no_argument, NULL, OPT_JSON},
+	                                         {"strict", no_argument, NULL, OPT_STRICT},
+	                                         {"python", required_argument, NULL, OPT_PYTHON},
+	                                         {"offline", no_argument, NULL, OPT_OFFLINE},
+	                                         {"quiet", no_argument, NULL, 'q'},
+	                                         {"help", no_argument, NULL, 'h'},
+	                                         {NULL, 0, NULL, 0}};
 	pf_run_options opt;
 	bool json = false, strict = false;
 	char **targets = NULL, *base_out = NULL;
@@ -267,14 +269,29 @@ int cmd_plan(int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "t:o:qh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 't': opt.target = optarg; break;
-		case 'o': opt.out_dir = optarg; break;
-		case OPT_JSON: json = true; break;
-		case OPT_STRICT: strict = true; break;
-		case OPT_PYTHON: opt.python = optarg; break;
-		case OPT_OFFLINE: opt.offline = true; break;
-		case 'q': pf_log_set_quiet(true); break;
-		case 'h': return pf_cli_print_help("plan");
+		case 't':
+			opt.target = optarg;
+			break;
+		case 'o':
+			opt.out_dir = optarg;
+			break;
+		case OPT_JSON:
+			json = true;
+			break;
+		case OPT_STRICT:
+			strict = true;
+			break;
+		case OPT_PYTHON:
+			opt.python = optarg;
+			break;
+		case OPT_OFFLINE:
+			opt.offline = true;
+			break;
+		case 'q':
+			pf_log_set_quiet(true);
+			break;
+		case 'h':
+			return pf_cli_print_help("plan");
 		default:
 			return pf_cli_usage_error("plan", "unknown option or missing value \"%s\"", argv[optind - 1]);
 		}
@@ -310,7 +327,8 @@ int cmd_plan(int argc, char **argv)
 				print_table(&r);
 			breaches += r.n_breaches;
 			if (r.env_problem) {
-				pf_log_error("the estimator could not be started: run scripts/setup-python.sh or pass --python");
+				pf_log_error(
+				    "the estimator could not be started: run scripts/setup-python.sh or pass --python");
 				code = PF_EXIT_ENV;
 			}
 		}
@@ -327,7 +345,7 @@ int cmd_plan(int argc, char **argv)
 	}
 	if (code == PF_EXIT_OK && strict && breaches) {
 		pf_log_error("%zu predicted breach%s of the pipeline's gates (--strict)", breaches,
-			     breaches == 1 ? "" : "es");
+		             breaches == 1 ? "" : "es");
 		code = PF_EXIT_FAILED;
 	}
 	cJSON_Delete(doc);

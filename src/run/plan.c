@@ -110,10 +110,11 @@ static void judge_artifacts(pf_plan_report *r, const pf_plan *plan)
 		}
 		if (!x->step)
 			continue;
-		if ((a->max_size && x->pred.size.point > a->max_size) || (a->min_size && x->pred.size.point < a->min_size))
+		if ((a->max_size && x->pred.size.point > a->max_size) ||
+		    (a->min_size && x->pred.size.point < a->min_size))
 			x->breach = true;
 		else if ((a->max_size && x->pred.size.high > a->max_size) ||
-			 (a->min_size && x->pred.size.low < a->min_size))
+		         (a->min_size && x->pred.size.low < a->min_size))
 			x->at_risk = true;
 		r->n_breaches += x->breach;
 		r->n_at_risk += x->at_risk;
@@ -141,7 +142,7 @@ static void predict_steps(pf_plan_report *r, const pf_plan *plan, const pf_inter
 		} else if (s->shell || !pf_predict_applies(argv, n)) {
 			ps->note = pf_xstrdup("not an export step the estimator models");
 		} else if ((rc = step_env(&envp, s, ictx, steps_path, out_dir)) < 0 ||
-			   (rc = pf_predict_step(&ps->prediction, argv, n, envp, NULL, out_dir)) < 0) {
+		           (rc = pf_predict_step(&ps->prediction, argv, n, envp, NULL, out_dir)) < 0) {
 			char *why = pf_secret_redact(pf_error_last());
 			ps->note = pf_xasprintf("no prediction: %s", why);
 			free(why);
@@ -182,9 +183,9 @@ int pf_run_plan(pf_plan_report *out, const pf_run_options *opt)
 	out->pipeline_path = pf_xstrdup(opt->pipeline_path);
 	out->target = opt->target ? pf_xstrdup(opt->target) : NULL;
 	{
-		char *rel = opt->out_dir ? pf_xstrdup(opt->out_dir)
-		                         : opt->target ? pf_xasprintf("out/%s/%s", plan->name, opt->target)
-		                                       : pf_xasprintf("out/%s", plan->name);
+		char *rel = opt->out_dir  ? pf_xstrdup(opt->out_dir)
+		            : opt->target ? pf_xasprintf("out/%s/%s", plan->name, opt->target)
+		                          : pf_xasprintf("out/%s", plan->name);
 		out_dir = pf_fs_absolute(rel);
 		free(rel);
 	}
@@ -204,7 +205,8 @@ int pf_run_plan(pf_plan_report *out, const pf_run_options *opt)
 		out->model_revision = pf_xstrdup(plan->model->revision ? plan->model->revision : "main");
 		if ((rc = fetch_config(&model, plan->model, opt)) < 0) {
 			rc = pf_error_code(rc == PF_EAUTH || rc == PF_ENOTFOUND ? rc : PF_EENV,
-					   "config.json of \"%s\" could not be fetched: %s", plan->model->hf, pf_error_last());
+			                   "config.json of \"%s\" could not be fetched: %s", plan->model->hf,
+			                   pf_error_last());
 			goto done;
 		}
 		out->model_commit = model->commit ? pf_xstrdup(model->commit) : NULL;

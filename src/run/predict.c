@@ -123,7 +123,7 @@ int pf_predict_parse(pf_prediction **out, const char *text, size_t len, const ch
 		if (!cJSON_IsString(path) || !path->valuestring[0] || !cJSON_IsString(kind) ||
 		    !get_interval(a, "size", &x->size)) {
 			rc = pf_error_code(PF_EINVALID, "the estimator's artifact %zu has no path, kind or size",
-					   p->n_artifacts);
+			                   p->n_artifacts);
 			goto done;
 		}
 		x->path = pf_xstrdup(path->valuestring);

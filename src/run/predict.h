@@ -98,7 +98,7 @@ typedef struct pf_plan_report {
 	pf_plan_artifact *artifacts;
 	size_t n_artifacts;
 	size_t n_breaches, n_at_risk, n_unpredicted_exports;
-	bool env_problem;            /* the estimator's interpreter could not be started */
+	bool env_problem; /* the estimator's interpreter could not be started */
 } pf_plan_report;
 
 /*

@@ -59,7 +59,8 @@ static int ask(pf_prediction **out, const char *answer, const char *fail)
 	return rc;
 }
 
-#define GOOD_ART "{\"path\": \"/o/sub/x.pte\", \"kind\": \"pte\", \"size\": {\"low\": 90, \"point\": 100, \"high\": 110}"
+#define GOOD_ART                                                                                                       \
+	"{\"path\": \"/o/sub/x.pte\", \"kind\": \"pte\", \"size\": {\"low\": 90, \"point\": 100, \"high\": 110}"
 
 Test(predict, applies_only_to_modelled_export_steps)
 {
@@ -80,10 +81,10 @@ Test(predict, reads_a_valid_answer, .init = setup, .fini = teardown)
 {
 	pf_prediction *p = NULL;
 	int rc = ask(&p,
-		     "{\"estimable\": true, \"step\": \"export_llm\", \"model\": {\"layers\": 2},"
-		     " \"peak_memory\": {\"low\": 1, \"point\": 2, \"high\": 3}, \"artifacts\": [" GOOD_ART
-		     ", \"runtime_memory\": {\"low\": 200, \"point\": 300, \"high\": 400}}]}",
-		     NULL);
+	             "{\"estimable\": true, \"step\": \"export_llm\", \"model\": {\"layers\": 2},"
+	             " \"peak_memory\": {\"low\": 1, \"point\": 2, \"high\": 3}, \"artifacts\": [" GOOD_ART
+	             ", \"runtime_memory\": {\"low\": 200, \"point\": 300, \"high\": 400}}]}",
+	             NULL);
 	cr_assert_eq(rc, 0, "%s", pf_error_last());
 	cr_assert_not_null(p);
 	cr_assert_str_eq(p->module, "export_llm");
@@ -106,17 +107,17 @@ Test(predict, not_estimable_is_no_prediction_and_no_error, .init = setup, .fini 
 Test(predict, malformed_answers_are_refused, .init = setup, .fini = teardown)
 {
 	static const char *bad[] = {
-		"not json",
-		"[1, 2]",
-		"{\"estimable\": true, \"artifacts\": []}",
-		"{\"estimable\": true, \"peak_memory\": {\"low\": 3, \"point\": 2, \"high\": 1}, \"artifacts\": []}",
-		"{\"estimable\": true, \"peak_memory\": {\"low\": -1, \"point\": 2, \"high\": 3}, \"artifacts\": []}",
-		"{\"estimable\": true, \"peak_memory\": {\"low\": 1.5, \"point\": 2, \"high\": 3}, \"artifacts\": []}",
-		"{\"estimable\": true, \"peak_memory\": {\"low\": 1, \"point\": 2, \"high\": 1e300}, \"artifacts\": []}",
-		"{\"estimable\": true, \"peak_memory\": {\"low\": 1, \"point\": 2, \"high\": 3}}",
-		"{\"estimable\": true, \"peak_memory\": {\"low\": 1, \"point\": 2, \"high\": 3}, \"artifacts\": [{}]}",
-		"{\"estimable\": true, \"peak_memory\": {\"low\": 1, \"point\": 2, \"high\": 3}, \"artifacts\": "
-		"[{\"path\": \"\", \"kind\": \"pte\", \"size\": {\"low\": 1, \"point\": 1, \"high\": 1}}]}",
+	    "not json",
+	    "[1, 2]",
+	    "{\"estimable\": true, \"artifacts\": []}",
+	    "{\"estimable\": true, \"peak_memory\": {\"low\": 3, \"point\": 2, \"high\": 1}, \"artifacts\": []}",
+	    "{\"estimable\": true, \"peak_memory\": {\"low\": -1, \"point\": 2, \"high\": 3}, \"artifacts\": []}",
+	    "{\"estimable\": true, \"peak_memory\": {\"low\": 1.5, \"point\": 2, \"high\": 3}, \"artifacts\": []}",
+	    "{\"estimable\": true, \"peak_memory\": {\"low\": 1, \"point\": 2, \"high\": 1e300}, \"artifacts\": []}",
+	    "{\"estimable\": true, \"peak_memory\": {\"low\": 1, \"point\": 2, \"high\": 3}}",
+	    "{\"estimable\": true, \"peak_memory\": {\"low\": 1, \"point\": 2, \"high\": 3}, \"artifacts\": [{}]}",
+	    "{\"estimable\": true, \"peak_memory\": {\"low\": 1, \"point\": 2, \"high\": 3}, \"artifacts\": "
+	    "[{\"path\": \"\", \"kind\": \"pte\", \"size\": {\"low\": 1, \"point\": 1, \"high\": 1}}]}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		pf_prediction *p = NULL;
@@ -128,7 +129,7 @@ Test(predict, malformed_answers_are_refused, .init = setup, .fini = teardown)
 Test(predict, too_many_artifacts_are_refused, .init = setup, .fini = teardown)
 {
 	char *text = pf_xstrdup("{\"estimable\": true, \"peak_memory\": {\"low\": 1, \"point\": 2, \"high\": 3}, "
-				"\"artifacts\": [");
+	                        "\"artifacts\": [");
 	pf_prediction *p = NULL;
 	for (int i = 0; i < 65; i++) {
 		char *next = pf_xasprintf("%s%s%s}", text, i ? ", " : "", GOOD_ART);
@@ -156,7 +157,8 @@ Test(predict, estimator_failure_carries_its_reason, .init = setup, .fini = teard
 
 Test(predict, missing_interpreter_is_an_environment_error)
 {
-	char *argv[] = {S("/nonexistent/python"), S("-m"), S("pteflow_steps.export_llm"), S("--out"), S("/o/x.pte"), NULL};
+	char *argv[] = {
+	    S("/nonexistent/python"), S("-m"), S("pteflow_steps.export_llm"), S("--out"), S("/o/x.pte"), NULL};
 	char *envp[] = {S("PATH=/usr/bin:/bin"), NULL};
 	pf_prediction *p = NULL;
 	cr_assert_eq(pf_predict_step(&p, argv, 5, envp, NULL, "/o"), PF_EENV);
