@@ -49,6 +49,28 @@ Intervals: each figure carries its own relative spread (SPREAD) around the
 point, wide enough to contain every measurement in MEASURED; for sizes the
 spread is tight (weights are counted exactly), for peaks it is +-15% plus a
 fixed term for the noise of a busy 2-core host.
+
+WHERE EACH CONSTANT COMES FROM
+==============================
+All measured with torch 2.15.0 / executorch 1.5.1 on a 2-core host; "tiny"
+runs by `python -m pteflow_steps.<step>` under /usr/bin/time -v with the
+options of pipelines/*.yaml and tests/cli/test_steps.py (bench/bench_predict.py
+repeats them); the 1B figures are the README's (bench_export.sh,
+bench_pipeline_1b.py).
+
+| constant                 | value           | measured on                                                   |
+|--------------------------|-----------------|---------------------------------------------------------------|
+| bytes per element        | see THE MODEL   | 1B int8+int4 emb 1,402,876,416 B, 8da4w 860,216,832 B, int8+int8 emb 1,501,890,048 B: reproduced to 992 B |
+| OVERHEAD_LLM             | 6,500 + 24,800/layer | tiny 1 layer (247,296 B), demo 2 layers (331,008 B), 1B 16 layers |
+| OVERHEAD_LLM_PORTABLE    | 6,000 + 16,600/layer | tiny fp32 without XNNPACK, 2 layers (651,072 B)          |
+| OVERHEAD_ENCODER         | 20,000 + 12,000/layer | MiniLM fp32 (89,947,008 B) and int8 (58,195,328 B), seq 128 |
+| OVERHEAD_MODULE          | 4,500           | SmallCNN checkpoint (26,024 B)                                 |
+| OVERHEAD_LORA_PTE, _ADAPTER | 6,000 + 16,800/layer, 1,050/adapter | lora.yaml: 48,432 B and 66,944 B          |
+| OVERHEAD_PTD, KEY_BYTES  | 4,096, 250/key  | lora.yaml base_weights.ptd (619,648 B)                         |
+| BASE_PEAK                | 885-1000 MiB    | peak RSS of the tiny exports: 891-936 MiB; MiniLM 1117-1121 MiB |
+| K_QUANT                  | 2.63            | 1B int8 4855 MiB, 8da4w 5141 MiB (2.67 and 2.55 alone)         |
+| K_FLOAT                  | 1.4             | MiniLM fp32 (weights 87 MiB); weakly constrained              |
+| planned activations      | llm_activation_bytes, encoder 3.6 x seq x hidden x 4 + 2 x heads x seq^2 x 4 | `pteflow inspect` of the tiny Llamas and MiniLM seq 16/128 |
 """
 
 from __future__ import annotations
