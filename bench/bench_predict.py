@@ -10,7 +10,7 @@ runtime memory (program + data + planned memory buffers, as `pteflow inspect
 the README records (bench_export.sh, bench_pipeline_1b.py) unless --with-1b
 runs bench/bench_pipeline_1b.py again (about 6 GiB and 10 minutes).
 
-usage: bench/bench_predict.py [--only demo,minilm,lora,checkpoint,tiny-8da4w] [--with-1b] [--work DIR]
+usage: bench/bench_predict.py [--only demo,minilm,minilm-int8,lora,checkpoint,tiny-8da4w] [--with-1b] [--work DIR]
 env:   PTEFLOW_PYTHON (the project's venv interpreter), PTEFLOW_BIN (default build/pteflow)
 Prints a Markdown table; writes bench/results/predict-<date>.json (not committed).
 About 6 minutes on 2 busy cores without the 1B run.
@@ -57,6 +57,9 @@ def cases(work):
     if m:
         c["minilm"] = (None, "export_encoder", ["--model-dir", m, "--seq-len", "128", "--quant", "none", "--xnnpack",
                                                 "--out", f"{work}/minilm/minilm.pte"], [f"{work}/minilm/minilm.pte"])
+        c["minilm-int8"] = (None, "export_encoder", ["--model-dir", m, "--seq-len", "128", "--quant", "int8",
+                                                     "--xnnpack", "--out", f"{work}/minilm8/minilm.pte"],
+                            [f"{work}/minilm8/minilm.pte"])
     return c
 
 
