@@ -137,6 +137,31 @@ def test_predicted_peak_over_the_memory_limit_is_a_breach(tmp_path):
     assert run_pteflow("plan", p, "--python", PYTHON, "--strict").code == 0
 
 
+def test_every_target_is_planned_with_its_own_options(tmp_path):
+    p = write_pipeline(tmp_path, """\
+        version: 1
+        name: two-targets
+        vars: { quant: none }
+        steps:
+          - name: export
+            run: ["${python}", "-m", "pteflow_steps.export_llm", "--random-config", "tiny", "--quant", "${vars.quant}",
+                  "--out", "${out}/model.pte"]
+        artifacts:
+          - { path: model.pte, kind: pte, max_size: 400KB }
+        targets:
+          - { name: fp32, vars: { quant: none } }
+          - { name: int8, vars: { quant: int8 } }
+    """)
+    doc = plan_json(p, "--out", tmp_path / "o")
+    assert [pl["target"] for pl in doc["plans"]] == ["fp32", "int8"]
+    fp32, int8 = (pl["artifacts"][0] for pl in doc["plans"])
+    assert fp32["size"]["point"] > int8["size"]["point"]
+    assert fp32["breach"] is True and int8["breach"] is False  # tiny fp32 is about 650 kB, int8 about 330 kB
+    assert doc["breaches"] == 1
+    one = plan_json(p, "--target", "int8")
+    assert len(one["plans"]) == 1 and one["breaches"] == 0
+
+
 def test_usage_and_invalid_pipelines_exit_2(tmp_path):
     assert run_pteflow("plan").code == 2
     assert run_pteflow("plan", PIPELINES / "demo.yaml", "--bogus").code == 2
@@ -185,7 +210,7 @@ def test_config_json_is_fetched_alone_never_the_weights(tmp_path):
     assert exp["predicted"], exp
     assert exp["model"]["vocab_size"] == 512 and exp["model"]["layers"] == 2  # read from the fetched config.json
     paths = json.dumps(log)
-    assert "config.json" in paths and "model.safetensors" not in paths.replace("siblings", "")
+    assert "config.json" in paths and "model.safetensors" not in paths  # the listing is asked for, never the file
     snap = next((cache / "models--org--tiny-llama" / "snapshots").iterdir())
     assert (snap / "config.json").is_file() and not (snap / "model.safetensors").exists()
     blobs = list((cache / "models--org--tiny-llama" / "blobs").iterdir())
