@@ -10,7 +10,8 @@ runtime memory (program + data + planned memory buffers, as `pteflow inspect
 the README records (bench_export.sh, bench_pipeline_1b.py) unless --with-1b
 runs bench/bench_pipeline_1b.py again (about 6 GiB and 10 minutes).
 
-usage: bench/bench_predict.py [--only demo,minilm,minilm-int8,lora,checkpoint,tiny-8da4w] [--with-1b] [--work DIR]
+usage: bench/bench_predict.py [--only demo,minilm,minilm-int8,lora,checkpoint,tiny-8da4w,llama1b-1layer]
+                               [--with-1b] [--work DIR]
 env:   PTEFLOW_PYTHON (the project's venv interpreter), PTEFLOW_BIN (default build/pteflow)
 Prints a Markdown table; writes bench/results/predict-<date>.json (not committed).
 About 6 minutes on 2 busy cores without the 1B run.
@@ -26,6 +27,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 MiB = 1024 * 1024
+OPT_IN = {"llama1b-1layer"}  # heavier cases run only when --only names them
 PY = os.environ.get("PTEFLOW_PYTHON", sys.executable)
 BIN = os.environ.get("PTEFLOW_BIN", os.path.join(ROOT, "build", "pteflow"))
 
@@ -53,6 +55,10 @@ def cases(work):
                                             "8da4w", "--embedding-quant", "int4", "--xnnpack", "--out",
                                             f"{work}/t4/model.pte"], [f"{work}/t4/model.pte"]),
     }
+    # The 1B shape with one layer (about 2.5 GiB, 1-2 minutes): only when named in --only.
+    c["llama1b-1layer"] = (None, "export_llm", ["--random-config", "llama3.2-1b", "--layers", "1", "--seed", "0",
+                                                "--quant", "int8", "--embedding-quant", "int4", "--max-seq-len", "512",
+                                                "--xnnpack", "--out", f"{work}/b1l/model.pte"], [f"{work}/b1l/model.pte"])
     m = minilm_dir()
     if m:
         c["minilm"] = (None, "export_encoder", ["--model-dir", m, "--seq-len", "128", "--quant", "none", "--xnnpack",
@@ -145,7 +151,7 @@ def main():
     work = a.work or tempfile.mkdtemp(prefix="pteflow-bench-predict.")
     rows = []
     for name, (pre, step, args, files) in cases(work).items():
-        if a.only and name not in a.only.split(","):
+        if (a.only and name not in a.only.split(",")) or (not a.only and name in OPT_IN):
             continue
         for f in files:
             os.makedirs(os.path.dirname(f), exist_ok=True)
