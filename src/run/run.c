@@ -297,7 +297,7 @@ static void predict_step(run_ctx *c, const pf_step *s, char **argv, size_t n_arg
 		rc = pf_interp_expand(&cwd, s->cwd, &c->ictx);
 	if (rc == 0)
 		rc = pf_predict_step(&sr->prediction, argv, n_argv, envp, cwd ? cwd : c->workdir, c->out_dir);
-	if (rc < 0) {
+	if (rc < 0 && rc != PF_EINTR) {
 		char *r = pf_secret_redact(pf_error_last());
 		pf_log_warn("step \"%s\": no prediction (%s); it runs as before", s->name, r);
 		free(r);
@@ -336,6 +336,11 @@ static int run_one_step(run_ctx *c, size_t idx, pf_step_record *sr)
 	sr->n_argv = n_argv;
 
 	predict_step(c, s, argv, n_argv, sr);
+	if (pf_proc_interrupted()) { /* during the estimate: the step does not start */
+		record_failure(c->rec, "interrupted before step \"%s\"", s->name);
+		rc = PF_EINTR;
+		goto done;
+	}
 	if (s->limits.expect_bytes && (rc = pf_guard_admit(s->name, s->limits.expect_bytes, c->opt->force)) < 0) {
 		record_failure(c->rec, "%s", pf_error_last());
 		goto done;
