@@ -36,12 +36,15 @@ the byte by this model, see MEASURED):
   int8 embedding: 1 + 4 bytes per row; int4 embedding: 0.5 + 4 bytes per 32;
   zero points are not stored (symmetric); KV caches are memory-planned, not stored.
 
-Peak memory of the export step (RSS of the step's process tree) =
+Peak memory of the export step (resident memory of the export process, what
+/usr/bin/time, the watchdog and pteflow's maxrss_bytes measure) =
   BASE[step] (the process after importing torch, executorch, XNNPACK, torchao
   and, for the encoder, transformers) + K[path] x W, where W is the bytes of
   the model's weights as they sit in memory during export (torchao keeps int4
-  weights unpacked in int8: 1 byte per element + fp32 scales per group) plus,
-  on the streamed quantization path, the float32 embedding table.
+  weights unpacked in int8: 1 byte per element + fp32 scales per group). On
+  the streamed path (llm_source.build quantizes layer by layer) the float
+  model never exists whole; without quantization (or with bf16/LoRA) W is
+  the whole float model, with the smaller K_FLOAT measured on MiniLM.
 Runtime memory of a .pte = the file's program and segment data + the planned
 memory of its method (KV caches, activations at the longest sequence).
 
