@@ -334,3 +334,19 @@ def test_a_failed_estimate_never_fails_a_run(tmp_path):
     m = json.loads((out / "manifest.json").read_text())
     assert "prediction" not in m["steps"][0]
     assert m["steps"][0]["status"] == "failed"
+
+
+def test_run_admits_a_step_without_expect_on_the_predicted_high_bound(tmp_path):
+    """No limits.expect: the prediction's upper bound (about 1.1 GiB for the tiny int8 export) is the
+    admission figure; with 200 MiB available the step is refused before it starts."""
+    p = write_pipeline(tmp_path, DEMO_LIKE.format(memory="4GiB", max_size="16MB"))
+    out = tmp_path / "out"
+    r = run_pteflow("run", p, "--python", PYTHON, "--out", out, env={"PTEFLOW_TEST_MEMAVAILABLE": str(200 * MiB)})
+    assert r.code == 1, r
+    assert "upper bound of pteflow's prediction" in r.err and "limits.expect" in r.err
+    m = json.loads((out / "manifest.json").read_text())
+    step = m["steps"][0]
+    assert step["status"] == "skipped" and step["exit_code"] is None
+    assert step["prediction"]["used_for_admission"] is True
+    assert step["prediction"]["peak_memory"]["actual"] is None  # it never ran
+    assert not (out / "model.pte").exists()
