@@ -29,6 +29,12 @@ const char pf_usage_inspect[] = "usage: pteflow inspect FILE [--json]\n"
                                 "loadable), and for a .pte the free RAM a device should have before loading it\n"
                                 "(file size x 1.6 + 600 MB).\n"
                                 "\n"
+                                "Runtime footprint of a .pte, read from the file without running it: each method's\n"
+                                "planned memory (the sum of its execution plan's non-constant buffers, the arenas\n"
+                                "the runtime allocates to run it), the constant data, and the total the runtime\n"
+                                "holds to load and run the largest method (program + segment data + its planned\n"
+                                "memory; weights an external .ptd supplies come on top).\n"
+                                "\n"
                                 "Only the headers and the program are read, never the segment data.\n"
                                 "\n"
                                 "options:\n"
@@ -97,12 +103,12 @@ static void print_methods(const pf_pte_info *p)
 	printf("%-17s%zu\n", "methods", p->n_methods);
 	if (!p->n_methods)
 		return;
-	printf("  %-20s %6s %7s %7s %12s %9s  %s\n", "NAME", "INPUTS", "OUTPUTS", "VALUES", "INSTRUCTIONS", "OPERATORS",
-	       "DELEGATES");
+	printf("  %-20s %6s %7s %7s %12s %9s %14s  %s\n", "NAME", "INPUTS", "OUTPUTS", "VALUES", "INSTRUCTIONS",
+	       "OPERATORS", "PLANNED BYTES", "DELEGATES");
 	for (size_t i = 0; i < p->n_methods && i < TABLE_LIST_MAX; i++) {
 		const pf_pte_method *m = &p->methods[i];
-		printf("  %-20s %6u %7u %7u %12u %9u  ", m->name ? m->name : "?", m->n_inputs, m->n_outputs,
-		       m->n_values, m->n_instructions, m->n_operators);
+		printf("  %-20s %6u %7u %7u %12u %9u %14" PRIu64 "  ", m->name ? m->name : "?", m->n_inputs,
+		       m->n_outputs, m->n_values, m->n_instructions, m->n_operators, m->planned_bytes);
 		if (!m->n_delegates)
 			printf("-");
 		for (size_t d = 0; d < m->n_delegates; d++)
@@ -140,6 +146,11 @@ static void print_table(const char *path, const pf_pte_info *p)
 		if (p->n_constant_buffers)
 			printf(" (%" PRIu64 " inline buffers, deprecated layout)", p->n_constant_buffers);
 		printf("\n");
+		printf("%-17s", "planned memory");
+		print_size(pf_pte_max_planned_bytes(p));
+		printf(" (largest method)\n%-17s", "runtime memory");
+		print_size(pf_pte_runtime_bytes(p));
+		printf(" (program + segment data + planned memory%s)\n", p->n_external ? "; plus the .ptd weights" : "");
 		print_list("named data", p->named_data_keys, p->n_named_data);
 		print_list("external tensors", p->external_keys, p->n_external);
 		printf("%-17s", "device free RAM");
@@ -215,6 +226,8 @@ static cJSON *json_info(const char *path, const pf_pte_info *p)
 			add_u64(x, "values", m->n_values);
 			add_u64(x, "instructions", m->n_instructions);
 			add_u64(x, "operators", m->n_operators);
+			add_u64(x, "planned_memory_bytes", m->planned_bytes);
+			add_u64(x, "planned_buffers", m->n_planned_buffers);
 			cJSON_AddItemToObject(x, "delegates", json_strings(m->delegates, m->n_delegates));
 			cJSON_AddItemToArray(a, x);
 		}
@@ -224,6 +237,8 @@ static cJSON *json_info(const char *path, const pf_pte_info *p)
 		cJSON_AddItemToObject(o, "named_data_keys", json_strings(p->named_data_keys, p->n_named_data));
 		cJSON_AddItemToObject(o, "external_keys", json_strings(p->external_keys, p->n_external));
 		add_u64(o, "min_free_ram_bytes", pf_pte_min_free_ram(p->file_size));
+		add_u64(o, "planned_memory_bytes", pf_pte_max_planned_bytes(p));
+		add_u64(o, "runtime_memory_bytes", pf_pte_runtime_bytes(p));
 	}
 	a = cJSON_AddArrayToObject(o, "segments");
 	for (size_t i = 0; i < p->n_segments; i++) {

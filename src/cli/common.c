@@ -10,6 +10,7 @@
 
 const pf_command pf_commands[] = {
 	{"run", cmd_run, "run a pipeline: fetch, export under memory guards, verify, write the manifest", pf_usage_run},
+	{"plan", cmd_plan, "predict a pipeline's .pte sizes, peak and runtime memory before it runs", pf_usage_plan},
 	{"validate", cmd_validate, "check a pipeline file and report every problem with its position", pf_usage_validate},
 	{"fetch", cmd_fetch, "download a Hugging Face repo into the standard cache", pf_usage_fetch},
 	{"inspect", cmd_inspect, "show the structure of a .pte or .ptd file", pf_usage_inspect},

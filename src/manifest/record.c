@@ -36,8 +36,24 @@ void pf_artifact_result_dispose(pf_artifact_result *a)
 	memset(a, 0, sizeof(*a));
 }
 
+void pf_prediction_free(pf_prediction *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n_artifacts; i++) {
+		free(p->artifacts[i].path);
+		free(p->artifacts[i].rel);
+		free(p->artifacts[i].kind);
+	}
+	free(p->artifacts);
+	free(p->module);
+	free(p->model_json);
+	free(p);
+}
+
 static void step_dispose(pf_step_record *s)
 {
+	pf_prediction_free(s->prediction);
 	free(s->name);
 	pf_strv_free(s->argv, s->n_argv);
 	free(s->log_path);

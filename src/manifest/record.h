@@ -41,6 +41,39 @@ typedef struct pf_artifact_result {
 	uint64_t min_free_ram_bytes; /* device admission figure for .pte */
 } pf_artifact_result;
 
+/*
+ * A prediction made before a step ran (src/run/predict.c, model in
+ * python/pteflow_steps/estimate.py) and what happened: written under the
+ * step's "prediction" in manifest.json. Bytes; an interval low <= point <= high.
+ */
+typedef struct pf_interval {
+	uint64_t low, point, high;
+} pf_interval;
+
+typedef struct pf_predicted_artifact {
+	char *path;              /* as the step writes it (absolute); rel: relative to the output folder, or NULL */
+	char *rel;
+	char *kind;              /* "pte", "ptd" */
+	pf_interval size;
+	bool has_runtime;        /* .pte: runtime memory (program + data + planned arenas) predicted */
+	pf_interval runtime;
+	bool has_actual;         /* the file exists after the step: actual_* are set */
+	uint64_t actual_size;
+	uint64_t actual_runtime; /* from the file's execution plan (pf_pte_runtime_bytes), 0 when not read */
+} pf_predicted_artifact;
+
+typedef struct pf_prediction {
+	bool made;               /* the estimator answered for this export step */
+	char *module;            /* "export_llm", ... */
+	char *model_json;        /* the estimator's "model" object (compact JSON) or NULL */
+	pf_interval peak;
+	pf_predicted_artifact *artifacts;
+	size_t n_artifacts;
+	bool used_for_admission; /* the step had no limits.expect: peak.high admitted it */
+	bool has_actual_peak;
+	uint64_t actual_peak;
+} pf_prediction;
+
 typedef struct pf_step_record {
 	char *name;
 	char **argv;         /* redacted */
@@ -61,6 +94,7 @@ typedef struct pf_step_record {
 	uint64_t cache_overhead_ms; /* fingerprinting, and on a miss hashing and storing the outputs */
 	bool cache_stored;       /* miss: the outputs went into the store */
 	uint64_t cache_store_ms; /* miss: the copy into the store, done while the next steps ran */
+	pf_prediction *prediction; /* NULL when none was made (not an export step, or the estimator failed) */
 } pf_step_record;
 
 typedef struct pf_model_file {
@@ -131,6 +165,7 @@ typedef struct pf_run_record {
 } pf_run_record;
 
 void pf_run_record_dispose(pf_run_record *rec);
+void pf_prediction_free(pf_prediction *p);
 void pf_artifact_result_dispose(pf_artifact_result *a);
 void pf_gate_result_dispose(pf_gate_result *g);
 

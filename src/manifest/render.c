@@ -219,6 +219,69 @@ static cJSON *render_cache(const pf_step_record *s)
 	return o;
 }
 
+static cJSON *render_interval(const pf_interval *v)
+{
+	cJSON *o = cJSON_CreateObject();
+	add_u64(o, "low", v->low);
+	add_u64(o, "point", v->point);
+	add_u64(o, "high", v->high);
+	return o;
+}
+
+/* {"predicted": {low, point, high}, "actual": n|null, "error_pct": (point - actual) / actual x 100 | null, "within": bool|null} */
+static cJSON *render_figure(const pf_interval *predicted, bool has_actual, uint64_t actual)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "predicted", render_interval(predicted));
+	if (has_actual) {
+		add_u64(o, "actual", actual);
+		if (actual > 0) {
+			/* one decimal, rounded half away from zero */
+			double e = ((double)predicted->point - (double)actual) / (double)actual * 1000.0;
+			cJSON_AddNumberToObject(o, "error_pct", (double)(long long)(e + (e >= 0 ? 0.5 : -0.5)) / 10.0);
+		} else {
+			cJSON_AddNullToObject(o, "error_pct");
+		}
+		cJSON_AddBoolToObject(o, "within", actual >= predicted->low && actual <= predicted->high);
+	} else {
+		cJSON_AddNullToObject(o, "actual");
+		cJSON_AddNullToObject(o, "error_pct");
+		cJSON_AddNullToObject(o, "within");
+	}
+	return o;
+}
+
+/* Step "prediction" (see pf_prediction in record.h; schema: $defs/prediction). */
+static cJSON *render_prediction(const pf_step_record *s)
+{
+	const pf_prediction *p = s->prediction;
+	cJSON *o = cJSON_CreateObject(), *arts = cJSON_CreateArray();
+	add_str(o, "estimator", p->module ? p->module : "");
+	if (p->model_json) {
+		char *what = pf_xasprintf("the prediction model of step \"%s\"", s->name ? s->name : "?");
+		cJSON_AddItemToObject(o, "model", embed_json(p->model_json, what));
+		free(what);
+	} else {
+		cJSON_AddNullToObject(o, "model");
+	}
+	cJSON_AddItemToObject(o, "peak_memory", render_figure(&p->peak, p->has_actual_peak, p->actual_peak));
+	cJSON_AddBoolToObject(o, "used_for_admission", p->used_for_admission);
+	for (size_t i = 0; i < p->n_artifacts; i++) {
+		const pf_predicted_artifact *a = &p->artifacts[i];
+		cJSON *x = cJSON_CreateObject();
+		add_str(x, "path", a->rel ? a->rel : a->path);
+		add_str(x, "kind", a->kind ? a->kind : "file");
+		cJSON_AddItemToObject(x, "size", render_figure(&a->size, a->has_actual, a->actual_size));
+		if (a->has_runtime)
+			cJSON_AddItemToObject(x, "runtime_memory",
+					      render_figure(&a->runtime, a->has_actual && a->actual_runtime > 0,
+							    a->actual_runtime));
+		cJSON_AddItemToArray(arts, x);
+	}
+	cJSON_AddItemToObject(o, "artifacts", arts);
+	return o;
+}
+
 static cJSON *render_step(const pf_step_record *s)
 {
 	cJSON *o = cJSON_CreateObject(), *log;
@@ -260,6 +323,9 @@ static cJSON *render_step(const pf_step_record *s)
 	cJSON_AddBoolToObject(o, "cached", s->cached);
 	add_hex(o, "fingerprint", s->fingerprint);
 	cJSON_AddItemToObject(o, "cache", render_cache(s));
+	/* Appended last (issue 13); absent when no prediction was made. */
+	if (s->prediction)
+		cJSON_AddItemToObject(o, "prediction", render_prediction(s));
 	return o;
 }
 

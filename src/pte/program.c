@@ -688,6 +688,34 @@ static void walk_delegates(walk *w, const pf_fb_vec *delegates, pf_pte_method *m
 	pf_pte_refset_dispose(&ids);
 }
 
+/*
+ * ExecutionPlan.non_const_buffer_sizes: entry 0 is reserved (the runtime
+ * starts at 1: MethodMeta::num_memory_planned_buffers is size - 1), the
+ * others are the arenas a method needs. The sum saturates instead of
+ * wrapping; a negative size is what no exporter writes and no allocator
+ * can satisfy.
+ */
+static void walk_planned(walk *w, const pf_fb_vec *sizes, pf_pte_method *m)
+{
+	bool warned = false;
+	for (uint32_t i = 1; i < sizes->n && !w->fb->failed; i++) {
+		uint64_t v = pf_fb_vec_u64(w->fb, sizes, i);
+		if (v > (uint64_t)INT64_MAX) {
+			FATAL(w, "method \"%s\": planned memory buffer %u has the negative size %lld: the runtime cannot "
+			      "allocate it; the program is corrupt", m->name, (unsigned)i, (long long)(int64_t)v);
+			continue;
+		}
+		if (pf_add_overflow(m->planned_bytes, v, &m->planned_bytes)) {
+			m->planned_bytes = UINT64_MAX;
+			if (!warned)
+				FATAL(w, "method \"%s\": its planned memory buffers add up to more than 2^64 bytes: the "
+				      "program is corrupt", m->name);
+			warned = true;
+		}
+		m->n_planned_buffers++;
+	}
+}
+
 static void walk_plan(walk *w, const pf_fb_table *plan, uint32_t pi)
 {
 	pf_pte_info *info = w->info;
@@ -726,6 +754,7 @@ static void walk_plan(walk *w, const pf_fb_table *plan, uint32_t pi)
 	if (!delegates.present)
 		FATAL(w, "method \"%s\" has no delegates list: the runtime refuses it (\"missing delegates field\")",
 		      m->name);
+	walk_planned(w, &sizes, m);
 	m->n_values = values.n;
 	m->n_inputs = inputs.n;
 	m->n_outputs = outputs.n;

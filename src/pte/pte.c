@@ -294,6 +294,28 @@ uint64_t pf_pte_min_free_ram(uint64_t file_size)
 	return out;
 }
 
+uint64_t pf_pte_max_planned_bytes(const pf_pte_info *info)
+{
+	uint64_t max = 0;
+	for (size_t i = 0; info && i < info->n_methods; i++)
+		if (info->methods[i].planned_bytes > max)
+			max = info->methods[i].planned_bytes;
+	return max;
+}
+
+/* Program region + segment data + the largest method's arenas (methods load one at a time in the common case). */
+uint64_t pf_pte_runtime_bytes(const pf_pte_info *info)
+{
+	uint64_t program, out;
+	if (!info || info->kind != PF_FILE_PTE)
+		return 0;
+	program = info->has_extended_header ? info->program_size : info->file_size;
+	if (pf_add_overflow(program, info->segment_bytes, &out) ||
+	    pf_add_overflow(out, pf_pte_max_planned_bytes(info), &out))
+		return UINT64_MAX;
+	return out;
+}
+
 bool pf_pte_ok(const pf_pte_info *info)
 {
 	return info && info->n_fatal == 0;

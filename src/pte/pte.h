@@ -47,6 +47,14 @@ typedef struct pf_pte_method {
 	uint32_t n_operators;
 	char **delegates;         /* distinct backend ids used by this plan, sorted by their bytes */
 	size_t n_delegates;
+	/*
+	 * Memory planning: the arenas the runtime allocates before it runs the
+	 * method (ExecutionPlan.non_const_buffer_sizes without its reserved
+	 * entry 0, which the runtime skips). Saturates at UINT64_MAX on a hostile
+	 * file (a FATAL finding says so); a negative size is FATAL too.
+	 */
+	uint64_t planned_bytes;
+	uint32_t n_planned_buffers;
 } pf_pte_method;
 
 typedef struct pf_pte_segment {
@@ -157,6 +165,16 @@ size_t pf_pte_each_missing_key(const pf_pte_info *pte, const pf_pte_info *const 
  */
 size_t pf_pte_layout_mismatches(const pf_pte_info *pte, const pf_pte_info *const *ptds, size_t n_ptds, char **first);
 const char *pf_file_kind_name(pf_file_kind kind);
+
+/*
+ * Runtime footprint of a .pte without running it: the data the program
+ * brings (its segments: constants, delegate blobs, named data; inline
+ * delegate data and constants are inside the program) plus the program
+ * region, plus the planned memory of its largest method. Weights an
+ * external .ptd supplies are not counted. Saturates at UINT64_MAX.
+ */
+uint64_t pf_pte_max_planned_bytes(const pf_pte_info *info);
+uint64_t pf_pte_runtime_bytes(const pf_pte_info *info);
 
 /* Device admission figure used by mobile apps before loading: size * 1.6 + 600 MB. */
 uint64_t pf_pte_min_free_ram(uint64_t file_size);

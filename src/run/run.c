@@ -35,6 +35,7 @@
 #include "proc/proc.h"
 #include "cache/snapshot.h"
 #include "run/incremental.h"
+#include "run/predict.h"
 #include "run/steps_env.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -282,6 +283,40 @@ static bool wants_rebuild(const pf_run_options *opt, const char *step)
 	return false;
 }
 
+/*
+ * Issue 13: predict an export step's peak, sizes and runtime memory before it
+ * runs (src/run/predict.c), with the environment and folder the step gets.
+ * Never fails the run: without a prediction the step runs as before.
+ */
+static void predict_step(run_ctx *c, const pf_step *s, char **argv, size_t n_argv, pf_step_record *sr)
+{
+	char **envp = NULL, *cwd = NULL, *scratch;
+	int rc;
+	if (s->shell || !pf_predict_applies(argv, n_argv))
+		return;
+	scratch = pf_xasprintf("%s/steps/%s.estimate.json", c->out_dir, s->name);
+	rc = pf_steps_env_build(&envp, s, &c->ictx, c->steps_path, c->out_dir, scratch);
+	if (rc == 0 && s->cwd)
+		rc = pf_interp_expand(&cwd, s->cwd, &c->ictx);
+	if (rc == 0)
+		rc = pf_predict_step(&sr->prediction, argv, n_argv, envp, cwd ? cwd : c->workdir, c->out_dir);
+	if (rc < 0 && rc != PF_EINTR) {
+		char *r = pf_secret_redact(pf_error_last());
+		pf_log_warn("step \"%s\": no prediction (%s); it runs as before", s->name, r);
+		free(r);
+	} else if (sr->prediction) {
+		char *lo = pf_format_size(sr->prediction->peak.low), *hi = pf_format_size(sr->prediction->peak.high);
+		pf_log_info("step \"%s\": predicted peak memory %s to %s", s->name, lo, hi);
+		free(lo);
+		free(hi);
+		/* No limits.expect: the prediction's upper bound admits the step (a refusal beats a kill minutes in). */
+		sr->prediction->used_for_admission = s->limits.expect_bytes == 0;
+	}
+	free(scratch);
+	free(cwd);
+	pf_strv0_free(envp);
+}
+
 static int run_one_step(run_ctx *c, size_t idx, pf_step_record *sr)
 {
 	const pf_step *s = &c->plan->steps[idx];
@@ -336,8 +371,21 @@ static int run_one_step(run_ctx *c, size_t idx, pf_step_record *sr)
 		rc = 0;
 		goto done;
 	}
+	/* only a step that runs is predicted and admitted: a restored one needs no memory */
+	predict_step(c, s, argv, n_argv, sr);
+	if (pf_proc_interrupted()) { /* during the estimate: the step does not start */
+		record_failure(c->rec, "interrupted before step \"%s\"", s->name);
+		rc = PF_EINTR;
+		goto done;
+	}
 	if (s->limits.expect_bytes && (rc = pf_guard_admit(s->name, s->limits.expect_bytes, c->opt->force)) < 0) {
 		record_failure(c->rec, "%s", pf_error_last());
+		goto done;
+	}
+	if (sr->prediction && sr->prediction->used_for_admission &&
+	    (rc = pf_guard_admit(s->name, sr->prediction->peak.high, c->opt->force)) < 0) {
+		record_failure(c->rec, "%s (the figure is the upper bound of pteflow's prediction for this step: set "
+				       "limits.expect to decide it yourself)", pf_error_last());
 		goto done;
 	}
 	if (!s->shell && !program_exists(argv[0])) {
@@ -692,6 +740,10 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 	pf_inc_finish(&c.inc); /* the manifest says whether each step's outputs were stored */
 	if (rc == 0 && mrc < 0)
 		rc = mrc;
+	/* Predictions: what was measured (issue 13). The model predicts resident memory (see predict.h). */
+	for (size_t i = 0; i < rec->n_steps; i++)
+		pf_predict_settle(rec->steps[i].prediction, rec, rec->steps[i].ran && rec->steps[i].result.end == PF_END_OK,
+				  rec->steps[i].result.maxrss_bytes);
 	if (rc == 0 && !rec->passed)
 		rc = PF_EFAILED;
 	rec->tool_versions_json = merge_tool_versions(rec);

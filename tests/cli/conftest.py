@@ -62,3 +62,21 @@ def run_pteflow(*args, env=None, cwd=None, timeout=600, input=None):
 @pytest.fixture
 def pteflow():
     return run_pteflow
+
+
+def assert_prediction_holds(step, artifacts, admitted):
+    """Issue 13: the prediction made before the step ran contains what it measured (resident peak,
+    every file's size, each program's runtime memory read from its execution plan)."""
+    pred = step["prediction"]
+    peak = pred["peak_memory"]
+    assert peak["actual"] == step["maxrss_bytes"] > 0
+    assert peak["within"] is True, peak
+    assert pred["used_for_admission"] is admitted
+    assert pred["artifacts"], pred
+    for a in pred["artifacts"]:
+        assert a["size"]["actual"] == artifacts[a["path"]]["size_bytes"], a
+        assert a["size"]["within"] is True, a
+        assert abs(a["size"]["error_pct"]) < 5, a
+        if a["kind"] == "pte":
+            assert a["runtime_memory"]["actual"] > a["size"]["actual"]
+            assert a["runtime_memory"]["within"] is True, a

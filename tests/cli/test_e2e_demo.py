@@ -14,7 +14,7 @@ import time
 import jsonschema
 import pytest
 
-from conftest import PYTHON, SOURCE_DIR, run_pteflow
+from conftest import PYTHON, SOURCE_DIR, assert_prediction_holds, run_pteflow
 
 PIPELINES = SOURCE_DIR / "pipelines"
 SCHEMA = json.loads((SOURCE_DIR / "schemas" / "manifest.schema.json").read_text())
@@ -65,6 +65,18 @@ def test_demo_passes_every_gate_and_the_numerical_check(demo):
     assert errors["max_abs_error"] <= errors["bound"]
     assert check["programs"][0]["timing"]["decode_tokens_per_s"] > 0
     assert set(m["tool_versions"]) >= {"python", "torch", "executorch"}
+
+
+def test_demo_prediction_contains_the_measured_figures(demo):
+    out, r = demo
+    assert r.code == 0, r
+    m = manifest_of(out)
+    steps = {s["name"]: s for s in m["steps"]}
+    assert "prediction" not in steps["check"]  # not an export step
+    assert steps["export"]["prediction"]["estimator"] == "export_llm"
+    # demo.yaml sets limits.expect: the prediction is recorded, not used for admission
+    assert_prediction_holds(steps["export"], {a["path"]: a for a in m["artifacts"]}, admitted=False)
+    assert "predicted peak memory" in r.err
 
 
 def test_demo_output_verifies_and_inspects(demo):

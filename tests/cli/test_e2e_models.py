@@ -10,7 +10,7 @@ import pathlib
 import jsonschema
 import pytest
 
-from conftest import PYTHON, SOURCE_DIR, run_pteflow
+from conftest import PYTHON, SOURCE_DIR, assert_prediction_holds, run_pteflow
 from hubfixture import LocalHub
 
 PIPELINES = SOURCE_DIR / "pipelines"
@@ -66,6 +66,9 @@ def test_minilm_fetched_through_the_local_hub_exports_and_checks(tmp_path):
     assert steps["check"]["result"]["ok"] is True
     pte = next(a for a in m["artifacts"] if a["path"] == "minilm.pte")
     assert "XnnpackBackend" in pte["structure"]["backends"]
+    # Issue 13: the prediction (from the fetched config.json) contains the measured figures.
+    assert steps["export"]["prediction"]["model"]["parameters"] > 20_000_000
+    assert_prediction_holds(steps["export"], {a["path"]: a for a in m["artifacts"]}, admitted=True)
 
 
 def test_lora_pair_shares_one_ptd_and_every_key_resolves(tmp_path):
@@ -86,6 +89,11 @@ def test_lora_pair_shares_one_ptd_and_every_key_resolves(tmp_path):
         assert a["size_bytes"] < ptd["size_bytes"]
     assert not [p for p in os.listdir(out) if p.endswith(".ptd") and p != "base_weights.ptd"]
     assert run_pteflow("verify", out / "manifest.json").code == 0
+    # Issue 13: both programs and the shared .ptd were predicted before the export ran.
+    export = next(s for s in m["steps"] if s["name"] == "export")
+    assert {a["path"] for a in export["prediction"]["artifacts"]} == {"model_base.pte", "model_lora.pte",
+                                                                      "base_weights.ptd"}
+    assert_prediction_holds(export, arts, admitted=True)
     # Ship the .pte files without their data: verify must notice.
     (out / "base_weights.ptd").unlink()
     v = run_pteflow("verify", out / "manifest.json")

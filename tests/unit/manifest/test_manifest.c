@@ -139,6 +139,23 @@ static void full_record(pf_run_record *rec)
 	rec->steps[0].log_path = pf_xstrdup("logs/export.log");
 	rec->steps[0].result_json = pf_xstrdup("{\"python\": \"3.11\", \"token\": \"" SECRET "\", \"nested\": {\"a\": [1, 2]}}");
 	rec->steps[0].timeout_ms = 3600000;
+	/* Issue 13: a prediction with an actual inside (peak), one outside (size) and one not measured (runtime). */
+	rec->steps[0].prediction = pf_xcalloc(1, sizeof(pf_prediction));
+	rec->steps[0].prediction->module = pf_xstrdup("export_llm");
+	rec->steps[0].prediction->model_json = pf_xstrdup("{\"layers\": 16}");
+	rec->steps[0].prediction->peak = (pf_interval){.low = 2ull << 30, .point = 3ull << 30, .high = 4ull << 30};
+	rec->steps[0].prediction->has_actual_peak = true;
+	rec->steps[0].prediction->actual_peak = 3ull << 30;
+	rec->steps[0].prediction->artifacts = pf_xcalloc(1, sizeof(pf_predicted_artifact));
+	rec->steps[0].prediction->n_artifacts = 1;
+	rec->steps[0].prediction->artifacts[0].path = pf_xstrdup("/abs/out/model.pte");
+	rec->steps[0].prediction->artifacts[0].rel = pf_xstrdup("model.pte");
+	rec->steps[0].prediction->artifacts[0].kind = pf_xstrdup("pte");
+	rec->steps[0].prediction->artifacts[0].size = (pf_interval){.low = 900, .point = 1000, .high = 1100};
+	rec->steps[0].prediction->artifacts[0].has_actual = true;
+	rec->steps[0].prediction->artifacts[0].actual_size = 800;
+	rec->steps[0].prediction->artifacts[0].has_runtime = true;
+	rec->steps[0].prediction->artifacts[0].runtime = (pf_interval){.low = 1, .point = 2, .high = 3};
 	rec->steps[1].name = pf_xstrdup("broken");
 	rec->steps[1].argv = strv(1, "true");
 	rec->steps[1].n_argv = 1;
@@ -195,6 +212,22 @@ Test(manifest_render, full_record)
 	step = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "steps"), 0);
 	cr_assert_str_eq(cJSON_GetObjectItem(step, "status")->valuestring, "success");
 	cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(step, "result"), "python")->valuestring, "3.11");
+	{
+		cJSON *pred = cJSON_GetObjectItem(step, "prediction"), *peak, *size, *rt;
+		cr_assert_not_null(pred);
+		peak = cJSON_GetObjectItem(pred, "peak_memory");
+		cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(peak, "within")));
+		cr_assert_float_eq(cJSON_GetObjectItem(peak, "error_pct")->valuedouble, 0.0, 1e-9);
+		size = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(pred, "artifacts"), 0), "size");
+		cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(size, "within")));
+		cr_assert_float_eq(cJSON_GetObjectItem(size, "error_pct")->valuedouble, 25.0, 1e-9);
+		rt = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(pred, "artifacts"), 0), "runtime_memory");
+		cr_assert(cJSON_IsNull(cJSON_GetObjectItem(rt, "actual")));
+		cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(pred, "artifacts"), 0), "path")
+		                     ->valuestring, "model.pte");
+		cr_assert_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(pred, "model"), "layers")->valueint, 16);
+	}
+	cr_assert_null(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "steps"), 1), "prediction"));
 	step = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "steps"), 1);
 	cr_assert_str_eq(cJSON_GetObjectItem(step, "status")->valuestring, "killed_by_signal");
 	cr_assert_eq(cJSON_GetObjectItem(step, "signal")->valueint, 9);

@@ -284,6 +284,70 @@ Test(pte_fixture, file_and_bytes_agree)
 	}
 }
 
+/*
+ * Planned memory (ExecutionPlan.non_const_buffer_sizes without the reserved
+ * entry 0): the figures ExecuTorch's own deserializer gives for these files
+ * (exir._serialize._program.deserialize_pte_binary, executorch 1.5.1).
+ */
+Test(pte_planned, fixtures_match_executorch)
+{
+	static const struct {
+		const char *name;
+		uint64_t planned;
+	} want[] = {{"add-no-extended-header.pte", 48},     {"add-eh00-segments.pte", 32},
+	            {"linear-no-constant-segment.pte", 32}, {"xnnpack-linear.pte", 112},
+	            {"separated-linear.pte", 176}};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		bytes b = load(want[i].name);
+		pf_pte_info *info = inspect(b.data, b.len);
+		uint64_t program = info->has_extended_header ? info->program_size : info->file_size;
+		cr_assert_eq(info->n_methods, 1);
+		cr_assert_eq(info->methods[0].planned_bytes, want[i].planned, "%s: %llu", want[i].name,
+		             (unsigned long long)info->methods[0].planned_bytes);
+		cr_assert_eq(info->methods[0].n_planned_buffers, 1);
+		cr_assert_eq(pf_pte_max_planned_bytes(info), want[i].planned);
+		cr_assert_eq(pf_pte_runtime_bytes(info), program + info->segment_bytes + want[i].planned);
+		pf_pte_info_free(info);
+		free(b.data);
+	}
+}
+
+Test(pte_planned, ptd_has_no_runtime_figure)
+{
+	bytes b = load("separated-linear.ptd");
+	pf_pte_info *info = inspect(b.data, b.len);
+	cr_assert_eq(pf_pte_runtime_bytes(info), 0);
+	cr_assert_eq(pf_pte_max_planned_bytes(info), 0);
+	cr_assert_eq(pf_pte_runtime_bytes(NULL), 0);
+	pf_pte_info_free(info);
+	free(b.data);
+}
+
+/* [count 2][i64 0][i64 112]: the sizes vector of xnnpack-linear.pte; a negative arena is fatal. */
+Test(pte_planned, negative_buffer_size_is_fatal)
+{
+	bytes b = load("xnnpack-linear.pte");
+	size_t at = 0;
+	bool found = false;
+	for (size_t i = 0; i + 20 <= b.len && !found; i++) {
+		static const uint8_t pat[20] = {2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 112, 0, 0, 0, 0, 0, 0, 0};
+		if (!memcmp(b.data + i, pat, sizeof(pat))) {
+			at = i + 12;
+			found = true;
+		}
+	}
+	cr_assert(found, "the sizes vector was not found in the fixture");
+	memset(b.data + at, 0xff, 8); /* -1 */
+	{
+		pf_pte_info *info = inspect(b.data, b.len);
+		cr_assert_not(pf_pte_ok(info));
+		cr_assert(has_finding(info, PF_PTE_FATAL, "negative size"));
+		cr_assert_eq(info->methods[0].planned_bytes, 0);
+		pf_pte_info_free(info);
+	}
+	free(b.data);
+}
+
 Test(pte_file, missing_file_is_not_found)
 {
 	pf_pte_info *info = (pf_pte_info *)1;

@@ -1,0 +1,520 @@
+"""pteflow estimator: predict an export step's .pte/.ptd sizes, its peak
+memory and the runtime memory of what it writes, before anything runs.
+
+usage: python -m pteflow_steps.estimate [--json] [--result FILE] [--model-dir DIR] -- -m pteflow_steps.STEP ARGS...
+
+The arguments after "--" are a step's command line as pteflow would run it
+(after "${python}"). The estimator reads them with the step's OWN
+parse_args (the step modules import nothing heavy at the top), so it sees
+exactly the options the step will see: defaults, --quant, --dtype,
+--group-size, --embedding-quant, --max-seq-len, --layers, LoRA ranks. That is
+why this is one module beside the steps rather than an --estimate flag in
+each: one file holds the model and its constants, and a step's parser stays
+the single source of its options. The model's shape comes from its
+config.json (--model-dir, or the step's own --model-dir), from the random
+configs of pteflow_steps.llama (mirrored here so no torch import is needed;
+tests/cli/test_plan.py checks they agree), or, for export_module, from the
+module class built on torch's meta device (no weights, no checkpoint needed).
+
+Output (--json): {"estimable": bool, "step", "reason"?, "model", "artifacts":
+[{"path", "kind", "size": I, "runtime_memory": I?}], "peak_memory": I,
+"notes": [...]}, where I = {"low", "point", "high"} in bytes. Exit 0 when the
+JSON was written (estimable or not), 2 for bad usage of the estimator itself.
+Non-export steps (check, make_checkpoint...) are "estimable": false.
+
+THE MODEL
+=========
+Size of a .pte = sum over tensors of (elements x bytes per element after
+quantization, as quant.py and XNNPACK store them) + the constants the model
+adds (norms, RoPE tables, position ids) + a program overhead (flatbuffer,
+delegate headers, 128-byte segment alignment) per program and per layer.
+Bytes per element, from the Llama-3.2-1B-shaped exports (both reproduced to
+the byte by this model, see MEASURED):
+  fp32 4, bf16 2;
+  int8 linear (int8 per-channel weights): 1 + 4 bytes (fp32 scale) per row;
+  8da4w linear: 0.5 + 2 bytes (bf16 scale, XNNPACK qb4w) per group;
+  int8 embedding: 1 + 4 bytes per row; int4 embedding: 0.5 + 4 bytes per 32;
+  zero points are not stored (symmetric); KV caches are memory-planned, not stored.
+
+Peak memory of the export step (resident memory of the export process, what
+/usr/bin/time, the watchdog and pteflow's maxrss_bytes measure) =
+  BASE[step] (the process after importing torch, executorch, XNNPACK, torchao
+  and, for the encoder, transformers) + K[path] x W, where W is the bytes of
+  the model's weights as they sit in memory during export (torchao keeps int4
+  weights unpacked in int8: 1 byte per element + fp32 scales per group). On
+  the streamed path (llm_source.build quantizes layer by layer) the float
+  model never exists whole; without quantization (or with bf16/LoRA) W is
+  the whole float model, with the smaller K_FLOAT measured on MiniLM.
+Runtime memory of a .pte = the file's program and segment data + the planned
+memory of its method (KV caches, activations at the longest sequence).
+
+Intervals: each figure carries its own relative spread (SPREAD) around the
+point, wide enough to contain every measurement in MEASURED; for sizes the
+spread is tight (weights are counted exactly), for peaks it is +-15% plus a
+fixed term for the noise of a busy 2-core host.
+
+WHERE EACH CONSTANT COMES FROM
+==============================
+All measured with torch 2.15.0 / executorch 1.5.1 on a 2-core host; "tiny"
+runs by `python -m pteflow_steps.<step>` under /usr/bin/time -v with the
+options of pipelines/*.yaml and tests/cli/test_steps.py (bench/bench_predict.py
+repeats them); the 1B figures are the README's (bench_export.sh,
+bench_pipeline_1b.py).
+
+| constant                 | value           | measured on                                                   |
+|--------------------------|-----------------|---------------------------------------------------------------|
+| bytes per element        | see THE MODEL   | 1B int8+int4 emb 1,402,876,416 B, 8da4w 860,216,832 B, int8+int8 emb 1,501,890,048 B: reproduced to 992 B |
+| OVERHEAD_LLM             | 6,500 + 24,800/layer | tiny 1 layer (247,296 B), demo 2 layers (331,008 B), 1B 16 layers |
+| OVERHEAD_LLM_PORTABLE    | 6,000 + 16,600/layer | tiny fp32 without XNNPACK, 2 layers (651,072 B)          |
+| OVERHEAD_ENCODER         | 20,000 + 12,000/layer | MiniLM fp32 (89,947,008 B) and int8 (58,195,328 B), seq 128 |
+| OVERHEAD_MODULE          | 4,500           | SmallCNN checkpoint (26,024 B)                                 |
+| OVERHEAD_LORA_PTE, _ADAPTER | 6,000 + 16,800/layer, 1,050/adapter | lora.yaml: 48,432 B and 66,944 B          |
+| OVERHEAD_PTD, KEY_BYTES  | 4,096, 250/key  | lora.yaml base_weights.ptd (619,648 B)                         |
+| BASE_PEAK                | 885-1000 MiB    | peak RSS of the tiny exports: 891-936 MiB; MiniLM 1117-1121 MiB |
+| K_QUANT                  | 2.63            | 1B int8 4855 MiB, 8da4w 5141 MiB (2.67 and 2.55 alone)         |
+| K_FLOAT                  | 1.4             | MiniLM fp32 (weights 87 MiB); weakly constrained              |
+| planned activations      | llm_activation_bytes, encoder 3.6 x seq x hidden x 4 + 2 x heads x seq^2 x 4 | `pteflow inspect` of the tiny Llamas, MiniLM seq 16/128, the 1B shape with 1 layer (271,059,008 B) |
+| K_QUANT check            | 2.63            | 1B shape, 1 layer, int8 + int4 emb, seq 512: 2453 MiB measured, 2480 predicted |
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import os
+import sys
+from typing import Dict, List, Optional
+
+MiB = 1024 * 1024
+
+# ---------------------------------------------------------------------------
+# Measured constants. Each names the measurement it comes from (MEASURED below).
+# ---------------------------------------------------------------------------
+
+# Program overhead of a .pte beyond its tensors: flatbuffer, XNNPACK blob
+# headers and graphs, segment alignment. bytes = A + B x layers.
+OVERHEAD_LLM = (6_500, 24_800)         # XNNPACK: tiny 1 layer 30,976 B, demo 2 layers 55,808 B, 1B 16 layers 404,992 B
+OVERHEAD_LLM_PORTABLE = (6_000, 16_600)  # no XNNPACK: tiny 2 layers 39,232 B
+OVERHEAD_ENCODER = (20_000, 12_000)    # MiniLM fp32 and int8, 6 layers: about 82,000 and 98,000 B
+OVERHEAD_MODULE = 4_500                # SmallCNN: 4,352 B
+OVERHEAD_LORA_PTE = (6_000, 16_800)    # LoRA base program, 2 layers: 39,728 B
+OVERHEAD_LORA_ADAPTER = 1_050          # per adapted linear in the LoRA program: 4 adapters, 4,176 B
+OVERHEAD_PTD = 4_096                   # FlatTensor header + key table (per key: KEY_BYTES)
+KEY_BYTES = 250
+
+# Export peak: the step's process after its imports (RSS), per step.
+BASE_PEAK = {
+    "export_llm": 905 * MiB,       # tiny exports (int8, 8da4w, bf16, fp32; 1-2 layers): 895-921 MiB
+    "export_lora": 925 * MiB,      # LoRA pipeline export (two tiny programs): 936 MiB
+    "export_encoder": 1000 * MiB,  # + transformers; MiniLM fp32/int8 seq 16/128: 1117-1121 MiB with W
+    "export_module": 885 * MiB,    # SmallCNN: 891 MiB
+}
+# Multiples of the in-memory weight bytes W at the peak (to_executorch/serialize
+# holds the edge program, the XNNPACK blobs and the serialized program at once).
+K_QUANT = 2.63    # 1B int8 (4855 MiB, W 1481 MiB) and 8da4w (5141 MiB, W 1665 MiB): 2.67 and 2.55
+K_FLOAT = 1.4     # MiniLM fp32 (W 87 MiB): the tiny exports cannot separate it from BASE; an fp32
+                  # 1B-class export is an extrapolation (see the README's Predictions section)
+# Relative spreads: (low, high) factors applied to the point.
+SPREAD_SIZE = (0.97, 1.03)
+SPREAD_SIZE_SMALL = 16_000             # +- bytes for programs whose overhead dominates
+SPREAD_PEAK = (0.85, 1.15)
+SPREAD_PEAK_FIXED = 100 * MiB          # busy-host noise in the import baseline
+SPREAD_RUNTIME = (0.8, 1.25)           # planned memory: tiny Llamas -12%..+3%, MiniLM +1..+2%, 1B 1 layer +20%
+SPREAD_RUNTIME_MODULE = (0.5, 3.0)     # a generic module's activations are not modelled (input bytes only)
+
+MEASURED = [
+    # (what, figure, source)
+    ("Llama-3.2-1B shape, int8 linears + int4 embedding, seq 512: .pte", 1_402_876_416,
+     "README Measured figures / bench/bench_export.sh"),
+    ("same, peak RSS", 4855 * MiB, "README / bench/bench_export.sh"),
+    ("Llama-3.2-1B shape, 8da4w + int4 embedding, seq 512: .pte", 860_216_832, "README / bench/bench_export.sh"),
+    ("same, peak RSS", 5141 * MiB, "README / bench/bench_export.sh"),
+    ("pipelines/llama3.2-1b.yaml end to end (bf16 checkpoint): .pte", 1_402_614_016,
+     "README / bench/bench_pipeline_1b.py"),
+    ("same, export cgroup peak", 4777 * MiB, "README / bench/bench_pipeline_1b.py"),
+    ("int8 linears + int8 embedding (1B shape): .pte", 1_501_890_048, "pipelines/llama3.2-1b.yaml comment"),
+]
+
+# pteflow_steps.llama.RANDOM_CONFIGS, the fields that set tensor shapes (no torch import here).
+RANDOM_CONFIGS = {
+    "tiny": dict(vocab_size=512, hidden_size=64, intermediate_size=160, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2, head_dim=None, tie_word_embeddings=False),
+    "llama3.2-1b": dict(vocab_size=128256, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
+                        num_attention_heads=32, num_key_value_heads=8, head_dim=64, tie_word_embeddings=True),
+}
+
+EXPORT_STEPS = ("export_llm", "export_encoder", "export_lora", "export_module")
+
+
+class EstimateError(Exception):
+    """The estimate cannot be made (said in one line)."""
+
+
+def interval(point: float, spread=(1.0, 1.0), fixed: float = 0.0) -> Dict[str, int]:
+    p = max(0.0, point)
+    return {"low": int(max(0.0, p * spread[0] - fixed)), "point": int(round(p)), "high": int(math.ceil(p * spread[1] + fixed))}
+
+
+def size_interval(point: float) -> Dict[str, int]:
+    return interval(point, SPREAD_SIZE, SPREAD_SIZE_SMALL)
+
+
+# ---------------------------------------------------------------------------
+# Bytes per tensor after quantization (quant.py + what XNNPACK serializes)
+# ---------------------------------------------------------------------------
+
+def linear_bytes(out_f: int, in_f: int, quant: str, group_size: int, float_bytes: int) -> int:
+    n = out_f * in_f
+    if quant == "int8":
+        return n + 4 * out_f
+    if quant == "8da4w":
+        if group_size <= 0 or in_f % group_size:
+            return n * float_bytes            # quant._filter leaves it in float
+        return n // 2 + 2 * (n // group_size)
+    return n * float_bytes
+
+
+def linear_mem_bytes(out_f: int, in_f: int, quant: str, group_size: int, float_bytes: int) -> int:
+    """The same weight as torchao holds it during export (int4 unpacked to int8, fp32 scales, int8 zero points)."""
+    n = out_f * in_f
+    if quant == "int8":
+        return n + 5 * out_f
+    if quant == "8da4w" and group_size > 0 and in_f % group_size == 0:
+        return n + 5 * (n // group_size)
+    return n * float_bytes
+
+
+def embedding_bytes(rows: int, cols: int, mode: str, float_bytes: int) -> int:
+    n = rows * cols
+    if mode == "int8":
+        return n + 4 * rows
+    if mode == "int4":
+        return n // 2 + 4 * (n // 32)
+    return n * float_bytes
+
+
+def embedding_mem_bytes(rows: int, cols: int, mode: str, float_bytes: int) -> int:
+    n = rows * cols
+    if mode == "int8":
+        return n + 5 * rows
+    if mode == "int4":
+        return n + 5 * (n // 32)
+    return n * float_bytes
+
+
+# ---------------------------------------------------------------------------
+# Model shapes
+# ---------------------------------------------------------------------------
+
+def llama_dims(model_dir: Optional[str], random_config: Optional[str], layers: int) -> dict:
+    if model_dir:
+        path = os.path.join(model_dir, "config.json")
+        try:
+            with open(path, "r", encoding="utf-8") as f:
+                hf = json.load(f)
+        except OSError as e:
+            raise EstimateError(f"cannot read '{path}': {e.strerror}") from None
+        except ValueError as e:
+            raise EstimateError(f"'{path}' is not JSON: {e}") from None
+        if hf.get("model_type", "llama") != "llama":
+            raise EstimateError(f"model_type '{hf.get('model_type')}' in '{path}' is not a Llama-family model")
+        try:
+            d = dict(vocab_size=int(hf["vocab_size"]), hidden_size=int(hf["hidden_size"]),
+                     intermediate_size=int(hf["intermediate_size"]), num_hidden_layers=int(hf["num_hidden_layers"]),
+                     num_attention_heads=int(hf["num_attention_heads"]),
+                     num_key_value_heads=int(hf.get("num_key_value_heads") or hf["num_attention_heads"]),
+                     head_dim=hf.get("head_dim"), tie_word_embeddings=bool(hf.get("tie_word_embeddings", False)))
+        except (KeyError, TypeError, ValueError) as e:
+            raise EstimateError(f"'{path}' lacks a usable {e} for a Llama model") from None
+    else:
+        d = dict(RANDOM_CONFIGS[random_config or "tiny"])
+    if layers:
+        d["num_hidden_layers"] = int(layers)
+    if not d.get("head_dim"):
+        d["head_dim"] = d["hidden_size"] // d["num_attention_heads"]
+    return d
+
+
+def llama_tensors(d: dict, lora_rank: int = 0, lora_targets=("q_proj", "v_proj")):
+    """[(name, kind, out, in)] of the package's Llama: kind linear / embedding / norm / lora."""
+    h, i, hd = d["hidden_size"], d["intermediate_size"], d["head_dim"]
+    nh, nkv, v = d["num_attention_heads"], d["num_key_value_heads"], d["vocab_size"]
+    t = [("embed_tokens", "embedding", v, h)]
+    for _ in range(d["num_hidden_layers"]):
+        for name, o, n in (("q_proj", nh * hd, h), ("k_proj", nkv * hd, h), ("v_proj", nkv * hd, h),
+                           ("o_proj", h, nh * hd), ("gate_proj", i, h), ("up_proj", i, h), ("down_proj", h, i)):
+            t.append((name, "linear", o, n))
+            if lora_rank and name in lora_targets:
+                t.append((name + ".lora_a", "lora", lora_rank, n))
+                t.append((name + ".lora_b", "lora", o, lora_rank))
+        t.append(("norm", "norm", h, 1))
+        t.append(("norm", "norm", h, 1))
+    t.append(("norm", "norm", h, 1))
+    t.append(("lm_head", "lm_head", v, h))
+    return t
+
+
+def parameter_count(tensors, tied: bool) -> int:
+    return sum(o * n for name, kind, o, n in tensors if not (kind == "lm_head" and tied))
+
+
+# ---------------------------------------------------------------------------
+# Per step
+# ---------------------------------------------------------------------------
+
+def estimate_llm(a) -> dict:
+    d = llama_dims(a.model_dir, a.random_config, a.layers)
+    fb = 2 if a.dtype == "bf16" else 4
+    quant, emb_q, gs, seq = a.quant, a.embedding_quant, a.group_size, a.max_seq_len
+    tensors = llama_tensors(d)
+    tied = d["tie_word_embeddings"]
+    size = mem = 0
+    for name, kind, o, n in tensors:
+        if kind == "embedding":
+            size += embedding_bytes(o, n, emb_q, fb)
+            mem += embedding_mem_bytes(o, n, emb_q, fb)
+        elif kind in ("linear", "lm_head"):
+            lb = linear_bytes(o, n, quant, gs, fb)
+            if kind == "lm_head" and tied and quant == "none" and emb_q == "none":
+                # One parameter in the graph: the table stays a constant for the embedding and XNNPACK packs
+                # its own copy for the linear; without XNNPACK it is stored once.
+                size += lb if a.xnnpack else 0
+                continue
+            size += lb
+            mem += linear_mem_bytes(o, n, quant, gs, fb)
+        else:
+            size += o * n * 4 if kind == "norm" else o * n * fb
+            mem += o * n * 4
+    L = d["num_hidden_layers"]
+    # RoPE cos/sin [seq, head_dim] in the model dtype and the int64 position ids: constants of the program.
+    size += 2 * seq * d["head_dim"] * fb + 8 * seq
+    ov = OVERHEAD_LLM if a.xnnpack else OVERHEAD_LLM_PORTABLE
+    pte = size + ov[0] + ov[1] * L
+    # Streamed quantization (llm_source.build): the float32 embedding table is in memory while the
+    # layers are quantized; otherwise the float model exists whole before quantizing.
+    streamed = quant != "none" and a.dtype == "fp32"
+    if streamed:
+        w = mem   # the float32 embedding table is quantized (or kept) before export starts
+        k = K_QUANT
+    else:
+        w = sum(o * n for _, kind, o, n in tensors if not (kind == "lm_head" and tied)) * fb
+        if quant != "none" or emb_q != "none":
+            w += mem
+        k = K_FLOAT
+    peak = BASE_PEAK["export_llm"] + k * w
+    kv = 2 * L * d["num_key_value_heads"] * seq * d["head_dim"] * fb
+    planned = kv + llm_activation_bytes(d, seq, fb)
+    return {
+        "model": {"family": "llama", "parameters": parameter_count(tensors, tied), "layers": L,
+                  "hidden_size": d["hidden_size"], "vocab_size": d["vocab_size"], "tied_embeddings": tied,
+                  "quant": quant, "embedding_quant": emb_q, "group_size": gs, "dtype": a.dtype, "max_seq_len": seq,
+                  "weight_bytes_in_memory": int(w)},
+        "artifacts": [artifact(a.out, "pte", pte, planned)],
+        "peak_memory": interval(peak, SPREAD_PEAK, SPREAD_PEAK_FIXED),
+    }
+
+
+def llm_activation_bytes(d: dict, seq: int, fb: int) -> int:
+    """Planned activations of one forward over `seq` tokens (the dynamic upper bound): the float32
+    logits [seq, vocab], the attention scores [heads, seq, seq] and 6.5 hidden-sized [seq, hidden]
+    tensors between the delegated blocks (XNNPACK keeps its own intermediates out of the plan).
+    Measured (KV caches added): demo -4%, tiny 1 layer +3%, LoRA +2.5%, bf16 -2%, portable -12%;
+    the 1B shape with 1 layer +20% (there the scores stay inside XNNPACK; the logits, 97% of it, fit)."""
+    logits = seq * d["vocab_size"] * 4
+    scores = d["num_attention_heads"] * seq * seq * 4
+    hidden = int(6.5 * seq * d["hidden_size"] * fb)
+    return logits + scores + hidden
+
+
+def artifact(path: str, kind: str, size: float, planned: Optional[float], spread=SPREAD_RUNTIME) -> dict:
+    out = {"path": os.path.abspath(path), "kind": kind, "size": size_interval(size)}
+    if planned is not None and kind == "pte":
+        # Runtime: the whole file (program + segments) + the arenas; only the arenas are uncertain.
+        out["planned_memory"] = interval(planned, spread)
+        lo, hi = size_interval(size), interval(planned, spread)
+        out["runtime_memory"] = {"low": lo["low"] + hi["low"], "point": lo["point"] + hi["point"],
+                                 "high": lo["high"] + hi["high"]}
+    return out
+
+
+def estimate_lora(a) -> dict:
+    d = llama_dims(a.model_dir, a.random_config, a.layers)
+    seq = a.max_seq_len
+    base = llama_tensors(d)
+    lora = llama_tensors(d, a.lora_rank)
+    tied = d["tie_word_embeddings"]
+    L = d["num_hidden_layers"]
+    base_w = sum(o * n for _, kind, o, n in base if not (kind == "lm_head" and tied)) * 4
+    lora_w = sum(o * n for _, kind, o, n in lora if kind == "lora") * 4
+    n_keys = sum(1 for _, kind, _, _ in base if kind != "lm_head" or not tied)
+    rope = 2 * seq * d["head_dim"] * 4 + 8 * seq
+    overhead = OVERHEAD_LORA_PTE[0] + OVERHEAD_LORA_PTE[1] * L
+    n_adapted = sum(1 for _, kind, _, _ in lora if kind == "lora") // 2
+    ptd = base_w + OVERHEAD_PTD + KEY_BYTES * n_keys
+    planned = 2 * L * d["num_key_value_heads"] * seq * d["head_dim"] * 4 + llm_activation_bytes(d, seq, 4)
+    out_dir = a.out_dir
+    arts = [artifact(os.path.join(out_dir, f"{a.name}_base.pte"), "pte", rope + overhead, planned),
+            artifact(os.path.join(out_dir, f"{a.name}_lora.pte"), "pte",
+                     rope + overhead + lora_w + OVERHEAD_LORA_ADAPTER * n_adapted, planned),
+            artifact(os.path.join(out_dir, a.data_name + ".ptd"), "ptd", ptd, None)]
+    # Two models built and exported one after the other; the .ptd bytes are held across both.
+    w = base_w + lora_w + base_w
+    return {"model": {"family": "llama", "parameters": parameter_count(lora, tied), "layers": L,
+                      "lora_rank": a.lora_rank, "max_seq_len": seq, "weight_bytes_in_memory": int(w)},
+            "artifacts": arts,
+            "peak_memory": interval(BASE_PEAK["export_lora"] + K_FLOAT * w, SPREAD_PEAK, SPREAD_PEAK_FIXED)}
+
+
+def estimate_encoder(a) -> dict:
+    path = os.path.join(a.model_dir, "config.json")
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            c = json.load(f)
+    except OSError as e:
+        raise EstimateError(f"cannot read '{path}': {e.strerror}") from None
+    except ValueError as e:
+        raise EstimateError(f"'{path}' is not JSON: {e}") from None
+    try:
+        v, h, L = int(c["vocab_size"]), int(c["hidden_size"]), int(c["num_hidden_layers"])
+        i = int(c.get("intermediate_size", 4 * h))
+        pos = int(c.get("max_position_embeddings", 512))
+        types = int(c.get("type_vocab_size", 2))
+    except (KeyError, TypeError, ValueError) as e:
+        raise EstimateError(f"'{path}' lacks a usable {e} for a BERT-family encoder") from None
+    seq = a.seq_len
+    # Position and token-type lookups of a fixed-length input are constant-folded by export:
+    # [seq, hidden] rows of each are stored instead of the tables (MiniLM seq 16 vs 128: +344,064 B).
+    emb = v * h * 4 + 2 * seq * h * 4 + 2 * h * 4
+    lin_shapes = [(h, h)] * 4 + [(i, h), (h, i)]
+    size = emb
+    mem = emb
+    for _ in range(L):
+        for o, n in lin_shapes:
+            size += linear_bytes(o, n, a.quant, 0, 4) + 4 * o      # + bias
+            mem += linear_mem_bytes(o, n, a.quant, 0, 4) + 4 * o
+        size += 4 * h * 4                                         # two LayerNorms
+        mem += 4 * h * 4
+    overhead = OVERHEAD_ENCODER[0] + OVERHEAD_ENCODER[1] * L
+    float_w = (v + pos + types) * h * 4 + L * (sum(o * n + o for o, n in lin_shapes) * 4 + 16 * h)
+    w = float_w + (mem if a.quant != "none" else 0)
+    heads = int(c.get("num_attention_heads", max(1, h // 64)))
+    # fitted on MiniLM seq 16 (111,760 B) and 128 (2,228,816 B): +1% and +2%
+    planned = int(3.6 * seq * h * 4) + 2 * heads * seq * seq * 4
+    return {"model": {"family": c.get("model_type", "bert"), "parameters": int(float_w // 4), "layers": L,
+                      "hidden_size": h, "quant": a.quant, "seq_len": seq, "weight_bytes_in_memory": int(w)},
+            "artifacts": [artifact(a.out, "pte", size + overhead, planned)],
+            "peak_memory": interval(BASE_PEAK["export_encoder"] + K_FLOAT * w, SPREAD_PEAK, SPREAD_PEAK_FIXED)}
+
+
+def estimate_module(a) -> dict:
+    if a.torchscript:
+        raise EstimateError("a TorchScript source has no module definition to count from; give limits.expect")
+    from .export_module import load_class, parse_shape
+
+    import torch
+
+    cls = load_class(a.module)
+    with torch.device("meta"):
+        m = cls()
+    n_float = n_other = 0
+    lin = 0
+    for mod in m.modules():
+        own = list(mod.named_parameters(recurse=False)) + list(mod.named_buffers(recurse=False))
+        if a.xnnpack and isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+            continue                      # folded into the convolution before it (XNNPACK's fusion pass)
+        for _, p in own:
+            if p.dtype.is_floating_point:
+                n_float += p.numel()
+            else:
+                n_other += p.numel() * p.element_size()
+        if isinstance(mod, torch.nn.Linear):
+            lin += mod.weight.numel()
+        if a.xnnpack and isinstance(mod, torch.nn.Conv2d) and mod.bias is None:
+            n_float += mod.out_channels   # the folded batchnorm becomes its bias
+    size = n_float * 4 + n_other
+    if a.quant == "int8":
+        size -= lin * 3
+    shape = parse_shape(a.input_shape)
+    n_in = math.prod(shape)
+    planned = n_in * 4   # the float32 input; XNNPACK keeps its intermediates to itself (SmallCNN: 12,288 vs 12,400)
+    w = n_float * 4 + n_other
+    return {"model": {"family": "module", "class": a.module, "parameters": int(n_float), "quant": a.quant,
+                      "weight_bytes_in_memory": int(w)},
+            "artifacts": [artifact(a.out, "pte", size + OVERHEAD_MODULE, planned, SPREAD_RUNTIME_MODULE)],
+            "peak_memory": interval(BASE_PEAK["export_module"] + K_FLOAT * w, SPREAD_PEAK, SPREAD_PEAK_FIXED)}
+
+
+ESTIMATORS = {"export_llm": estimate_llm, "export_lora": estimate_lora, "export_encoder": estimate_encoder,
+              "export_module": estimate_module}
+
+
+def split_step_argv(argv: List[str]):
+    """('export_llm', [args]) from '-m pteflow_steps.export_llm args...' (a leading interpreter path is skipped)."""
+    for k, tok in enumerate(argv):
+        if tok == "-m" and k + 1 < len(argv):
+            mod = argv[k + 1]
+            if mod.startswith("pteflow_steps."):
+                return mod.split(".", 1)[1], argv[k + 2:]
+            return mod, argv[k + 2:]
+    return None, argv
+
+
+def estimate(step_argv: List[str], model_dir: Optional[str] = None) -> dict:
+    step, args = split_step_argv(step_argv)
+    if step is None:
+        return {"estimable": False, "step": None, "reason": "not a python -m pteflow_steps.* step"}
+    if step not in ESTIMATORS:
+        return {"estimable": False, "step": step, "reason": f"'{step}' is not an export step the estimator models"}
+    mod = importlib.import_module(f"pteflow_steps.{step}")
+    try:
+        a = mod.parse_args(args)
+    except SystemExit:
+        raise EstimateError(f"the arguments of {step} are invalid (the step would refuse them; see above)") from None
+    if model_dir and getattr(a, "model_dir", None):
+        a.model_dir = model_dir
+    out = ESTIMATORS[step](a)
+    out.update({"estimable": True, "step": step})
+    out["constants_source"] = "python/pteflow_steps/estimate.py MEASURED"
+    return out
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--" in argv:
+        k = argv.index("--")
+        own, step_argv = argv[:k], argv[k + 1:]
+    else:
+        own, step_argv = argv, []
+    p = argparse.ArgumentParser(prog="python -m pteflow_steps.estimate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", action="store_true", help="print the estimate as one JSON object")
+    p.add_argument("--model-dir", default=None, help="use this folder's config.json instead of the step's --model-dir")
+    p.add_argument("--result", default=None, help="also write the JSON to this file (what pteflow reads)")
+    a = p.parse_args(own)
+    if not step_argv:
+        p.error("give the step's command line after --, e.g. -- -m pteflow_steps.export_llm --random-config tiny ...")
+    rc = 0
+    try:
+        res = estimate(step_argv, a.model_dir)
+    except EstimateError as e:
+        res = {"estimable": False, "error": str(e)}
+        print(f"pteflow_steps.estimate: error: {e}", file=sys.stderr, flush=True)
+        rc = 1
+    if a.result:
+        tmp = a.result + ".part"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(res, f)
+        os.replace(tmp, a.result)
+    if rc:
+        return rc
+    if a.json:
+        print(json.dumps(res), flush=True)
+    else:
+        print(json.dumps(res, indent=2), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
