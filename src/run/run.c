@@ -596,6 +596,22 @@ static void open_store(run_ctx *c)
 	}
 }
 
+/* What prepare() and a run or an explain left in the context (waits for copies into the store). */
+static void ctx_dispose(run_ctx *c)
+{
+	pf_inc_finish(&c->inc); /* the copies use the store: they end before it is closed */
+	pf_store_free(c->inc.store);
+	c->inc.store = NULL;
+	pf_inc_dispose(&c->inc);
+	free(c->artifact_mtimes);
+	free(c->out_dir);
+	free(c->workdir);
+	free(c->python);
+	free(c->pipeline_dir);
+	free(c->steps_path);
+	pf_plan_free(c->plan);
+}
+
 static int make_out_dir(run_ctx *c)
 {
 	char *logs = pf_fs_join(c->out_dir, "logs");
@@ -779,15 +795,7 @@ done:
 	if (produced_by && c.plan)
 		pf_strv_free(produced_by, c.plan->n_artifacts);
 	free(manifest_path);
-	free(c.artifact_mtimes);
-	free(c.out_dir);
-	free(c.workdir);
-	free(c.python);
-	free(c.pipeline_dir);
-	free(c.steps_path);
-	pf_store_free(c.inc.store);
-	pf_inc_dispose(&c.inc);
-	pf_plan_free(c.plan);
+	ctx_dispose(&c);
 	return rc;
 }
 
@@ -918,15 +926,7 @@ int pf_run_explain(pf_explain_report *out, const pf_run_options *opt)
 	for (size_t i = 0; i < c.plan->n_steps; i++)
 		explain_step(&c, &c.plan->steps[i], &out->steps[i]);
 done:
-	free(c.artifact_mtimes);
-	free(c.out_dir);
-	free(c.workdir);
-	free(c.python);
-	free(c.pipeline_dir);
-	free(c.steps_path);
-	pf_store_free(c.inc.store);
-	pf_inc_dispose(&c.inc);
-	pf_plan_free(c.plan);
+	ctx_dispose(&c);
 	pf_run_record_dispose(&rec);
 	if (rc < 0)
 		pf_explain_report_dispose(out);
