@@ -5,7 +5,7 @@
  *   command   the expanded argv (or shell line), shell flag and cwd
  *   env       the step's environment as passed, by name (less the variables
  *             that only locate things: location_only())
- *   tools     the interpreter's version and path, and the versions of torch,
+ *   tools     the interpreter's version, its real path and environment (venv), and the versions of torch,
  *             executorch, torchao, transformers, safetensors and numpy (steps
  *             that run ${python} only)
  *   packages  python/requirements.txt (same steps)
@@ -18,9 +18,9 @@
  *   inputs    each file matched by the step's `inputs:`, by content
  *   upstream  every file the earlier steps of the run wrote into the output
  *             folder, by content
- * Absolute folders of this run (output, work, pipeline, package, model) are
- * written as ${out}, ${workdir}, ${pipeline.dir}, ${steps}, ${model.dir}
- * before hashing, so a fingerprint does not depend on where the run's
+ * Absolute folders of this run (output, work, pipeline, package, model) and
+ * the interpreter's path are written as ${out}, ${workdir}, ${pipeline.dir},
+ * ${steps}, ${model.dir}, ${python} before hashing, so a fingerprint does not depend on where the run's
  * folders are. Secret values (registered by interpolation) are hashed and
  * never shown. Workload: once per step; the probe is one short interpreter
  * start per run (tens of ms).
@@ -57,7 +57,7 @@
 /* The interpreter probe: a few lines "NAME VERSION [PATH]"; -I keeps the caller's environment out of it. */
 static const char probe_code[] =
 	"import sys, os, importlib.metadata as m\n"
-	"print('python', sys.version.split()[0], os.path.realpath(sys.executable))\n"
+	"print('python', sys.version.split()[0], os.path.realpath(sys.executable), os.path.realpath(sys.prefix))\n"
 	"for d in ('torch', 'executorch', 'torchao', 'transformers', 'safetensors', 'numpy'):\n"
 	"    try:\n"
 	"        print(d, m.version(d))\n"
@@ -87,17 +87,20 @@ typedef struct folder {
 /* Replace this run's absolute folders by their ${...} names (longest first, so nested folders resolve). */
 static char *normalise(const pf_inc *inc, const char *text)
 {
-	folder f[5] = {
+	/* the interpreter by its path too: the tools part says which one it is (a venv reached through a
+	 * symbolic link, as <cache>/pteflow/current, is the same interpreter) */
+	folder f[6] = {
 		{inc->ictx->out, "${out}"},
 		{inc->ictx->workdir, "${workdir}"},
 		{inc->ictx->pipeline_dir, "${pipeline.dir}"},
 		{inc->steps_path, "${steps}"},
 		{inc->ictx->model_dir, "${model.dir}"},
+		{inc->ictx->python, "${python}"},
 	};
 	pf_buf b;
 	pf_buf_init(&b, SIZE_MAX / 2);
 	/* insertion sort, stable: of two equal folders (out and workdir by default) the first named wins */
-	for (size_t i = 1; i < 5; i++) {
+	for (size_t i = 1; i < 6; i++) {
 		folder t = f[i];
 		size_t k = i, len = t.path ? strlen(t.path) : 0;
 		for (; k > 0 && (f[k - 1].path ? strlen(f[k - 1].path) : 0) < len; k--)
@@ -106,7 +109,7 @@ static char *normalise(const pf_inc *inc, const char *text)
 	}
 	for (const char *p = text; *p;) {
 		bool hit = false;
-		for (size_t i = 0; i < 5 && !hit; i++) {
+		for (size_t i = 0; i < 6 && !hit; i++) {
 			size_t len = f[i].path ? strlen(f[i].path) : 0;
 			if (len > 1 && !strncmp(p, f[i].path, len)) {
 				pf_buf_puts(&b, f[i].name);

@@ -523,3 +523,22 @@ def test_a_full_store_disk_is_a_warning_and_leaves_no_partial_entry(tmp_path):
         assert r.code == 0 and " cached " not in r.out, r
     finally:
         subprocess.run(["umount", str(mnt)])
+
+
+def test_the_same_interpreter_by_another_path_still_hits(tmp_path):
+    """A venv reached through a symbolic link (as <cache>/pteflow/current) is the same interpreter."""
+    p = write(tmp_path, """\
+        version: 1
+        name: interpreter
+        steps:
+          - name: py
+            run: ["${python}", "-c", "import sys; open(sys.argv[1], 'w').write('x')", "${out}/x.txt"]
+    """)
+    out, store = tmp_path / "out", tmp_path / "store"
+    venv = pathlib.Path(PYTHON).parent.parent
+    link = tmp_path / "venv-link"
+    link.symlink_to(venv, target_is_directory=True)
+    assert run(p, out, store).code == 0
+    r = run_pteflow("run", p, "--out", out, "--python", link / "bin" / pathlib.Path(PYTHON).name,
+                    env={"PTEFLOW_STORE": str(store)})
+    assert r.code == 0 and " cached " in r.out, r
