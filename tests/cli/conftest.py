@@ -4,6 +4,7 @@ everything it printed. ctest sets PTEFLOW_BIN, PTEFLOW_SOURCE_DIR,
 PTEFLOW_BINARY_DIR and PTEFLOW_PYTHON."""
 import os
 import pathlib
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -80,3 +81,20 @@ def assert_prediction_holds(step, artifacts, admitted):
         if a["kind"] == "pte":
             assert a["runtime_memory"]["actual"] > a["size"]["actual"]
             assert a["runtime_memory"]["within"] is True, a
+
+
+@contextlib.contextmanager
+def small_tmpfs(where, size):
+    """A tmpfs of `size` (mount's syntax: "1m", "256k") at the new folder `where`, for full-disk tests;
+    the test is skipped where mounting is not possible (not root, no mount permission)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    where.mkdir()
+    m = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True,
+                       text=True)
+    if m.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: %s" % m.stderr.strip())
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)])

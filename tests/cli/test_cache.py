@@ -15,7 +15,7 @@ import time
 import jsonschema
 import pytest
 
-from conftest import PTEFLOW, PYTHON, SOURCE_DIR, run_pteflow
+from conftest import PTEFLOW, PYTHON, SOURCE_DIR, run_pteflow, small_tmpfs
 from hubfixture import LocalHub, write_repo
 
 SCHEMA = json.loads((SOURCE_DIR / "schemas" / "manifest.schema.json").read_text())
@@ -492,14 +492,7 @@ def test_invalid_inputs_and_cache_keys_are_reported_with_their_position(tmp_path
 
 
 def test_a_full_store_disk_is_a_warning_and_leaves_no_partial_entry(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True, text=True)
-    if m.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here: %s" % m.stderr.strip())
-    try:
+    with small_tmpfs(tmp_path / "small", "256k") as mnt:
         p = write(tmp_path, """\
             version: 1
             name: big-output
@@ -521,8 +514,6 @@ def test_a_full_store_disk_is_a_warning_and_leaves_no_partial_entry(tmp_path):
         assert left == [], left
         r = run(p, out, store)
         assert r.code == 0 and " cached " not in r.out, r
-    finally:
-        subprocess.run(["umount", str(mnt)])
 
 
 def test_the_same_interpreter_by_another_path_still_hits(tmp_path):

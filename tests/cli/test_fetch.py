@@ -15,6 +15,7 @@ import pytest
 SRC = os.environ.get("PTEFLOW_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(SRC, "tests", "hub"))
 from hubfixture import LocalHub, write_repo  # noqa: E402
+from conftest import small_tmpfs  # noqa: E402
 
 BIN = os.environ.get("PTEFLOW_BIN")
 TOKEN = "hf_TestTokenDoNotLeak0123456789"
@@ -427,14 +428,7 @@ def test_offline_mode_uses_refs_and_snapshot(root, tmp_path):
 
 
 def test_disk_full_leaves_nothing_half_written(hub, tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here: %s" % r.stderr.strip())
-    try:
+    with small_tmpfs(tmp_path / "small", "1m") as mnt:
         p = run(hub, ["org/big"], mnt)
         assert p.returncode == 3, p.stderr
         assert "No space left" in p.stderr
@@ -443,8 +437,6 @@ def test_disk_full_leaves_nothing_half_written(hub, tmp_path):
         assert leftovers == []
         for dirpath, _, files in os.walk(os.path.join(rd, "snapshots")):
             assert "model.safetensors" not in files
-    finally:
-        subprocess.run(["umount", str(mnt)])
 
 
 def test_siblings_fallback_when_the_tree_api_is_missing(hub, tmp_path):

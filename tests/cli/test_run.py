@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import PTEFLOW, PYTHON, run_pteflow, tool
+from conftest import PTEFLOW, PYTHON, run_pteflow, small_tmpfs, tool
 
 
 def write_pipeline(tmp_path, body, name="p.yaml"):
@@ -356,14 +356,7 @@ def test_every_command_has_help():
 def test_full_disk_leaves_no_half_written_manifest_and_does_not_pass(tmp_path):
     """The step fills the output folder's disk and exits 0: the run must fail as an
     environment problem, say so once, and leave no manifest or temporary file."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True, text=True)
-    if m.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here: %s" % m.stderr.strip())
-    try:
+    with small_tmpfs(tmp_path / "small", "1m") as mnt:
         p = write_pipeline(tmp_path, """\
             version: 1
             name: full
@@ -381,8 +374,6 @@ def test_full_disk_leaves_no_half_written_manifest_and_does_not_pass(tmp_path):
         assert r.err.count("the manifest could not be written") == 1
         left = os.listdir(out)
         assert "manifest.json" not in left and not [f for f in left if ".tmp" in f], left
-    finally:
-        subprocess.run(["umount", str(mnt)])
 
 
 def test_dry_run_says_why_a_value_is_not_expanded(tmp_path):
