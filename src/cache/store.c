@@ -233,12 +233,13 @@ void pf_store_entry_dispose(pf_store_entry *e)
 /*
  * Copy src_fd to dst_fd (a reflink when the filesystem can, else a stream
  * copy) and hash what was read. The hash is of the source bytes in both cases.
+ * dst_fd < 0: hash only.
  */
 static int copy_hashed(int dst_fd, int src_fd, char hex[65], uint64_t *size, const char *what)
 {
 	char *buf = pf_xmalloc(COPY_CHUNK);
 	pf_sha256 *h = pf_sha256_new();
-	bool cloned = ioctl(dst_fd, FICLONE, src_fd) == 0;
+	bool cloned = dst_fd < 0 || ioctl(dst_fd, FICLONE, src_fd) == 0;
 	uint64_t total = 0;
 	int rc = 0;
 	for (;;) {
@@ -299,7 +300,9 @@ static int copy_plain(int dst_fd, int src_fd, uint64_t size, const char *what)
 	if (ioctl(dst_fd, FICLONE, src_fd) == 0)
 		return 0;
 	while (done < size) {
-		ssize_t n = copy_file_range(src_fd, NULL, dst_fd, NULL, (size_t)(size - done > (1u << 30) ? (1u << 30) : size - done), 0);
+		loff_t in_off = (loff_t)done, out_off = (loff_t)done; /* explicit: the source may have been read through */
+		ssize_t n = copy_file_range(src_fd, &in_off, dst_fd, &out_off,
+					    (size_t)(size - done > (1u << 30) ? (1u << 30) : size - done), 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -315,7 +318,7 @@ static int copy_plain(int dst_fd, int src_fd, uint64_t size, const char *what)
 			continue;
 		if (n <= 0) {
 			rc = n < 0 ? pf_error_errno("\"%s\" cannot be read", what)
-				   : pf_error_code(PF_EINVALID, "\"%s\" changed while it was being stored", what);
+				   : pf_error_code(PF_EINVALID, "\"%s\" changed while it was being copied", what);
 			break;
 		}
 		for (ssize_t off = 0; off < n && rc == 0;) {
@@ -676,6 +679,7 @@ static int stage_one(pf_store *s, staged *st, const char *out_dir)
 	char *obj = object_path(s, st->f->sha256), *dir = NULL, *slash;
 	char hex[65];
 	uint64_t size = 0;
+	struct stat before, after;
 	int in = -1, fd = -1, rc;
 	st->dest = pf_fs_join(out_dir, st->f->path);
 	if ((rc = make_parent(out_dir, st->f->path)) < 0)
@@ -693,8 +697,10 @@ static int stage_one(pf_store *s, staged *st, const char *out_dir)
 		rc = pf_error_code(PF_EENV, "%s", pf_error_last());
 		goto done;
 	}
-	if ((rc = copy_hashed(fd, in, hex, &size, obj)) < 0) {
-		rc = pf_error_code(PF_EENV, "%s", pf_error_last());
+	/* check the stored bytes first, then copy them in the kernel (a reflink where it can): faster than
+	 * hashing while copying through a buffer; the object must not change in between */
+	if (fstat(in, &before) < 0 || (rc = copy_hashed(-1, in, hex, &size, obj)) < 0) {
+		rc = pf_error_code(PF_EENV, "stored file \"%s\" cannot be read: %s", st->f->path, pf_error_last());
 		goto done;
 	}
 	if (strcmp(hex, st->f->sha256) || size != st->f->size_bytes) {
@@ -706,6 +712,14 @@ static int stage_one(pf_store *s, staged *st, const char *out_dir)
 		unlink(obj); /* a damaged object must not serve another entry either */
 		goto done;
 	}
+	if ((rc = copy_plain(fd, in, size, obj)) < 0 && rc != PF_EINVALID) {
+		rc = pf_error_code(PF_EENV, "%s", pf_error_last());
+		goto done;
+	}
+	if (rc == 0 && (fstat(in, &after) < 0 || ctime_of(&after) != ctime_of(&before) || after.st_size != before.st_size))
+		rc = pf_error_code(PF_EINVALID, "stored file \"%s\" changed while it was being restored", st->f->path);
+	if (rc < 0)
+		goto done;
 	if (fchmod(fd, 0644) < 0)
 		rc = pf_error_errno("\"%s\" cannot be restored", st->dest);
 done:
