@@ -18,6 +18,7 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/mem.h"
+#include "util/text.h"
 
 unsigned char *pf_attest_pae(size_t *out_len, const char *payload_type, const void *payload, size_t len)
 {
@@ -166,30 +167,6 @@ pf_dsse_envelope *pf_attest_envelope_new(const char *payload_type, const void *p
 	return env;
 }
 
-/* Nesting depth of JSON text, counted without recursion (strings skipped); false when over max. */
-bool pf_attest_json_depth_ok(const char *s, size_t len, int max)
-{
-	int depth = 0;
-	bool in_str = false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (in_str) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_str = false;
-		} else if (c == '"') {
-			in_str = true;
-		} else if (c == '[' || c == '{') {
-			if (++depth > max)
-				return false;
-		} else if (c == ']' || c == '}') {
-			depth--;
-		}
-	}
-	return true;
-}
-
 /*
  * true when JSON text ends inside a string or with a bracket still open: what
  * a file cut short by an interrupted copy looks like, as opposed to text that
@@ -263,7 +240,7 @@ int pf_attest_envelope_parse(pf_dsse_envelope **out, const char *data, size_t le
 		rc = pf_error_code(PF_ATTEST_ETRUNCATED, "the provenance is empty: copy or download it again");
 		goto done;
 	}
-	if (!pf_attest_json_depth_ok(data, len, PF_ATTEST_MAX_DEPTH)) {
+	if (!pf_json_depth_ok(data, len, PF_ATTEST_MAX_DEPTH)) {
 		rc = bad("it is nested deeper than 64 levels");
 		goto done;
 	}

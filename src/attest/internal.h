@@ -12,7 +12,5 @@
  */
 char *pf_attest_repo_slug(const char *url);
 
-/* false when JSON text nests deeper than max (counted without recursion, strings skipped) */
-bool pf_attest_json_depth_ok(const char *s, size_t len, int max);
 
 #endif

@@ -23,6 +23,7 @@
 #include "attest/internal.h"
 #include "manifest/manifest.h"
 #include "util/clock.h"
+#include "util/text.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/log.h"

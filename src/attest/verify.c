@@ -24,7 +24,7 @@
 #include "attest/internal.h"
 #include "manifest/manifest.h"
 #include "util/buf.h"
-#include "util/clock.h"
+#include "util/text.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -160,26 +160,6 @@ static const char *str_at(const cJSON *root, const char *const *keys)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* true when `rel` under `dir`, or any folder on the way to it, is a symbolic link */
-static bool through_link(const char *dir, const char *rel)
-{
-	char *abs = pf_fs_join(dir, rel);
-	size_t base = strlen(abs) - strlen(rel);
-	bool link = false;
-	struct stat st;
-	for (size_t i = base; abs[i] && !link; i++) {
-		if (abs[i] != '/' || i == base)
-			continue;
-		abs[i] = '\0';
-		link = lstat(abs, &st) == 0 && S_ISLNK(st.st_mode);
-		abs[i] = '/';
-	}
-	if (!link)
-		link = lstat(abs, &st) == 0 && S_ISLNK(st.st_mode);
-	free(abs);
-	return link;
-}
-
 static const char *known_digest(const pf_attest_verify_options *o, const char *name)
 {
 	for (size_t i = 0; i < o->n_known; i++)
@@ -207,7 +187,7 @@ static char *subject_problem(const cJSON *s, const char *dir, const pf_attest_ve
 		why = pf_xasprintf("\"%s\" escapes the folder: it was not opened (the provenance was edited or is hostile)", n);
 		goto done;
 	}
-	if (through_link(dir, name)) {
+	if (pf_fs_through_link(dir, name)) {
 		why = pf_xasprintf("\"%s\" is, or lies in a folder that is, a symbolic link: it was not opened", n);
 		goto done;
 	}
@@ -360,7 +340,7 @@ static void check_statement(pf_attest_report *r, const pf_dsse_envelope *env, co
 	const char *builder_keys[] = {"predicate", "runDetails", "builder", "id", NULL};
 	const char *type, *ptype;
 	char *dir = NULL;
-	if (!pf_attest_json_depth_ok((const char *)env->payload, env->payload_len, PF_ATTEST_MAX_DEPTH) ||
+	if (!pf_json_depth_ok((const char *)env->payload, env->payload_len, PF_ATTEST_MAX_DEPTH) ||
 	    !(st = cJSON_ParseWithLength((const char *)env->payload, env->payload_len)) || !cJSON_IsObject(st)) {
 		check(r, "statement", PF_ATTEST_FAILED, "the payload is not a JSON object (or nested deeper than %d levels): "
 							"it is not an in-toto statement", PF_ATTEST_MAX_DEPTH);

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/clock.h"
+#include "util/text.h"
 #include "util/error.h"
 #include "util/mem.h"
 #include "verify/hash.h"

@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "util/buf.h"
-#include "util/clock.h"
+#include "util/text.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/mem.h"

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "util/buf.h"
-#include "util/clock.h"
+#include "util/text.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/mem.h"
@@ -38,34 +38,6 @@ bool pf_manifest_path_safe(const char *path)
 		p = end + 1;
 	}
 	return true;
-}
-
-/*
- * Nesting depth of JSON text without parsing it (strings skipped), so a
- * hostile "[[[[..." never reaches cJSON's recursion.
- */
-static int json_depth_ok(const char *s, size_t len, int max)
-{
-	int depth = 0;
-	bool in_str = false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (in_str) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_str = false;
-			continue;
-		}
-		if (c == '"')
-			in_str = true;
-		else if (c == '[' || c == '{') {
-			if (++depth > max)
-				return 0;
-		} else if (c == ']' || c == '}')
-			depth--;
-	}
-	return 1;
 }
 
 static int bad(const char *where, const char *what)
@@ -179,7 +151,7 @@ int pf_manifest_parse(pf_manifest **out, const char *data, size_t len)
 		rc = pf_error_code(PF_EINVALID, "the manifest is larger than 16 MiB: it is not a pteflow manifest");
 		goto done;
 	}
-	if (!json_depth_ok(data, len, PF_MANIFEST_MAX_DEPTH)) {
+	if (!pf_json_depth_ok(data, len, PF_MANIFEST_MAX_DEPTH)) {
 		rc = pf_error_code(PF_EINVALID, "the manifest is nested deeper than %d levels: it is not a pteflow manifest",
 				   PF_MANIFEST_MAX_DEPTH);
 		goto done;

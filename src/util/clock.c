@@ -1,11 +1,9 @@
 /*
- * Clock and digest-text helpers shared by the run, the store, the manifest
- * reader and provenance (clock.h).
+ * The clock shared by the run, the store and provenance (clock.h).
  */
 #define _GNU_SOURCE
 #include "util/clock.h"
 
-#include <string.h>
 #include <time.h>
 
 #include "util/mem.h"
@@ -25,14 +23,4 @@ char *pf_clock_utc_now(void)
 	gmtime_r(&t, &tm);
 	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	return pf_xstrdup(buf);
-}
-
-bool pf_is_sha256_hex(const char *s)
-{
-	if (!s || strlen(s) != 64)
-		return false;
-	for (size_t i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
 }

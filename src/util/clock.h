@@ -6,14 +6,11 @@
 #ifndef PF_UTIL_CLOCK_H
 #define PF_UTIL_CLOCK_H
 
-#include <stdbool.h>
 #include <stdint.h>
 
 /* Milliseconds of CLOCK_MONOTONIC: for durations only. */
 uint64_t pf_clock_mono_ms(void);
 /* Now in UTC as "2026-12-04T17:30:15Z" (heap; caller frees). */
 char *pf_clock_utc_now(void);
-/* true when s is 64 lower-case hex digits (a SHA-256 as pteflow writes them). */
-bool pf_is_sha256_hex(const char *s);
 
 #endif

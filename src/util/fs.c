@@ -196,3 +196,23 @@ char *pf_fs_absolute(const char *path)
 		return pf_xstrdup(path);
 	return pf_fs_join(cwd, path);
 }
+
+/* true when `rel` under `dir`, or any folder on the way to it, is a symbolic link */
+bool pf_fs_through_link(const char *dir, const char *rel)
+{
+	char *abs = pf_fs_join(dir, rel);
+	size_t base = strlen(abs) - strlen(rel);
+	bool link = false;
+	struct stat st;
+	for (size_t i = base; abs[i] && !link; i++) {
+		if (abs[i] != '/' || i == base)
+			continue;
+		abs[i] = '\0';
+		link = lstat(abs, &st) == 0 && S_ISLNK(st.st_mode);
+		abs[i] = '/';
+	}
+	if (!link)
+		link = lstat(abs, &st) == 0 && S_ISLNK(st.st_mode);
+	free(abs);
+	return link;
+}

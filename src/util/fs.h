@@ -25,6 +25,8 @@ int pf_fs_write_atomic(const char *path, const void *data, size_t len);
 char *pf_fs_join(const char *a, const char *b);
 bool pf_fs_exists(const char *path);
 bool pf_fs_is_dir(const char *path);
+/* true when `rel` under `dir`, or any folder on the way to it, is a symbolic link (lstat; nothing followed). */
+bool pf_fs_through_link(const char *dir, const char *rel);
 /* Size of a regular file in *out. PF_ENOTFOUND if absent. */
 int pf_fs_size(uint64_t *out, const char *path);
 /* rm -rf; missing is fine. Does not follow symlinks. */

@@ -122,26 +122,6 @@ done:
 	pf_buf_dispose(&d);
 }
 
-/* true when `rel` under `dir`, or any folder on the way to it, is a symbolic link */
-static bool through_link(const char *dir, const char *rel)
-{
-	char *abs = pf_fs_join(dir, rel);
-	size_t base = strlen(abs) - strlen(rel);
-	bool link = false;
-	struct stat st;
-	for (size_t i = base; abs[i] && !link; i++) {
-		if (abs[i] != '/' || i == base)
-			continue;
-		abs[i] = '\0';
-		link = lstat(abs, &st) == 0 && S_ISLNK(st.st_mode);
-		abs[i] = '/';
-	}
-	if (!link)
-		link = lstat(abs, &st) == 0 && S_ISLNK(st.st_mode);
-	free(abs);
-	return link;
-}
-
 int pf_verify_manifest(pf_verify_report *out, const char *manifest_path, const char *dir)
 {
 	pf_manifest *m = NULL;
@@ -176,7 +156,7 @@ int pf_verify_manifest(pf_verify_report *out, const char *manifest_path, const c
 		}
 		abs = pf_fs_join(out->dir, e->path);
 		req.abs = abs;
-		if (through_link(out->dir, e->path)) {
+		if (pf_fs_through_link(out->dir, e->path)) {
 			links[i] = true; /* never followed: it, or a folder on its way, could point anywhere */
 			res[i].path = pf_xstrdup(e->path);
 			res[i].kind = pf_xstrdup(e->kind);

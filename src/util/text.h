@@ -1,0 +1,18 @@
+/*
+ * Checks of untrusted text shared by the readers of manifests, store records
+ * and provenance envelopes: digest form, and JSON nesting depth counted
+ * before cJSON (which recurses) ever sees the text.
+ */
+#ifndef PF_UTIL_TEXT_H
+#define PF_UTIL_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* true when s is 64 lower-case hex digits (a SHA-256 as pteflow writes them). */
+bool pf_is_sha256_hex(const char *s);
+
+/* false when JSON text nests deeper than max (strings skipped; counted without recursion). */
+bool pf_json_depth_ok(const char *s, size_t len, int max);
+
+#endif
