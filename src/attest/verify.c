@@ -321,16 +321,6 @@ static void check_source(pf_attest_report *r, const pf_attest_verify_options *o)
 	}
 }
 
-static char *folder_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	if (!slash)
-		return pf_xstrdup(".");
-	if (slash == path)
-		return pf_xstrdup("/");
-	return pf_xstrndup(path, (size_t)(slash - path));
-}
-
 static void check_statement(pf_attest_report *r, const pf_dsse_envelope *env, const pf_attest_verify_options *o)
 {
 	cJSON *st = NULL;
@@ -363,7 +353,7 @@ static void check_statement(pf_attest_report *r, const pf_dsse_envelope *env, co
 		r->source_ref = pf_xstrdup(str_at(st, ref_keys));
 	if (str_at(st, builder_keys))
 		r->builder_id = shown(str_at(st, builder_keys));
-	dir = o->dir ? pf_xstrdup(o->dir) : folder_of(o->manifest_path ? o->manifest_path : o->provenance_path);
+	dir = o->dir ? pf_xstrdup(o->dir) : pf_fs_dirname(o->manifest_path ? o->manifest_path : o->provenance_path);
 	check_subjects(r, st, dir, o);
 	if (o->manifest_path)
 		check_manifest(r, st, o->manifest_path);

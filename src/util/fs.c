@@ -216,3 +216,13 @@ bool pf_fs_through_link(const char *dir, const char *rel)
 	free(abs);
 	return link;
 }
+
+char *pf_fs_dirname(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return pf_xstrdup(".");
+	if (slash == path)
+		return pf_xstrdup("/");
+	return pf_xstrndup(path, (size_t)(slash - path));
+}

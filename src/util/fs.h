@@ -31,6 +31,8 @@ bool pf_fs_through_link(const char *dir, const char *rel);
 int pf_fs_size(uint64_t *out, const char *path);
 /* rm -rf; missing is fine. Does not follow symlinks. */
 int pf_fs_remove_tree(const char *path);
+/* The folder part of a path, as written: "a/b" -> "a", "b" -> ".", "/b" -> "/" (heap; caller frees). */
+char *pf_fs_dirname(const char *path);
 /* Absolute, normalised form of a path that may not exist yet (no symlink resolution); caller frees. */
 char *pf_fs_absolute(const char *path);
 

@@ -37,16 +37,6 @@ const char *pf_verify_status_name(pf_verify_status s)
 	return "UNKNOWN";
 }
 
-static char *folder_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	if (!slash)
-		return pf_xstrdup(".");
-	if (slash == path)
-		return pf_xstrdup("/");
-	return pf_xstrndup(path, (size_t)(slash - path));
-}
-
 static const char *first_failed_message(const pf_artifact_result *a)
 {
 	for (size_t i = 0; i < a->n_gates; i++)
@@ -133,7 +123,7 @@ int pf_verify_manifest(pf_verify_report *out, const char *manifest_path, const c
 	rc = pf_manifest_read(&m, manifest_path);
 	if (rc < 0)
 		goto done;
-	out->dir = dir ? pf_xstrdup(dir) : folder_of(manifest_path);
+	out->dir = dir ? pf_xstrdup(dir) : pf_fs_dirname(manifest_path);
 	if (!pf_fs_is_dir(out->dir)) {
 		rc = pf_error_code(PF_ENOTFOUND, "the folder \"%s\" does not exist: pass the release folder with --dir", out->dir);
 		goto done;

@@ -533,3 +533,25 @@ def test_the_same_interpreter_by_another_path_still_hits(tmp_path):
     r = run_pteflow("run", p, "--out", out, "--python", link / "bin" / pathlib.Path(PYTHON).name,
                     env={"PTEFLOW_STORE": str(store)})
     assert r.code == 0 and " cached " in r.out, r
+
+
+def test_explain_says_why_a_step_cannot_be_fingerprinted_and_counts_it_as_running(tmp_path):
+    p = write(tmp_path, """\
+        version: 1
+        name: unset-env
+        steps:
+          - name: needs-var
+            run: ["sh", "-c", "echo ${env.PTEFLOW_TEST_UNSET_VAR} > ${out}/v.txt"]
+          - name: after
+            run: ["sh", "-c", "cat ${out}/v.txt > ${out}/w.txt"]
+    """)
+    e = explain(p, tmp_path / "out", tmp_path / "store", env={"PTEFLOW_TEST_UNSET_VAR": ""})
+    # an empty value is a value: both steps fingerprint (and miss, never stored)
+    assert e["needs-var"]["status"] == "miss" and e["needs-var"]["reason"] == "never stored before"
+    r = run_pteflow("explain", p, "--out", tmp_path / "out", "--python", PYTHON, "--json",
+                    env={"PTEFLOW_STORE": str(tmp_path / "store")})
+    assert r.code == 0, r
+    steps = {s["name"]: s for s in json.loads(r.out)["steps"]}
+    assert steps["needs-var"]["status"] == "unknown" and steps["needs-var"]["fingerprint"] is None
+    assert "PTEFLOW_TEST_UNSET_VAR" in steps["needs-var"]["reason"]
+    assert steps["after"]["status"] == "miss"
