@@ -10,7 +10,8 @@ runs fixed seeded inputs and compares outputs:
   pass when every output is finite and max_abs <= atol + rtol * ref_max
 
 For LLMs it prefills a seeded prompt and decodes greedily (the eager model is
-fed the same tokens), and reports load time, time to first token and decode
+fed the same tokens: the package's Llama for export_llm, transformers' own
+model with its dynamic KV cache for export_causal_lm), and reports load time, time to first token and decode
 tokens per second on this host. Exit 1 with one line on stderr when a program
 fails to load or an error is over tolerance.
 """
@@ -122,15 +123,13 @@ def run_llm_program(method, source, a):
     the larger of the two, not their sum (6.9 GB for Llama 3.2 1B otherwise)."""
     import torch
 
-    from . import llm_source
-
-    cfg = llm_source.config(source)
+    vocab = _vocab_size(source)
     max_seq = int(source["max_seq_len"])
     dynamic = source.get("dynamic", True)
     plen = max(1, min(a.prompt_len, max_seq - 1)) if dynamic else 1
     ndec = max(0, min(a.decode_tokens, max_seq - plen))
     g = torch.Generator().manual_seed(a.seed)
-    prompt = torch.randint(0, cfg.vocab_size, (1, plen), generator=g)
+    prompt = torch.randint(0, vocab, (1, plen), generator=g)
     t0 = time.perf_counter()
     out = method.execute([prompt, torch.arange(plen)])[0].clone()  # outputs may alias the program's memory
     ttft = time.perf_counter() - t0
@@ -147,6 +146,35 @@ def run_llm_program(method, source, a):
               "decode_tokens_per_s": round(ndec / dec_time, 2) if dec_time > 0 else None,
               "generated": [int(t) for t, _, _ in steps[1:]]}
     return steps, timing
+
+
+def _vocab_size(source) -> int:
+    if source.get("kind") == "causal_lm":
+        from . import hf_source
+
+        return int(hf_source.config(source).get_text_config().vocab_size)
+    from . import llm_source
+
+    return int(llm_source.config(source).vocab_size)
+
+
+def compare_causal_lm(steps, source):
+    """Phase 2 for export_causal_lm programs: transformers' model, quantized
+    the same way, run eagerly with its own dynamic KV cache on the same tokens."""
+    from . import hf_source
+
+    try:
+        model, _, _ = hf_source.build(source, apply_quant=True)
+    except hf_source.ExportRefused as e:
+        raise common.StepError(str(e)) from None
+    refs = hf_source.eager_logits(model, [(t, p) for t, p, _ in steps])
+    acc = ErrAcc()
+    for (_, _, got), ref in zip(steps, refs):
+        acc.add(got, ref)
+    prompt = steps[0][0]
+    del model, refs
+    gc.collect()
+    return acc, {"tokens": list(prompt.shape), "input_pos": [prompt.shape[1]]}, None
 
 
 def compare_llm(steps, source):
@@ -247,11 +275,12 @@ def main(argv=None):
                   f"{' with ' + ', '.join(os.path.basename(d) for d in data) if data else ''} in {load_s:.3f} s",
                   flush=True)
             try:
-                if source.get("kind") == "llm":
+                if source.get("kind") in ("llm", "causal_lm"):
                     steps, timing = run_llm_program(method, source, a)
                     del _p, method  # the program's memory goes back before the eager model is built
                     common.release_memory()
-                    acc, shapes, extra = compare_llm(steps, source)
+                    compare = compare_causal_lm if source["kind"] == "causal_lm" else compare_llm
+                    acc, shapes, extra = compare(steps, source)
                     del steps
                 else:
                     acc, shapes, timing, extra = check_tensor_model(method, source, er.get("example_inputs"), a)

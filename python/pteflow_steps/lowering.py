@@ -34,7 +34,8 @@ def export_program(model: torch.nn.Module, example: tuple, dynamic_shapes=None,
     return ep
 
 
-def lower(ep, xnnpack: bool, tag_fn: Optional[Callable] = None, constant_methods=None, step: str = "lower"):
+def lower(ep, xnnpack: bool, tag_fn: Optional[Callable] = None, constant_methods=None, step: str = "lower",
+          etrecord: Optional[str] = None):
     """Lower an ExportedProgram; return (delegation_summary, executorch_program_manager).
 
     `ep` may be passed as a one-element list ([ep]): the caller then holds no
@@ -60,6 +61,7 @@ def lower(ep, xnnpack: bool, tag_fn: Optional[Callable] = None, constant_methods
         partitioner=partitioners or None,
         compile_config=EdgeCompileConfig(_check_ir_validity=False),
         constant_methods=constant_methods,
+        generate_etrecord=bool(etrecord),
     )
     del ep
     release_memory()
@@ -69,6 +71,8 @@ def lower(ep, xnnpack: bool, tag_fn: Optional[Callable] = None, constant_methods
                                   external_constants=tag_fn if tag_fn is not None else False)
     et = edge.to_executorch(cfg)
     del edge
+    if etrecord:
+        et.get_etrecord().save(etrecord)
     release_memory()
     debug_memory(step, "to_executorch")
     return summary, et
