@@ -19,6 +19,7 @@ const pf_command pf_commands[] = {
 	{"matrix", cmd_matrix, "print the GitHub Actions matrix for pipelines and their targets", pf_usage_matrix},
 	{"explain", cmd_explain, "say which steps a run would restore from the store and why the others run", pf_usage_explain},
 	{"store", cmd_store, "list or garbage-collect the store of step outputs", pf_usage_store},
+	{"setup", cmd_setup, "find or create the export steps' Python environment and print its interpreter", pf_usage_setup},
 	{"version", cmd_version, "print pteflow's version and the versions of its libraries", pf_usage_version},
 	{"help", cmd_help, "show help for pteflow or one command", pf_usage_help},
 	{NULL, NULL, NULL, NULL},

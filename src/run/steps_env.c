@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/fs.h"
 #include "util/log.h"
@@ -83,14 +84,38 @@ static char *has_package(char *dir)
 	return NULL;
 }
 
+char *pf_steps_env_installed_dir(void)
+{
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+	if (n <= 0 || (size_t)n >= sizeof(exe) - 1)
+		return NULL;
+	exe[n] = '\0';
+	/* <prefix>/bin/pteflow -> <prefix>/share/pteflow (cmake --install, the .deb) */
+	if ((slash = strrchr(exe, '/')) == NULL)
+		return NULL;
+	*slash = '\0';
+	if ((slash = strrchr(exe, '/')) == NULL || strcmp(slash, "/bin") != 0)
+		return NULL;
+	*slash = '\0';
+	return pf_xasprintf("%s/share/pteflow", exe);
+}
+
 char *pf_steps_env_find_package(const char *pipeline_dir)
 {
 	const char *env = getenv("PTEFLOW_STEPS_PATH");
-	char *found;
+	char *found, *share;
 	if (env && env[0])
 		return pf_xstrdup(env);
-	if ((found = has_package(pf_xasprintf("%s/../python", pipeline_dir))) != NULL)
+	if (pipeline_dir && (found = has_package(pf_xasprintf("%s/../python", pipeline_dir))) != NULL)
 		return found;
+	if ((share = pf_steps_env_installed_dir()) != NULL) {
+		found = has_package(pf_xasprintf("%s/python", share));
+		free(share);
+		if (found)
+			return found;
+	}
 #ifdef PTEFLOW_SOURCE_DIR
 	if ((found = has_package(pf_xstrdup(PTEFLOW_SOURCE_DIR "/python"))) != NULL)
 		return found;

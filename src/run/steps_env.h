@@ -24,9 +24,19 @@ int pf_steps_env_build(char ***out, const pf_step *step, const pf_interp_ctx *ic
 
 /*
  * The folder holding the pteflow_steps package: $PTEFLOW_STEPS_PATH, else
- * <pipeline dir>/../python, else the source tree's python/ the binary was
- * built from. NULL when none has pteflow_steps/. Caller frees.
+ * <pipeline dir>/../python (a checkout, or a pipeline of the installed
+ * share/pteflow/pipelines), else <prefix>/share/pteflow/python of an installed
+ * pteflow (found from the binary's own path), else the source tree's python/
+ * the binary was built from. NULL when none has pteflow_steps/. Caller frees.
+ * pipeline_dir may be NULL.
  */
 char *pf_steps_env_find_package(const char *pipeline_dir);
+
+/*
+ * <prefix>/share/pteflow when this binary runs as <prefix>/bin/pteflow (its
+ * path read from /proc/self/exe), else NULL. Whether it exists is not checked.
+ * Caller frees.
+ */
+char *pf_steps_env_installed_dir(void);
 
 #endif
