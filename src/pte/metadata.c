@@ -8,6 +8,7 @@
  * output indices were range-checked by the plan walk, union members are
  * re-checked here. Workload: a few values per method, capped.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,4 +130,29 @@ void pf_pte_walk_constants_of(pf_pte_walk *w, const pf_fb_table *plan, pf_pte_me
 		m->n_constants++;
 	}
 	info->n_values_kept += m->n_constants;
+}
+
+void pf_pte_value_format(char *buf, size_t size, const pf_pte_value *v)
+{
+	switch (v->type) {
+	case PF_PTE_VALUE_INT:
+		snprintf(buf, size, "%" PRId64, v->i);
+		break;
+	case PF_PTE_VALUE_BOOL:
+		snprintf(buf, size, "%s", v->i ? "true" : "false");
+		break;
+	case PF_PTE_VALUE_DOUBLE:
+		/* 64.0 as Python prints it, so a float reads as one; else the shortest exact form. */
+		if (v->d > -1e15 && v->d < 1e15 && (double)(int64_t)v->d == v->d) /* false for NaN */
+			snprintf(buf, size, "%.1f", v->d);
+		else
+			snprintf(buf, size, "%.17g", v->d);
+		break;
+	case PF_PTE_VALUE_STRING:
+		snprintf(buf, size, "\"%s\"", v->s ? v->s : "");
+		break;
+	default:
+		snprintf(buf, size, "<%s>", v->s ? v->s : "value");
+		break;
+	}
 }

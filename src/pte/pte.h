@@ -264,6 +264,11 @@ bool pf_pte_has_program(const pf_pte_info *info);
 size_t pf_pte_n_runnable_methods(const pf_pte_info *info);
 /* A metadata method by name, or NULL. */
 const pf_pte_method *pf_pte_find_constant(const pf_pte_info *info, const char *name);
+/*
+ * A metadata value as text into buf: 128, true, 64.0, "x" (the stored,
+ * escaped form in quotes), <tensor> for other types. Cut to fit `size`.
+ */
+void pf_pte_value_format(char *buf, size_t size, const pf_pte_value *v);
 /* Name of a ScalarType code ("float32", "int64", ...), or NULL for codes the schema does not define. */
 const char *pf_pte_scalar_name(unsigned code);
 
