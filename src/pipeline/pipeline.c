@@ -232,16 +232,19 @@ static int parse_artifact(loader *ld, const pl_node *n, pf_artifact *a, bool ove
 		            what);
 	if ((rc = pl_want_rel_path(ld, v, "artifact path", &a->path)) < 0)
 		return rc;
-	a->kind = ends_with(a->path, ".pte")   ? PF_ARTIFACT_PTE
-	          : ends_with(a->path, ".ptd") ? PF_ARTIFACT_PTD
-	                                       : PF_ARTIFACT_FILE;
+	a->kind = ends_with(a->path, ".pte")    ? PF_ARTIFACT_PTE
+	          : ends_with(a->path, ".ptd")  ? PF_ARTIFACT_PTD
+	          : ends_with(a->path, ".bpte") ? PF_ARTIFACT_BPTE
+	                                        : PF_ARTIFACT_FILE;
 	if ((v = pl_map_get(n, "kind", NULL))) {
-		static const char *const kinds[] = {"pte", "ptd", "file", NULL};
+		static const char *const kinds[] = {"pte", "ptd", "bpte", "file", NULL};
 		if (v->type != PL_SCALAR || pl_scalar_kind(v) != S_STR || !pl_one_of(v->text, kinds))
-			return pl_fail(ld, v->pos, "invalid kind \"%.80s\": use pte, ptd or file", v->text ? v->text : "");
-		a->kind = !strcmp(v->text, "pte")   ? PF_ARTIFACT_PTE
-		          : !strcmp(v->text, "ptd") ? PF_ARTIFACT_PTD
-		                                    : PF_ARTIFACT_FILE;
+			return pl_fail(ld, v->pos, "invalid kind \"%.80s\": use pte, ptd, bpte or file",
+			               v->text ? v->text : "");
+		a->kind = !strcmp(v->text, "pte")    ? PF_ARTIFACT_PTE
+		          : !strcmp(v->text, "ptd")  ? PF_ARTIFACT_PTD
+		          : !strcmp(v->text, "bpte") ? PF_ARTIFACT_BPTE
+		                                     : PF_ARTIFACT_FILE;
 		a->set |= PF_ARTIFACT_SET_KIND;
 	}
 	if ((v = pl_map_get(n, "max_size", NULL))) {
@@ -279,16 +282,35 @@ static int parse_artifact(loader *ld, const pl_node *n, pf_artifact *a, bool ove
 		}
 		a->set |= PF_ARTIFACT_SET_DATA;
 	}
+	/* A .bpte's gates look at the program inside it; external data (data:) is for a .pte alone. */
 	if (!override && a->kind != PF_ARTIFACT_PTE) {
-		const char *bad = pl_map_get(n, "methods", &key)    ? "methods"
-		                  : pl_map_get(n, "backends", &key) ? "backends"
-		                  : pl_map_get(n, "data", &key)     ? "data"
-		                                                 : NULL;
+		bool program = a->kind == PF_ARTIFACT_BPTE;
+		const char *bad = !program && pl_map_get(n, "methods", &key)    ? "methods"
+		                  : !program && pl_map_get(n, "backends", &key) ? "backends"
+		                  : pl_map_get(n, "data", &key)                 ? "data"
+		                                                                : NULL;
+		if (bad && !strcmp(bad, "data"))
+			return pl_fail(ld, key->pos, "\"data\" applies to .pte artifacts only: set kind: pte or remove it");
 		if (bad)
-			return pl_fail(ld, key->pos, "\"%s\" applies to .pte artifacts only: set kind: pte or remove it",
-			            bad);
+			return pl_fail(ld, key->pos,
+			               "\"%s\" applies to .pte and .bpte artifacts only: set kind: pte or bpte, or remove it",
+			               bad);
 	}
 	return 0;
+}
+
+const char *pf_artifact_kind_name(pf_artifact_kind kind)
+{
+	switch (kind) {
+	case PF_ARTIFACT_PTE:
+		return "pte";
+	case PF_ARTIFACT_PTD:
+		return "ptd";
+	case PF_ARTIFACT_BPTE:
+		return "bpte";
+	default:
+		return "file";
+	}
 }
 
 static const pf_artifact *find_artifact(const pf_plan *p, const char *path)
