@@ -195,7 +195,7 @@ static void walk_case(bwalk *w, const pf_fb_table *tc, uint32_t ci, const char *
 	else
 		walk_values(w, &outputs, NULL, prefix, "expected output");
 	/* The runtime sets every input of the method from the case: a count that differs cannot load. */
-	if (m && !m->is_constant && inputs.n != m->n_inputs)
+	if (m && inputs.n != m->n_inputs)
 		FATAL(w->info,
 		      "%s has %u inputs but method \"%s\" takes %u: the runtime cannot load them; the bundle was made "
 		      "for another program",
