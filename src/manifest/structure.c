@@ -19,13 +19,18 @@ static cJSON *redacted_string(const char *s)
 
 static cJSON *value_json(const pf_pte_value *v)
 {
+	char text[64];
 	switch (v->type) {
 	case PF_PTE_VALUE_INT:
 		return cJSON_CreateNumber((double)v->i);
 	case PF_PTE_VALUE_BOOL:
 		return cJSON_CreateBool(v->i != 0);
 	case PF_PTE_VALUE_DOUBLE:
-		return cJSON_CreateNumber(v->d);
+		/* Raw text, so 64.0 stays a float for a JSON reader (cJSON would print 64); NaN and inf are null. */
+		if (v->d - v->d != 0.0)
+			return cJSON_CreateNull();
+		pf_pte_value_format(text, sizeof(text), v);
+		return cJSON_CreateRaw(text);
 	case PF_PTE_VALUE_STRING:
 		return redacted_string(v->s);
 	default:
