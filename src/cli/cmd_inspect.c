@@ -352,7 +352,8 @@ static cJSON *json_info(const char *path, const pf_pte_info *p)
 		add_u64(x, "offset", p->segments[i].offset);
 		add_u64(x, "size", p->segments[i].size);
 		if (p->segment_base_offset)
-			add_u64(x, "file_offset", p->segments[i].offset + p->segment_base_offset + p->bundled_program_offset);
+			add_u64(x, "file_offset",
+			        p->segments[i].offset + p->segment_base_offset + p->bundled_program_offset);
 		cJSON_AddItemToArray(a, x);
 	}
 	add_u64(o, "segment_bytes", p->segment_bytes);

@@ -79,14 +79,14 @@ static int parse_model(loader *ld, const pl_node *n, pf_model_source **out)
 		return PF_EINVALID; /* reported as an unknown key with the suggestion */
 	if (!v)
 		return pl_fail(ld, n->pos,
-		            "model is missing required key \"hf\": add hf: ORG/NAME (a Hugging Face repo id)");
+		               "model is missing required key \"hf\": add hf: ORG/NAME (a Hugging Face repo id)");
 	if ((rc = pl_want_string(ld, v, "hf", false, &m->hf)) < 0)
 		return rc;
 	if (!repo_id_ok(m->hf))
 		return pl_fail(ld, v->pos,
-		            "invalid Hugging Face repo id \"%.80s\": write ORG/NAME, e.g. "
-		            "meta-llama/Llama-3.2-1B-Instruct",
-		            m->hf);
+		               "invalid Hugging Face repo id \"%.80s\": write ORG/NAME, e.g. "
+		               "meta-llama/Llama-3.2-1B-Instruct",
+		               m->hf);
 	if ((v = pl_map_get(n, "revision", NULL))) {
 		if ((rc = pl_want_string(ld, v, "revision", false, &m->revision)) < 0)
 			return rc;
@@ -98,7 +98,7 @@ static int parse_model(loader *ld, const pl_node *n, pf_model_source **out)
 			return rc;
 		if (!pl_one_of(m->repo_type, repo_types))
 			return pl_fail(ld, v->pos, "invalid repo_type \"%.80s\": use model, dataset or space",
-			            m->repo_type);
+			               m->repo_type);
 	} else {
 		m->repo_type = pf_xstrdup("model");
 	}
@@ -119,7 +119,7 @@ static int parse_run(loader *ld, const pl_node *v, pf_step *s)
 	if (s->shell) {
 		if (v->type != PL_SCALAR || pl_scalar_kind(v) != S_STR || !v->text[0])
 			return pl_fail(ld, v->pos, "with shell: true, \"run\" must be one command line as text, got %s",
-			            v->type == PL_SCALAR && !v->text[0] ? "empty text" : pl_type_name(v));
+			               v->type == PL_SCALAR && !v->text[0] ? "empty text" : pl_type_name(v));
 		s->argv = pf_xcalloc(1, sizeof(char *));
 		s->argv[0] = pf_xstrdup(v->text);
 		s->n_argv = 1;
@@ -127,8 +127,8 @@ static int parse_run(loader *ld, const pl_node *v, pf_step *s)
 	}
 	if (v->type == PL_SCALAR && pl_scalar_kind(v) == S_STR)
 		return pl_fail(ld, v->pos,
-		            "\"run\" is a single string: give an argv list [PROGRAM, ARG...], or set "
-		            "shell: true to run it with /bin/sh -c");
+		               "\"run\" is a single string: give an argv list [PROGRAM, ARG...], or set "
+		               "shell: true to run it with /bin/sh -c");
 	if ((rc = pl_want_list(ld, v, "run", true)) < 0)
 		return rc;
 	s->argv = pf_xcalloc(v->n_kids, sizeof(char *));
@@ -141,7 +141,7 @@ static int parse_run(loader *ld, const pl_node *v, pf_step *s)
 	}
 	if (!s->argv[0][0])
 		return pl_fail(ld, v->kids[0]->pos,
-		            "the program (first entry of \"run\") must not be empty: name the program to run");
+		               "the program (first entry of \"run\") must not be empty: name the program to run");
 	return 0;
 }
 
@@ -166,7 +166,7 @@ static int parse_step(loader *ld, const pl_node *n, pf_step *s)
 		return PF_EINVALID;
 	if (!v)
 		return pl_fail(ld, n->pos,
-		            "step is missing required key \"name\": add name: export (a short unique name)");
+		               "step is missing required key \"name\": add name: export (a short unique name)");
 	if ((rc = pl_want_name(ld, v, "step name", &s->name)) < 0)
 		return rc;
 	if ((v = pl_map_get(n, "shell", NULL)) && (rc = pl_want_bool(ld, v, "shell", &s->shell)) < 0)
@@ -175,7 +175,7 @@ static int parse_step(loader *ld, const pl_node *n, pf_step *s)
 		return PF_EINVALID;
 	if (!v)
 		return pl_fail(ld, n->pos, "step \"%s\" is missing required key \"run\": add run: [PROGRAM, ARG...]",
-		            s->name);
+		               s->name);
 	if ((rc = parse_run(ld, v, s)) < 0)
 		return rc;
 	if ((v = pl_map_get(n, "env", NULL))) {
@@ -227,9 +227,9 @@ static int parse_artifact(loader *ld, const pl_node *n, pf_artifact *a, bool ove
 		return PF_EINVALID;
 	if (!v)
 		return pl_fail(ld, n->pos,
-		            "%s is missing required key \"path\": add path: model.pte (relative to the output "
-		            "folder)",
-		            what);
+		               "%s is missing required key \"path\": add path: model.pte (relative to the output "
+		               "folder)",
+		               what);
 	if ((rc = pl_want_rel_path(ld, v, "artifact path", &a->path)) < 0)
 		return rc;
 	a->kind = ends_with(a->path, ".pte")    ? PF_ARTIFACT_PTE
@@ -290,11 +290,13 @@ static int parse_artifact(loader *ld, const pl_node *n, pf_artifact *a, bool ove
 		                  : pl_map_get(n, "data", &key)                 ? "data"
 		                                                                : NULL;
 		if (bad && !strcmp(bad, "data"))
-			return pl_fail(ld, key->pos, "\"data\" applies to .pte artifacts only: set kind: pte or remove it");
-		if (bad)
 			return pl_fail(ld, key->pos,
-			               "\"%s\" applies to .pte and .bpte artifacts only: set kind: pte or bpte, or remove it",
-			               bad);
+			               "\"data\" applies to .pte artifacts only: set kind: pte or remove it");
+		if (bad)
+			return pl_fail(
+			    ld, key->pos,
+			    "\"%s\" applies to .pte and .bpte artifacts only: set kind: pte or bpte, or remove it",
+			    bad);
 	}
 	return 0;
 }
@@ -332,12 +334,12 @@ static int check_data_refs(loader *ld, const pl_node *list)
 			const pf_artifact *d = find_artifact(p, a->data[j]);
 			if (!d)
 				return pl_fail(ld, dn->kids[j]->pos,
-				            "\"%s\" in data is not an artifact of this pipeline: list it "
-				            "under artifacts with kind: ptd",
-				            a->data[j]);
+				               "\"%s\" in data is not an artifact of this pipeline: list it "
+				               "under artifacts with kind: ptd",
+				               a->data[j]);
 			if (d->kind != PF_ARTIFACT_PTD)
 				return pl_fail(ld, dn->kids[j]->pos,
-				            "\"%s\" in data is not a .ptd artifact: give it kind: ptd", a->data[j]);
+				               "\"%s\" in data is not a .ptd artifact: give it kind: ptd", a->data[j]);
 		}
 	}
 	return 0;
@@ -357,7 +359,7 @@ static int parse_target(loader *ld, const pl_node *n, pf_target *t)
 		return PF_EINVALID;
 	if (!v)
 		return pl_fail(ld, n->pos,
-		            "target is missing required key \"name\": add name: int8-seq512 (a short unique name)");
+		               "target is missing required key \"name\": add name: int8-seq512 (a short unique name)");
 	if ((rc = pl_want_name(ld, v, "target name", &t->name)) < 0)
 		return rc;
 	if ((v = pl_map_get(n, "vars", NULL))) {
@@ -369,9 +371,9 @@ static int parse_target(loader *ld, const pl_node *n, pf_target *t)
 				known = known || !strcmp(ld->plan->vars[j].key, t->vars[i].key);
 			if (!known)
 				return pl_fail(ld, t->vars[i].pos,
-				            "target variable \"%s\" is not declared in the pipeline's vars: "
-				            "declare it there with a default value",
-				            t->vars[i].key);
+				               "target variable \"%s\" is not declared in the pipeline's vars: "
+				               "declare it there with a default value",
+				               t->vars[i].key);
 		}
 	}
 	if ((v = pl_map_get(n, "limits", NULL)) && (rc = parse_limits(ld, v, "target limits", &t->limits)) < 0)
@@ -390,9 +392,9 @@ static int parse_target(loader *ld, const pl_node *n, pf_target *t)
 				goto done;
 			if (!find_artifact(ld->plan, a->path)) {
 				rc = pl_fail(ld, pl_map_get(v->kids[i], "path", NULL)->pos,
-				          "target artifact \"%s\" is not an artifact of the pipeline: a target only "
-				          "overrides the gates of listed artifacts",
-				          a->path);
+				             "target artifact \"%s\" is not an artifact of the pipeline: a target only "
+				             "overrides the gates of listed artifacts",
+				             a->path);
 				goto done;
 			}
 			paths[i] = (named){a->path, pl_map_get(v->kids[i], "path", NULL), i};
@@ -411,10 +413,11 @@ static int parse_version(loader *ld, const pl_node *root)
 {
 	const pl_node *v = pl_map_get(root, "version", NULL);
 	if (!v)
-		return pl_fail(ld, root->pos, "missing required key \"version\": add version: 1 at the top of the file");
+		return pl_fail(ld, root->pos,
+		               "missing required key \"version\": add version: 1 at the top of the file");
 	if (v->type != PL_SCALAR || pl_scalar_kind(v) != S_INT)
 		return pl_fail(ld, v->pos, "\"version\" must be the integer 1, got %s%s", pl_type_name(v),
-		            v->type == PL_SCALAR && !v->plain ? ": write version: 1 without quotes" : "");
+		               v->type == PL_SCALAR && !v->plain ? ": write version: 1 without quotes" : "");
 	if (strcmp(v->text, "1"))
 		return pl_fail(ld, v->pos, "unsupported version %.20s: this pteflow reads version 1", v->text);
 	ld->plan->version = 1;
@@ -440,8 +443,8 @@ static int parse_steps(loader *ld, const pl_node *root)
 		return PF_EINVALID; /* reported as an unknown key with the suggestion */
 	if (!v)
 		return pl_fail(ld, root->pos,
-		            "missing required key \"steps\": add steps: with at least one step "
-		            "(name and run)");
+		               "missing required key \"steps\": add steps: with at least one step "
+		               "(name and run)");
 	if (keep(&first, pl_want_list(ld, v, "steps", true)) < 0)
 		return first;
 	p->steps = pf_xcalloc(v->n_kids, sizeof(pf_step));
@@ -518,10 +521,12 @@ static int parse_root(loader *ld, const pl_node *root)
 	const pl_node *v;
 	int first = 0, rc_vars = 0, rc_arts;
 	if (!root)
-		return pl_fail(ld, (pf_pos){1, 1}, "the file is empty: a pipeline starts with version: 1, name and steps");
+		return pl_fail(ld, (pf_pos){1, 1},
+		               "the file is empty: a pipeline starts with version: 1, name and steps");
 	if (root->type != PL_MAP)
-		return pl_fail(ld, root->pos, "a pipeline must be a mapping (version: 1, name: ..., steps: ...), got %s",
-		            pl_type_name(root));
+		return pl_fail(ld, root->pos,
+		               "a pipeline must be a mapping (version: 1, name: ..., steps: ...), got %s",
+		               pl_type_name(root));
 	if (keep(&first, parse_version(ld, root)) < 0)
 		return first; /* another version: its keys mean something else */
 	keep(&first, pl_check_map(ld, root, "the pipeline", root_keys));
@@ -563,9 +568,9 @@ static int parse_with(loader *ld, pf_plan **out, const char *data, size_t len)
 	ld->plan->path = pf_xstrdup(ld->file);
 	if (len > PL_MAX_FILE_BYTES) {
 		rc = pl_fail(ld, pos,
-		          "the file is larger than %zu KiB: a pipeline is a small file; check that this is "
-		          "the right file",
-		          PL_MAX_FILE_BYTES / 1024);
+		             "the file is larger than %zu KiB: a pipeline is a small file; check that this is "
+		             "the right file",
+		             PL_MAX_FILE_BYTES / 1024);
 		goto done;
 	}
 	if ((rc = pl_tree_parse(&root, data, len, &pos, &msg)) < 0) {

@@ -360,17 +360,19 @@ int pl_check_map(loader *ld, const pl_node *n, const char *what, const char *con
 			char *list = join_words(keys);
 			const char *sug = did_you_mean(k->text, keys);
 			if (sug)
-				pl_fail(ld, k->pos, "unknown key \"%.80s\" in %s: did you mean \"%s\"? (valid keys: %s)",
-				     k->text, what, sug, list);
+				pl_fail(ld, k->pos,
+				        "unknown key \"%.80s\" in %s: did you mean \"%s\"? (valid keys: %s)", k->text,
+				        what, sug, list);
 			else
-				pl_fail(ld, k->pos, "unknown key \"%.80s\" in %s: valid keys are %s", k->text, what, list);
+				pl_fail(ld, k->pos, "unknown key \"%.80s\" in %s: valid keys are %s", k->text, what,
+				        list);
 			free(list);
 			continue;
 		}
 		if (idx < 16 && first[idx]) {
 			pl_fail(ld, k->pos,
-			     "duplicate key \"%s\" in %s: it is already set at line %d, column %d; keep one", k->text,
-			     what, first[idx]->pos.line, first[idx]->pos.col);
+			        "duplicate key \"%s\" in %s: it is already set at line %d, column %d; keep one",
+			        k->text, what, first[idx]->pos.line, first[idx]->pos.col);
 			continue;
 		}
 		if (idx < 16)
@@ -378,7 +380,6 @@ int pl_check_map(loader *ld, const pl_node *n, const char *what, const char *con
 	}
 	return 0;
 }
-
 
 static int cmp_named(const void *a, const void *b)
 {
@@ -410,9 +411,9 @@ int pl_check_unique(loader *ld, named *items, size_t n, const char *what)
 	}
 	if (dup)
 		return pl_fail(ld, dup->node->pos,
-		            "duplicate %s \"%.80s\": it is already used at line %d, column %d; "
-		            "names must be unique",
-		            what, dup->name, orig->node->pos.line, orig->node->pos.col);
+		               "duplicate %s \"%.80s\": it is already used at line %d, column %d; "
+		               "names must be unique",
+		               what, dup->name, orig->node->pos.line, orig->node->pos.col);
 	return 0;
 }
 
@@ -441,7 +442,7 @@ int pl_want_scalar_text(loader *ld, const pl_node *n, const char *key, char **ou
 {
 	if (n->type != PL_SCALAR || pl_scalar_kind(n) == S_NULL || pl_scalar_kind(n) == S_DATE)
 		return pl_fail(ld, n->pos, "\"%s\" must be text, a number or a boolean, got %s%s", key, pl_type_name(n),
-		            type_fix(n));
+		               type_fix(n));
 	*out = pf_xstrdup(n->text);
 	return 0;
 }
@@ -475,9 +476,9 @@ int pl_want_name(loader *ld, const pl_node *n, const char *key, char **out)
 		free(*out);
 		*out = NULL;
 		return pl_fail(ld, n->pos,
-		            "invalid %s \"%.80s\": use letters, digits, '.', '_' and '-', starting with a "
-		            "letter or digit (at most 128)",
-		            key, n->text);
+		               "invalid %s \"%.80s\": use letters, digits, '.', '_' and '-', starting with a "
+		               "letter or digit (at most 128)",
+		               key, n->text);
 	}
 	return 0;
 }
@@ -505,17 +506,17 @@ int pl_want_rel_path(loader *ld, const pl_node *n, const char *key, char **out)
 		goto bad_form;
 	return 0;
 bad_abs:
-	rc = pl_fail(ld, n->pos, "%s \"%.80s\" is absolute: write it relative to the output folder, e.g. model.pte", key,
-	          p);
+	rc = pl_fail(ld, n->pos, "%s \"%.80s\" is absolute: write it relative to the output folder, e.g. model.pte",
+	             key, p);
 	goto done;
 bad_dots:
 	rc = pl_fail(ld, n->pos, "%s \"%.80s\" contains \"..\": it must stay inside the output folder", key, p);
 	goto done;
 bad_form:
 	rc = pl_fail(ld, n->pos,
-	          "%s \"%.80s\" is not a plain relative path: use names separated by single '/', without \".\", "
-	          "\"\\\" or ${...}",
-	          key, p);
+	             "%s \"%.80s\" is not a plain relative path: use names separated by single '/', without \".\", "
+	             "\"\\\" or ${...}",
+	             key, p);
 done:
 	free(*out);
 	*out = NULL;
@@ -526,9 +527,9 @@ int pl_want_bool(loader *ld, const pl_node *n, const char *key, bool *out)
 {
 	static const char *const words[] = {"true", "false", "yes", "no", "on", "off", NULL};
 	if (n->type != PL_SCALAR || pl_scalar_kind(n) != S_BOOL)
-		return pl_fail(ld, n->pos, "\"%s\" must be true or false, got %s%s", key, pl_type_name(n),
-		            n->type == PL_SCALAR && !n->plain && pl_one_of(n->text, words) ? ": write it without quotes"
-		                                                                        : "");
+		return pl_fail(
+		    ld, n->pos, "\"%s\" must be true or false, got %s%s", key, pl_type_name(n),
+		    n->type == PL_SCALAR && !n->plain && pl_one_of(n->text, words) ? ": write it without quotes" : "");
 	*out =
 	    strchr("yYtToO", n->text[0]) && strcmp(n->text, "off") && strcmp(n->text, "Off") && strcmp(n->text, "OFF");
 	return 0;
@@ -542,7 +543,7 @@ int pl_want_size(loader *ld, const pl_node *n, const char *key, bool positive, u
 	k = pl_scalar_kind(n);
 	if (k == S_FLOAT)
 		return pl_fail(ld, n->pos, "\"%s\": %.40s has no unit: write e.g. %.40sGB or %.40sGiB", key, n->text,
-		            n->text, n->text);
+		               n->text, n->text);
 	/* PyYAML reads 010 as 8 and YAML 1.2 as 10, 1_000 as 1000 or as text: refuse rather than guess */
 	if (k == S_INT && n->text[0] != '-' && !plain_decimal(n->text))
 		return pl_fail(
@@ -567,15 +568,15 @@ int pl_want_duration(loader *ld, const pl_node *n, const char *key, uint64_t *ou
 {
 	if (n->type != PL_SCALAR || (pl_scalar_kind(n) != S_STR && pl_scalar_kind(n) != S_INT))
 		return pl_fail(ld, n->pos, "\"%s\" must be a duration such as 90s, 30m or 1h30m, got %s", key,
-		            pl_type_name(n));
+		               pl_type_name(n));
 	if (pl_scalar_kind(n) == S_INT && plain_decimal(n->text))
-		return pl_fail(ld, n->pos, "\"%s\": %.40s has no unit: write e.g. %.40ss or %.40sm", key, n->text, n->text,
-		            n->text);
+		return pl_fail(ld, n->pos, "\"%s\": %.40s has no unit: write e.g. %.40ss or %.40sm", key, n->text,
+		               n->text, n->text);
 	if (pl_scalar_kind(n) == S_INT)
 		return pl_fail(ld, n->pos,
-		            "\"%s\" must be a duration such as 90s, 30m or 1h30m, got %.40s (YAML reads it "
-		            "as a number)",
-		            key, n->text);
+		               "\"%s\" must be a duration such as 90s, 30m or 1h30m, got %.40s (YAML reads it "
+		               "as a number)",
+		               key, n->text);
 	if (pf_parse_duration(out, n->text) < 0) {
 		char *prefix = pf_xasprintf("\"%s\": ", key);
 		int rc = fail_last(ld, n->pos, prefix);
@@ -636,9 +637,9 @@ int pl_want_kv_map(loader *ld, const pl_node *n, const char *what, pf_kv **out, 
 		pf_kv *kv = &(*out)[i];
 		if (!ident_ok(k->text) || strlen(k->text) > 128) {
 			rc = pl_fail(ld, k->pos,
-			          "invalid name \"%.80s\" in %s: use letters, digits and _, not starting with a "
-			          "digit",
-			          k->text, what);
+			             "invalid name \"%.80s\" in %s: use letters, digits and _, not starting with a "
+			             "digit",
+			             k->text, what);
 			goto done;
 		}
 		kv->key = pf_xstrdup(k->text);

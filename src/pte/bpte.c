@@ -72,7 +72,8 @@ static void walk_tensor(bwalk *w, const pf_fb_table *t, pf_bpte_value *out, cons
 		return;
 	}
 	if (!sizes.present) {
-		FATAL(w->info, "%s is a tensor with no sizes: the runtime cannot shape it; the bundle is corrupt", where);
+		FATAL(w->info, "%s is a tensor with no sizes: the runtime cannot shape it; the bundle is corrupt",
+		      where);
 		return;
 	}
 	for (uint32_t d = 0; d < sizes.n; d++) {
@@ -80,8 +81,9 @@ static void walk_tensor(bwalk *w, const pf_fb_table *t, pf_bpte_value *out, cons
 		if (d < PF_PTE_MAX_DIMS)
 			out->sizes[d] = s;
 		if (s < 0) {
-			FATAL(w->info, "%s is a tensor with the negative size %d in dimension %u: the bundle is corrupt",
-			      where, (int)s, (unsigned)d);
+			FATAL(w->info,
+			      "%s is a tensor with the negative size %d in dimension %u: the bundle is corrupt", where,
+			      (int)s, (unsigned)d);
 			return;
 		}
 		if (!overflow && pf_mul_overflow(want, (uint64_t)s, &want))
@@ -116,8 +118,10 @@ static void walk_value(bwalk *w, const pf_fb_vec *values, uint32_t i, pf_bpte_va
 	if (w->fb->failed)
 		return;
 	if (tag == 0 || tag > 4) {
-		FATAL(w->info, "%s has the unknown value type %u (a tensor, int, bool or double is expected): the "
-		               "bundle is corrupt", where, (unsigned)tag);
+		FATAL(w->info,
+		      "%s has the unknown value type %u (a tensor, int, bool or double is expected): the "
+		      "bundle is corrupt",
+		      where, (unsigned)tag);
 		return;
 	}
 	if (!has) {
@@ -143,8 +147,7 @@ static void walk_value(bwalk *w, const pf_fb_vec *values, uint32_t i, pf_bpte_va
 }
 
 /* The inputs or expected outputs of one case: all checked, the first PF_BPTE_MAX_LISTED kept. */
-static size_t walk_values(bwalk *w, const pf_fb_vec *values, pf_bpte_value *keep, const char *prefix,
-                          const char *what)
+static size_t walk_values(bwalk *w, const pf_fb_vec *values, pf_bpte_value *keep, const char *prefix, const char *what)
 {
 	size_t kept = 0;
 	for (uint32_t i = 0; i < values->n && !w->fb->failed; i++) {
@@ -191,7 +194,8 @@ static void walk_case(bwalk *w, const pf_fb_table *tc, uint32_t ci, const char *
 	else
 		walk_values(w, &inputs, NULL, prefix, "input");
 	if (out)
-		out->n_listed_outputs = walk_values(w, &outputs, keep + out->n_listed_inputs, prefix, "expected output");
+		out->n_listed_outputs =
+		    walk_values(w, &outputs, keep + out->n_listed_inputs, prefix, "expected output");
 	else
 		walk_values(w, &outputs, NULL, prefix, "expected output");
 	/* The runtime sets every input of the method from the case: a count that differs cannot load. */
@@ -260,14 +264,16 @@ static void walk_program(bwalk *w, const pf_fb_vec *program)
 	info->bundled_program_offset = program->pos;
 	info->bundled_program_size = program->n;
 	if (program->n == 0) {
-		FATAL(info, "the bundle's program is empty: there is nothing to test; rebuild the bundle from the .pte");
+		FATAL(info,
+		      "the bundle's program is empty: there is nothing to test; rebuild the bundle from the .pte");
 		return;
 	}
 	if (program->pos % 32 != 0)
-		WARN(info,
-		     "the embedded program starts at byte %llu, not 32-byte aligned as the schema asks: its tensors may "
-		     "be misaligned when the runtime loads it in place",
-		     (unsigned long long)program->pos);
+		WARN(
+		    info,
+		    "the embedded program starts at byte %llu, not 32-byte aligned as the schema asks: its tensors may "
+		    "be misaligned when the runtime loads it in place",
+		    (unsigned long long)program->pos);
 	info->file_size = program->n;
 	info->finding_prefix = "embedded program: ";
 	pf_pte_check_image(info, w->fb->data + program->pos, program->n);
@@ -315,7 +321,8 @@ void pf_pte_walk_bundled(pf_pte_info *info, const uint8_t *region, uint64_t len)
 			break;
 		if (si < PF_BPTE_MAX_SUITES) {
 			if ((si & (si - 1)) == 0)
-				info->suites = pf_xreallocarray(info->suites, si ? 2 * (size_t)si : 1, sizeof(*info->suites));
+				info->suites =
+				    pf_xreallocarray(info->suites, si ? 2 * (size_t)si : 1, sizeof(*info->suites));
 			keep = &info->suites[si];
 			memset(keep, 0, sizeof(*keep));
 			info->n_suites = si + 1;

@@ -16,9 +16,9 @@
 #include "pte/walk.h"
 #include "util/mem.h"
 
-static const char *const evalue_names[] = {"none", "null", "int", "bool", "double", "tensor", "string",
-                                           "int list", "double list", "bool list", "tensor list",
-                                           "optional tensor list"};
+static const char *const evalue_names[] = {"none",        "null",      "int",         "bool",
+                                           "double",      "tensor",    "string",      "int list",
+                                           "double list", "bool list", "tensor list", "optional tensor list"};
 
 /*
  * The pytree spec the exporter records for a getter's outputs: the top

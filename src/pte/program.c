@@ -231,7 +231,8 @@ static void walk_tensor(pf_pte_walk *w, const pf_fb_table *t, uint32_t vi)
 			return;
 		}
 		off = pf_fb_vec_u64(w->fb, &offs, (uint32_t)idx);
-		if (seg < info->n_segments && (pf_add_overflow(off, nbytes, &end) || end > pf_pte_walk_segment_size(w, seg)))
+		if (seg < info->n_segments &&
+		    (pf_add_overflow(off, nbytes, &end) || end > pf_pte_walk_segment_size(w, seg)))
 			FATAL(w,
 			      "method \"%s\": mutable tensor value %u (%llu bytes at offset %llu) runs past the end of "
 			      "segment %u: the program is corrupt",
@@ -652,8 +653,10 @@ void pf_pte_walk_program(pf_pte_info *info, const uint8_t *region, uint64_t len)
 	}
 	finish_names(&w);
 	if (info->n_methods > 0 && info->n_constant_methods == info->n_methods && !fb.failed)
-		WARN(&w, "all %zu methods are metadata methods (no inputs, no instructions): the program has nothing "
-		         "to run; the export lost its forward method", info->n_methods);
+		WARN(&w,
+		     "all %zu methods are metadata methods (no inputs, no instructions): the program has nothing "
+		     "to run; the export lost its forward method",
+		     info->n_methods);
 done:
 	if (fb.failed)
 		FATAL(&w,

@@ -277,9 +277,36 @@ unsigned pf_pte_scalar_size(unsigned code)
 const char *pf_pte_scalar_name(unsigned code)
 {
 	static const char *const names[30] = {
-	    "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64", NULL, NULL, NULL, "bool",
-	    "qint8", "quint8", "qint32", "bfloat16", "quint4x2", "quint2x4", NULL, NULL, NULL, NULL, "bits16",
-	    "float8_e5m2", "float8_e4m3fn", "float8_e5m2fnuz", "float8_e4m3fnuz", "uint16", "uint32", "uint64",
+	    "uint8",
+	    "int8",
+	    "int16",
+	    "int32",
+	    "int64",
+	    "float16",
+	    "float32",
+	    "float64",
+	    NULL,
+	    NULL,
+	    NULL,
+	    "bool",
+	    "qint8",
+	    "quint8",
+	    "qint32",
+	    "bfloat16",
+	    "quint4x2",
+	    "quint2x4",
+	    NULL,
+	    NULL,
+	    NULL,
+	    NULL,
+	    "bits16",
+	    "float8_e5m2",
+	    "float8_e4m3fn",
+	    "float8_e5m2fnuz",
+	    "float8_e4m3fnuz",
+	    "uint16",
+	    "uint32",
+	    "uint64",
 	};
 	return code < sizeof(names) / sizeof(names[0]) ? names[code] : NULL;
 }
@@ -340,7 +367,7 @@ uint64_t pf_pte_runtime_bytes(const pf_pte_info *info)
 	uint64_t program, out;
 	if (!pf_pte_has_program(info))
 		return 0;
-	program = info->has_extended_header ? info->program_size
+	program = info->has_extended_header    ? info->program_size
 	          : info->kind == PF_FILE_BPTE ? info->bundled_program_size
 	                                       : info->file_size;
 	if (pf_add_overflow(program, info->segment_bytes, &out) ||

@@ -54,9 +54,9 @@ typedef enum pf_pte_value_type {
 
 typedef struct pf_pte_value {
 	pf_pte_value_type type;
-	int64_t i;  /* INT; BOOL as 0 or 1 */
-	double d;   /* DOUBLE */
-	char *s;    /* STRING: stored form (pte.h escaping); OTHER: the EValue type name; NULL past the name budget */
+	int64_t i; /* INT; BOOL as 0 or 1 */
+	double d;  /* DOUBLE */
+	char *s;   /* STRING: stored form (pte.h escaping); OTHER: the EValue type name; NULL past the name budget */
 } pf_pte_value;
 
 /* Values kept per metadata method, and per file; counts stay exact. */
@@ -144,16 +144,16 @@ typedef struct pf_bpte_value {
 
 typedef struct pf_bpte_case {
 	uint32_t n_inputs;
-	uint32_t n_outputs;          /* expected outputs */
-	pf_bpte_value *values;       /* first inputs (up to PF_BPTE_MAX_LISTED), then outputs (same cap) */
+	uint32_t n_outputs;    /* expected outputs */
+	pf_bpte_value *values; /* first inputs (up to PF_BPTE_MAX_LISTED), then outputs (same cap) */
 	size_t n_listed_inputs;
 	size_t n_listed_outputs;
 } pf_bpte_case;
 
 typedef struct pf_bpte_suite {
-	char *method;                /* stored form; "#N" when absent or past the name budget */
+	char *method; /* stored form; "#N" when absent or past the name budget */
 	uint32_t n_cases;
-	pf_bpte_case *cases;         /* the first PF_BPTE_MAX_LISTED */
+	pf_bpte_case *cases; /* the first PF_BPTE_MAX_LISTED */
 	size_t n_listed_cases;
 } pf_bpte_suite;
 
@@ -202,8 +202,8 @@ typedef struct pf_pte_info {
 	uint64_t name_bytes;            /* stored names, counted against PF_PTE_MAX_NAME_BYTES */
 	bool names_cut;                 /* the budget ran out: later names are not listed */
 	/* metadata methods (issue 16) */
-	size_t n_constant_methods;      /* methods with is_constant */
-	size_t n_values_kept;           /* metadata values kept, counted against PF_PTE_MAX_FILE_VALUES */
+	size_t n_constant_methods; /* methods with is_constant */
+	size_t n_values_kept;      /* metadata values kept, counted against PF_PTE_MAX_FILE_VALUES */
 	/*
 	 * .bpte: the fields above describe the embedded program (header fields,
 	 * methods, backends, segments relative to its image); these describe the
@@ -214,8 +214,8 @@ typedef struct pf_pte_info {
 	uint64_t bundled_program_size;   /* its length (0: absent) */
 	pf_bpte_suite *suites;           /* the first PF_BPTE_MAX_SUITES */
 	size_t n_suites;
-	uint64_t n_suites_total;         /* method_test_suites entries (all of them are checked) */
-	const char *finding_prefix;      /* internal: prepended to findings while the embedded program is walked */
+	uint64_t n_suites_total;    /* method_test_suites entries (all of them are checked) */
+	const char *finding_prefix; /* internal: prepended to findings while the embedded program is walked */
 } pf_pte_info;
 
 /*

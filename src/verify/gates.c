@@ -370,10 +370,15 @@ int pf_verify_artifacts(pf_artifact_result **out, size_t *n_out, const pf_plan *
 		const pf_artifact *a = &plan->artifacts[i];
 		char *abs = pf_fs_join(out_dir, a->path);
 		pf_check_req req = {
-			.rel = a->path, .abs = abs, .kind = pf_artifact_kind_name(a->kind),
-			.max_size = a->max_size, .min_size = a->min_size,
-			.methods = a->methods, .n_methods = a->n_methods,
-			.backends = a->backends, .n_backends = a->n_backends,
+		    .rel = a->path,
+		    .abs = abs,
+		    .kind = pf_artifact_kind_name(a->kind),
+		    .max_size = a->max_size,
+		    .min_size = a->min_size,
+		    .methods = a->methods,
+		    .n_methods = a->n_methods,
+		    .backends = a->backends,
+		    .n_backends = a->n_backends,
 		};
 		pf_verify_check_file(&res[i], &req);
 		free(abs);

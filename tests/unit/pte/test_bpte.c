@@ -377,7 +377,8 @@ Test(bpte, a_suite_for_a_missing_method_is_fatal)
 	info = inspect_mem(f.data, f.len);
 	show(info);
 	cr_assert(!pf_pte_ok(info));
-	cr_assert(has_finding(info, PF_PTE_FATAL, "is for method \"forwarx\", which the embedded program does not have"));
+	cr_assert(
+	    has_finding(info, PF_PTE_FATAL, "is for method \"forwarx\", which the embedded program does not have"));
 	pf_pte_info_free(info);
 	free(f.data);
 }
