@@ -12,7 +12,7 @@ Writes into OUTDIR (default: this script's folder):
   linear-metadata.pte   the same Linear with metadata methods: to_edge(..., constant_methods=
                         {"get_max_seq_len": 128, "get_eos_ids": [1, 2], "use_kv_cache": True,
                         "get_head_dim": 64.0, "name": "x"})
-Every file is kept small (< 16 KiB). Seeds are fixed; the tests check structure and values, not
+Every file is kept small (make_samples.write refuses 64 KiB or more). Seeds are fixed; the tests check structure and values, not
 hashes, so a regeneration with other versions should still pass.
 """
 import os
@@ -23,8 +23,8 @@ from executorch.devtools import BundledProgram
 from executorch.devtools.bundled_program.config import MethodTestCase, MethodTestSuite
 from executorch.devtools.bundled_program.serialize import serialize_from_bundled_program_to_flatbuffer
 from executorch.exir import to_edge
+from make_samples import write  # this folder is on sys.path when the script runs
 
-LIMIT = 16 * 1024
 METADATA = {"get_max_seq_len": 128, "get_eos_ids": [1, 2], "use_kv_cache": True, "get_head_dim": 64.0, "name": "x"}
 
 
@@ -35,14 +35,6 @@ class Linear(torch.nn.Module):
 
     def forward(self, x):
         return self.linear(x)
-
-
-def write(path, data):
-    if len(data) >= LIMIT:
-        sys.exit(f"{path}: {len(data)} bytes, over the {LIMIT}-byte limit for test samples")
-    with open(path, "wb") as f:
-        f.write(data)
-    print(f"wrote {path} ({len(data)} bytes)")
 
 
 def main():

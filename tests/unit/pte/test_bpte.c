@@ -14,55 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fbb.h"
-#include "pte/pte.h"
-#include "util/buf.h"
-#include "util/fs.h"
-
-#define RES PF_SOURCE_DIR "/tests/resources/pte/"
-
-typedef struct bytes {
-	uint8_t *data;
-	size_t len;
-} bytes;
-
-static bytes load_fixture(const char *name)
-{
-	pf_buf b;
-	bytes out;
-	char path[1024];
-	snprintf(path, sizeof(path), "%s%s", RES, name);
-	pf_buf_init(&b, 1 << 20);
-	cr_assert_eq(pf_fs_read_file(&b, path, 1 << 20), 0, "cannot read fixture %s", path);
-	out.len = b.len;
-	out.data = malloc(b.len ? b.len : 1);
-	memcpy(out.data, b.data, b.len);
-	pf_buf_dispose(&b);
-	return out;
-}
-
-static pf_pte_info *inspect_mem(const uint8_t *data, size_t len)
-{
-	pf_pte_info *info = NULL;
-	cr_assert_eq(pf_pte_inspect_bytes(&info, data, len), 0);
-	cr_assert_not_null(info);
-	return info;
-}
-
-static bool has_finding(const pf_pte_info *info, pf_pte_severity sev, const char *needle)
-{
-	for (size_t i = 0; i < info->n_findings; i++)
-		if (info->findings[i].severity == sev && strstr(info->findings[i].message, needle))
-			return true;
-	return false;
-}
-
-static void show(const pf_pte_info *info)
-{
-	for (size_t i = 0; i < info->n_findings; i++)
-		fprintf(stderr, "  %s: %s\n", info->findings[i].severity == PF_PTE_FATAL ? "FATAL" : "WARN",
-		        info->findings[i].message);
-}
+#include "pte_test.h"
 
 /* Position of `needle` in data[from, to), or SIZE_MAX. */
 static size_t find_in(const bytes *b, size_t from, size_t to, const void *needle, size_t n)
@@ -71,12 +23,6 @@ static size_t find_in(const bytes *b, size_t from, size_t to, const void *needle
 		if (!memcmp(b->data + i, needle, n))
 			return i;
 	return SIZE_MAX;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* ---- metadata methods: the real file ---- */
@@ -90,11 +36,11 @@ static const pf_pte_method *constant(const pf_pte_info *info, const char *name)
 
 Test(pte_metadata, values_of_a_program_exported_with_constant_methods)
 {
-	bytes f = load_fixture("linear-metadata.pte");
-	pf_pte_info *info = inspect_mem(f.data, f.len);
+	bytes f = load("linear-metadata.pte");
+	pf_pte_info *info = inspect(f.data, f.len);
 	const pf_pte_method *m;
 	char text[64];
-	show(info);
+	dump_findings(info);
 	cr_assert(pf_pte_ok(info));
 	cr_assert_eq(info->n_methods, 6);
 	cr_assert_eq(info->n_constant_methods, 5);
@@ -129,8 +75,8 @@ Test(pte_metadata, values_of_a_program_exported_with_constant_methods)
 
 Test(pte_metadata, a_program_without_getters_has_none)
 {
-	bytes f = load_fixture("xnnpack-linear.pte");
-	pf_pte_info *info = inspect_mem(f.data, f.len);
+	bytes f = load("xnnpack-linear.pte");
+	pf_pte_info *info = inspect(f.data, f.len);
 	cr_assert_eq(info->n_constant_methods, 0);
 	cr_assert(!info->methods[0].is_constant);
 	cr_assert_eq(pf_pte_n_runnable_methods(info), info->n_methods);
@@ -165,11 +111,6 @@ static size_t getter_program(fbb *b, uint32_t n_outputs, int32_t index, uint32_t
 	return getter;
 }
 
-static pf_pte_info *inspect_fbb(const fbb *b)
-{
-	return inspect_mem(b->d, b->len);
-}
-
 Test(pte_metadata, an_output_index_out_of_range_is_fatal_and_skipped)
 {
 	fbb b;
@@ -178,7 +119,7 @@ Test(pte_metadata, an_output_index_out_of_range_is_fatal_and_skipped)
 	getter_program(&b, 1, 7, 1, &values);
 	fbb_vec_ref(&b, values, 0, fbb_evalue(&b, 2, 1, &val));
 	info = inspect_fbb(&b);
-	show(info);
+	dump_findings(info);
 	cr_assert(!pf_pte_ok(info));
 	cr_assert(has_finding(info, PF_PTE_FATAL, "output 0 refers to value 7"));
 	cr_assert(info->methods[1].is_constant);
@@ -198,7 +139,7 @@ Test(pte_metadata, a_wrong_union_member_is_fatal_and_reads_as_other)
 	fbb_u8(&b, ev, 0, 2);
 	fbb_vec_ref(&b, values, 0, ev);
 	info = inspect_fbb(&b);
-	show(info);
+	dump_findings(info);
 	cr_assert(has_finding(info, PF_PTE_FATAL, "has a type but no content"));
 	cr_assert_eq(info->methods[1].n_constants, 1);
 	cr_assert_eq(info->methods[1].constants[0].type, PF_PTE_VALUE_OTHER);
@@ -231,7 +172,7 @@ Test(pte_metadata, a_huge_output_list_is_cut_with_a_warning)
 	fbb_u64(&b, val, 0, 50256);
 	fbb_vec_ref(&b, values, 0, ev);
 	info = inspect_fbb(&b);
-	show(info);
+	dump_findings(info);
 	cr_assert(pf_pte_ok(info));
 	cr_assert(has_finding(info, PF_PTE_WARN, "returns 100000 values"));
 	cr_assert_eq(info->methods[1].n_outputs, n);
@@ -269,7 +210,7 @@ Test(pte_metadata, a_program_of_getters_only_warns)
 /* The embedded program's range, from a clean read of the fixture. */
 static void program_range(const bytes *f, size_t *off, size_t *size)
 {
-	pf_pte_info *info = inspect_mem(f->data, f->len);
+	pf_pte_info *info = inspect(f->data, f->len);
 	*off = (size_t)info->bundled_program_offset;
 	*size = (size_t)info->bundled_program_size;
 	pf_pte_info_free(info);
@@ -277,10 +218,10 @@ static void program_range(const bytes *f, size_t *off, size_t *size)
 
 Test(bpte, the_real_bundle_reads_with_its_suite_and_cases)
 {
-	bytes f = load_fixture("linear-bundled.bpte");
-	pf_pte_info *info = inspect_mem(f.data, f.len);
+	bytes f = load("linear-bundled.bpte");
+	pf_pte_info *info = inspect(f.data, f.len);
 	const pf_bpte_case *c;
-	show(info);
+	dump_findings(info);
 	cr_assert(pf_pte_ok(info));
 	cr_assert_eq(info->kind, PF_FILE_BPTE);
 	cr_assert_str_eq(pf_file_kind_name(info->kind), "bpte");
@@ -315,8 +256,8 @@ Test(bpte, the_real_bundle_reads_with_its_suite_and_cases)
 Test(bpte, reading_the_file_skips_only_segment_data_and_agrees_with_memory)
 {
 	char path[] = RES "linear-bundled.bpte";
-	bytes f = load_fixture("linear-bundled.bpte");
-	pf_pte_info *a = inspect_mem(f.data, f.len), *b = NULL;
+	bytes f = load("linear-bundled.bpte");
+	pf_pte_info *a = inspect(f.data, f.len), *b = NULL;
 	cr_assert_eq(pf_pte_inspect_file(&b, path), 0);
 	cr_assert(pf_pte_ok(b));
 	cr_assert_eq(b->kind, PF_FILE_BPTE);
@@ -333,13 +274,13 @@ Test(bpte, reading_the_file_skips_only_segment_data_and_agrees_with_memory)
 
 Test(bpte, every_truncation_is_handled_and_the_usual_ones_are_fatal)
 {
-	bytes f = load_fixture("linear-bundled.bpte");
+	bytes f = load("linear-bundled.bpte");
 	size_t fatal = 0;
 	for (size_t len = 0; len < f.len; len++) {
 		uint8_t *cut = malloc(len ? len : 1);
 		pf_pte_info *info;
 		memcpy(cut, f.data, len);
-		info = inspect_mem(cut, len);
+		info = inspect(cut, len);
 		fatal += !pf_pte_ok(info);
 		pf_pte_info_free(info);
 		free(cut);
@@ -351,10 +292,10 @@ Test(bpte, every_truncation_is_handled_and_the_usual_ones_are_fatal)
 
 Test(bpte, a_wrong_identifier_is_not_a_bundle)
 {
-	bytes f = load_fixture("linear-bundled.bpte");
+	bytes f = load("linear-bundled.bpte");
 	pf_pte_info *info;
 	memcpy(f.data + 4, "BP07", 4);
-	info = inspect_mem(f.data, f.len);
+	info = inspect(f.data, f.len);
 	cr_assert(!pf_pte_ok(info));
 	cr_assert_eq(info->kind, PF_FILE_UNKNOWN);
 	cr_assert(has_finding(info, PF_PTE_FATAL, "not an ExecuTorch file"));
@@ -364,7 +305,7 @@ Test(bpte, a_wrong_identifier_is_not_a_bundle)
 
 Test(bpte, a_suite_for_a_missing_method_is_fatal)
 {
-	bytes f = load_fixture("linear-bundled.bpte");
+	bytes f = load("linear-bundled.bpte");
 	size_t off, size, at;
 	pf_pte_info *info;
 	program_range(&f, &off, &size);
@@ -374,8 +315,8 @@ Test(bpte, a_suite_for_a_missing_method_is_fatal)
 		at = find_in(&f, 0, off, "forward", 7);
 	cr_assert_neq(at, SIZE_MAX, "no suite name outside the program");
 	f.data[at + 6] = 'x';
-	info = inspect_mem(f.data, f.len);
-	show(info);
+	info = inspect(f.data, f.len);
+	dump_findings(info);
 	cr_assert(!pf_pte_ok(info));
 	cr_assert(
 	    has_finding(info, PF_PTE_FATAL, "is for method \"forwarx\", which the embedded program does not have"));
@@ -386,7 +327,7 @@ Test(bpte, a_suite_for_a_missing_method_is_fatal)
 Test(bpte, tensor_data_that_disagrees_with_its_shape_is_fatal)
 {
 	static const uint8_t sizes_1x4[] = {2, 0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0};
-	bytes f = load_fixture("linear-bundled.bpte");
+	bytes f = load("linear-bundled.bpte");
 	size_t off, size, at;
 	pf_pte_info *info;
 	program_range(&f, &off, &size);
@@ -395,8 +336,8 @@ Test(bpte, tensor_data_that_disagrees_with_its_shape_is_fatal)
 		at = find_in(&f, 0, off, sizes_1x4, sizeof(sizes_1x4));
 	cr_assert_neq(at, SIZE_MAX, "no input sizes [1, 4] outside the program");
 	f.data[at + 8] = 5; /* [1, 5]: 20 bytes wanted, 16 carried */
-	info = inspect_mem(f.data, f.len);
-	show(info);
+	info = inspect(f.data, f.len);
+	dump_findings(info);
 	cr_assert(!pf_pte_ok(info));
 	cr_assert(has_finding(info, PF_PTE_FATAL, "float32 tensor of 20 bytes"));
 	cr_assert(has_finding(info, PF_PTE_FATAL, "carries 16 bytes"));
@@ -406,14 +347,14 @@ Test(bpte, tensor_data_that_disagrees_with_its_shape_is_fatal)
 
 Test(bpte, a_truncated_embedded_program_is_fatal)
 {
-	bytes f = load_fixture("linear-bundled.bpte");
+	bytes f = load("linear-bundled.bpte");
 	size_t off, size;
 	pf_pte_info *info;
 	program_range(&f, &off, &size);
 	/* The program vector's count: the image now ends before its own program region does. */
-	put32(f.data + off - 4, 1000);
-	info = inspect_mem(f.data, f.len);
-	show(info);
+	fbb_put32(f.data + off - 4, 1000);
+	info = inspect(f.data, f.len);
+	dump_findings(info);
 	cr_assert(!pf_pte_ok(info));
 	cr_assert(has_finding(info, PF_PTE_FATAL, "embedded program: the program ends at byte"));
 	cr_assert(has_finding(info, PF_PTE_FATAL, "the file is truncated"));
@@ -423,12 +364,12 @@ Test(bpte, a_truncated_embedded_program_is_fatal)
 
 Test(bpte, an_embedded_file_that_is_not_a_program_is_fatal)
 {
-	bytes f = load_fixture("linear-bundled.bpte");
+	bytes f = load("linear-bundled.bpte");
 	size_t off, size;
 	pf_pte_info *info;
 	program_range(&f, &off, &size);
 	memcpy(f.data + off + 4, "FT01", 4);
-	info = inspect_mem(f.data, f.len);
+	info = inspect(f.data, f.len);
 	cr_assert(!pf_pte_ok(info));
 	cr_assert(has_finding(info, PF_PTE_FATAL, "embedded program: it is not an ExecuTorch program"));
 	pf_pte_info_free(info);
@@ -467,7 +408,7 @@ static size_t bundle_start(fbb *b, const char *method, uint32_t n_inputs, size_t
 
 static void bundle_finish(fbb *b, size_t root)
 {
-	bytes pte = load_fixture("linear-metadata.pte");
+	bytes pte = load("linear-metadata.pte");
 	size_t v = fbb_vec_skew(b, (uint32_t)pte.len, 1, false);
 	fbb_point(b, fbb_field(b, root, 2), v);
 	memcpy(b->d + v + 4, pte.data, pte.len);
@@ -494,7 +435,7 @@ Test(bpte, built_bundle_with_an_int_input_reads)
 	fbb_u64(&b, member, 0, (uint64_t)-3);
 	bundle_finish(&b, root);
 	info = inspect_fbb(&b);
-	show(info);
+	dump_findings(info);
 	cr_assert(pf_pte_ok(info));
 	cr_assert_eq(info->n_methods, 6, "the embedded program's methods, getters included");
 	cr_assert_eq(info->n_constant_methods, 5);
@@ -534,7 +475,7 @@ Test(bpte, a_negative_size_and_an_unknown_dtype_are_fatal)
 		fbb_point(&b, fbb_field(&b, tensor, 2), v);
 		bundle_finish(&b, root);
 		info = inspect_fbb(&b);
-		show(info);
+		dump_findings(info);
 		cr_assert(has_finding(info, PF_PTE_FATAL, k == 0 ? "negative size -4" : "unknown scalar type 9"));
 		pf_pte_info_free(info);
 		fbb_free(&b);
@@ -550,7 +491,7 @@ Test(bpte, a_case_whose_input_count_differs_from_the_method_is_fatal)
 	bvalue(&b, inputs, 1, PF_BPTE_BOOL, 1, &member);
 	bundle_finish(&b, root);
 	info = inspect_fbb(&b);
-	show(info);
+	dump_findings(info);
 	cr_assert(has_finding(info, PF_PTE_FATAL, "has 2 inputs but method \"forward\" takes 1"));
 	pf_pte_info_free(info);
 	fbb_free(&b);
