@@ -1,8 +1,9 @@
 /*
- * Entry points of the .pte/.ptd reader: detect the kind of file from its
- * bytes, check the container headers (ET12 + optional eh00 for programs,
+ * Entry points of the .pte/.ptd/.bpte reader: detect the kind of file from
+ * its bytes, check the container headers (ET12 + optional eh00 for programs,
  * FT01 + FH01 for data files; pte-format.md sections 2, 5 and 7), then hand
- * the flatbuffer region to the walkers in program.c and ptd.c. Used by
+ * the flatbuffer region to the walkers in program.c, ptd.c and bpte.c (which
+ * checks its embedded program with pf_pte_check_image). Used by
  * `pteflow inspect`, artifact verification and the manifest.
  *
  * Workload: a file is opened once and only its first 64 bytes and its

@@ -1,11 +1,14 @@
 /*
  * Bounds-checked readers for ExecuTorch program files (.pte, flatbuffer
- * identifier ET12, optional eh00 extended header, segments after the program)
- * and FlatTensor data files (.ptd, FT01 + FH01 header). See
- * shared docs pte-format.md for the layout.
+ * identifier ET12, optional eh00 extended header, segments after the program),
+ * FlatTensor data files (.ptd, FT01 + FH01 header) and bundled programs
+ * (.bpte, BP08: a .pte image plus test cases). See shared docs pte-format.md
+ * for the layout and executorch-runtime-contracts.md for metadata methods and
+ * bundled programs.
  *
  * The reader reads only the header and the flatbuffer region through a file
- * descriptor (pread), never the segment data, so inspecting a 1 GB file costs
+ * descriptor (pread), never the segment data (for a .bpte: all of the bundle
+ * but the embedded program's segment data), so inspecting a 1 GB file costs
  * the size of its program, not of its weights. The flatbuffer region itself
  * is read into memory, so a region over PF_PTE_MAX_PROGRAM_BYTES (but within
  * FlatBuffers' 2 GiB) is not walked: a WARN says it was not checked
