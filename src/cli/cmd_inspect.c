@@ -1,7 +1,8 @@
 /*
- * `pteflow inspect FILE [--json]`: show the structure of a .pte or .ptd file
- * as the reader in src/pte/ sees it (headers, methods, delegates, segments,
- * data keys, findings) and exit 1 when a finding is fatal, so scripts and CI
+ * `pteflow inspect FILE [--json]`: show the structure of a .pte, .ptd or
+ * .bpte file as the reader in src/pte/ sees it (headers, methods, delegates,
+ * metadata values, segments, data keys, test suites, findings) and exit 1
+ * when a finding is fatal, so scripts and CI
  * jobs can gate on it. Reads only the headers and the program region, so a
  * 1 GB file costs the time of its few-kilobyte program.
  */
@@ -12,13 +13,15 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "manifest/structure.h"
 #include "pte/pte.h"
 #include "util/log.h"
 
 const char pf_usage_inspect[] = "usage: pteflow inspect FILE [--json]\n"
                                 "\n"
-                                "Show the structure of an ExecuTorch program (.pte) or data file (.ptd), found from\n"
-                                "its bytes rather than its name, and check it the way the runtime would.\n"
+                                "Show the structure of an ExecuTorch program (.pte), data file (.ptd) or bundled\n"
+                                "program (.bpte, a .pte with test cases), found from its bytes rather than its name,\n"
+                                "and check it the way the runtime would.\n"
                                 "\n"
                                 "Printed: kind, size, header fields (extended header, program size, segment base and\n"
                                 "size), methods with their input/output/value/instruction/operator counts and the\n"
@@ -28,6 +31,16 @@ const char pf_usage_inspect[] = "usage: pteflow inspect FILE [--json]\n"
                                 "the runtime would refuse the file or it is truncated or corrupt; WARN: unusual but\n"
                                 "loadable), and for a .pte the free RAM a device should have before loading it\n"
                                 "(file size x 1.6 + 600 MB).\n"
+                                "\n"
+                                "Metadata: the values of the program's metadata methods (get_max_seq_len,\n"
+                                "get_eos_ids, use_kv_cache... as LLM runners read them), read without running\n"
+                                "anything: get_max_seq_len = 128, get_eos_ids = [1, 2].\n"
+                                "\n"
+                                "A .bpte: its version and test suites (method, number of test cases, each case's\n"
+                                "inputs and expected outputs with tensor dtypes and shapes), and the embedded .pte\n"
+                                "checked like a file of its own (its findings start \"embedded program:\"). Fatal:\n"
+                                "a suite for a method the program lacks, tensor data whose size disagrees with its\n"
+                                "shape and dtype, an embedded program that is not a valid .pte.\n"
                                 "\n"
                                 "Runtime footprint of a .pte, read from the file without running it: each method's\n"
                                 "planned memory (the sum of its execution plan's non-constant buffers, the arenas\n"
@@ -86,7 +99,7 @@ static void print_segments(const pf_pte_info *p)
 	printf("  %-6s %-14s %-14s %s\n", "INDEX", "OFFSET", "FILE OFFSET", "SIZE");
 	for (size_t i = 0; i < p->n_segments && i < TABLE_LIST_MAX; i++) {
 		const pf_pte_segment *s = &p->segments[i];
-		uint64_t abs = s->offset + p->segment_base_offset;
+		uint64_t abs = s->offset + p->segment_base_offset + p->bundled_program_offset;
 		printf("  %-6zu %-14" PRIu64, i, s->offset);
 		if (p->segment_base_offset && abs >= s->offset)
 			printf(" %-14" PRIu64, abs);
@@ -119,6 +132,91 @@ static void print_methods(const pf_pte_info *p)
 		printf("  ... and %zu more (see --json)\n", p->n_methods - TABLE_LIST_MAX);
 }
 
+/* Lines of one metadata method: "  get_eos_ids = [1, 2]" (long lists cut, see --json). */
+static void print_metadata(const pf_pte_info *p)
+{
+	char v[640];
+	printf("%-17s", "metadata");
+	if (!p->n_constant_methods) {
+		printf("(none)\n");
+		return;
+	}
+	printf("%zu\n", p->n_constant_methods);
+	for (size_t i = 0; i < p->n_methods; i++) {
+		const pf_pte_method *m = &p->methods[i];
+		if (!m->is_constant)
+			continue;
+		printf("  %s = %s", m->name ? m->name : "?", m->is_list ? "[" : "");
+		for (size_t k = 0; k < m->n_constants && k < TABLE_LIST_MAX; k++) {
+			pf_pte_value_format(v, sizeof(v), &m->constants[k]);
+			printf("%s%s", k ? ", " : "", v);
+		}
+		if (m->n_outputs > TABLE_LIST_MAX)
+			printf(", ... %u in all", m->n_outputs);
+		printf("%s\n", m->is_list ? "]" : "");
+	}
+}
+
+/* "float32 [1, 4]" or "int 3" */
+static void print_bvalue(const pf_bpte_value *v)
+{
+	const char *dtype;
+	switch (v->type) {
+	case PF_BPTE_TENSOR:
+		dtype = pf_pte_scalar_name(v->scalar_type);
+		printf("%s [", dtype ? dtype : "?");
+		for (uint32_t d = 0; d < v->n_dims && d < PF_PTE_MAX_DIMS; d++)
+			printf("%s%d", d ? ", " : "", (int)v->sizes[d]);
+		printf("%s]", v->n_dims > PF_PTE_MAX_DIMS ? ", ..." : "");
+		break;
+	case PF_BPTE_INT:
+		printf("int %" PRId64, v->i);
+		break;
+	case PF_BPTE_BOOL:
+		printf("bool %s", v->i ? "true" : "false");
+		break;
+	case PF_BPTE_DOUBLE:
+		printf("double %.17g", v->d);
+		break;
+	default:
+		printf("?");
+	}
+}
+
+static void print_bvalues(const char *label, const pf_bpte_value *v, size_t n_listed, uint32_t n)
+{
+	printf("%s %u [", label, n);
+	for (size_t i = 0; i < n_listed; i++) {
+		printf("%s", i ? ", " : "");
+		print_bvalue(&v[i]);
+	}
+	printf("%s]", n > n_listed ? ", ..." : "");
+}
+
+static void print_suites(const pf_pte_info *p)
+{
+	printf("%-17sversion %u, embedded program %" PRIu64 " bytes at byte %" PRIu64 "\n", "bundle",
+	       p->bundled_version, p->bundled_program_size, p->bundled_program_offset);
+	printf("%-17s%" PRIu64 "\n", "test suites", p->n_suites_total);
+	for (size_t i = 0; i < p->n_suites; i++) {
+		const pf_bpte_suite *s = &p->suites[i];
+		printf("  %s: %u test case%s\n", s->method, s->n_cases, s->n_cases == 1 ? "" : "s");
+		for (size_t c = 0; c < s->n_listed_cases; c++) {
+			const pf_bpte_case *tc = &s->cases[c];
+			printf("    case %zu: ", c);
+			print_bvalues("inputs", tc->values, tc->n_listed_inputs, tc->n_inputs);
+			printf("; ");
+			print_bvalues("expected outputs", tc->values + tc->n_listed_inputs, tc->n_listed_outputs,
+			              tc->n_outputs);
+			printf("\n");
+		}
+		if (s->n_cases > s->n_listed_cases)
+			printf("    ... and %zu more (see --json)\n", (size_t)(s->n_cases - s->n_listed_cases));
+	}
+	if (p->n_suites_total > p->n_suites)
+		printf("  ... and %" PRIu64 " more suites\n", p->n_suites_total - p->n_suites);
+}
+
 static void print_table(const char *path, const pf_pte_info *p)
 {
 	printf("%-17s%s\n", "file", path);
@@ -128,7 +226,9 @@ static void print_table(const char *path, const pf_pte_info *p)
 	printf("\n%-17s", "size");
 	print_size(p->file_size);
 	printf("\n");
-	if (p->kind == PF_FILE_PTE) {
+	if (p->kind == PF_FILE_BPTE)
+		print_suites(p);
+	if (pf_pte_has_program(p)) {
 		if (p->has_extended_header)
 			printf("%-17seh00, %u bytes: program %" PRIu64 " bytes, segment base %" PRIu64
 			       ", segment data %" PRIu64 " bytes%s\n",
@@ -139,6 +239,7 @@ static void print_table(const char *path, const pf_pte_info *p)
 			printf("%-17snone (the whole file is the program)\n", "header");
 		printf("%-17s%u\n", "schema version", p->schema_version);
 		print_methods(p);
+		print_metadata(p);
 		print_list("backends", p->backends, p->n_backends);
 		print_segments(p);
 		printf("%-17s", "constant data");
@@ -214,7 +315,9 @@ static cJSON *json_info(const char *path, const pf_pte_info *p)
 		cJSON_AddBoolToObject(x, "legacy_layout", p->ptd_legacy_layout);
 		cJSON_AddItemToObject(x, "data_keys", json_strings(p->data_keys, p->n_data_keys));
 	}
-	if (p->kind == PF_FILE_PTE) {
+	if (p->kind == PF_FILE_BPTE)
+		cJSON_AddItemToObject(o, "bundle", pf_manifest_bundle_json(p, true));
+	if (pf_pte_has_program(p)) {
 		add_u64(o, "schema_version", p->schema_version);
 		a = cJSON_AddArrayToObject(o, "methods");
 		for (size_t i = 0; i < p->n_methods; i++) {
@@ -229,8 +332,11 @@ static cJSON *json_info(const char *path, const pf_pte_info *p)
 			add_u64(x, "planned_memory_bytes", m->planned_bytes);
 			add_u64(x, "planned_buffers", m->n_planned_buffers);
 			cJSON_AddItemToObject(x, "delegates", json_strings(m->delegates, m->n_delegates));
+			cJSON_AddBoolToObject(x, "is_constant", m->is_constant);
 			cJSON_AddItemToArray(a, x);
 		}
+		add_u64(o, "runnable_methods", pf_pte_n_runnable_methods(p));
+		cJSON_AddItemToObject(o, "metadata", pf_manifest_metadata_json(p));
 		cJSON_AddItemToObject(o, "backends", json_strings(p->backends, p->n_backends));
 		add_u64(o, "constant_buffers", p->n_constant_buffers);
 		add_u64(o, "constant_bytes", p->constant_bytes);
@@ -246,7 +352,8 @@ static cJSON *json_info(const char *path, const pf_pte_info *p)
 		add_u64(x, "offset", p->segments[i].offset);
 		add_u64(x, "size", p->segments[i].size);
 		if (p->segment_base_offset)
-			add_u64(x, "file_offset", p->segments[i].offset + p->segment_base_offset);
+			add_u64(x, "file_offset",
+			        p->segments[i].offset + p->segment_base_offset + p->bundled_program_offset);
 		cJSON_AddItemToArray(a, x);
 	}
 	add_u64(o, "segment_bytes", p->segment_bytes);
@@ -301,7 +408,7 @@ int cmd_inspect(int argc, char **argv)
 		}
 	}
 	if (!path)
-		return pf_cli_usage_error("inspect", "missing FILE (a .pte or .ptd)");
+		return pf_cli_usage_error("inspect", "missing FILE (a .pte, .ptd or .bpte)");
 	err = pf_pte_inspect_file(&info, path);
 	if (err < 0) {
 		pf_log_error("%s", pf_error_last());

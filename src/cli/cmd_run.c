@@ -20,7 +20,7 @@
 const char pf_usage_run[] =
 	"usage: pteflow run PIPELINE.yaml [options]\n\n"
 	"Run a pipeline: fetch the model (if any), run each step under its memory guard and\n"
-	"timeout, verify every artifact (size, SHA-256, .pte/.ptd structure, methods, backends,\n"
+	"timeout, verify every artifact (size, SHA-256, .pte/.ptd/.bpte structure, methods, backends,\n"
 	"external data), and write manifest.json, SHA256SUMS and provenance.intoto.jsonl (an\n"
 	"in-toto/SLSA provenance statement in a DSSE envelope) into the output folder.\n\n"
 	"options:\n"

@@ -13,7 +13,7 @@ const pf_command pf_commands[] = {
 	{"plan", cmd_plan, "predict a pipeline's .pte sizes, peak and runtime memory before it runs", pf_usage_plan},
 	{"validate", cmd_validate, "check a pipeline file and report every problem with its position", pf_usage_validate},
 	{"fetch", cmd_fetch, "download a Hugging Face repo into the standard cache", pf_usage_fetch},
-	{"inspect", cmd_inspect, "show the structure of a .pte or .ptd file", pf_usage_inspect},
+	{"inspect", cmd_inspect, "show the structure of a .pte, .ptd or .bpte file", pf_usage_inspect},
 	{"verify", cmd_verify, "re-check the artifacts of a manifest.json (release verification)", pf_usage_verify},
 	{"keygen", cmd_keygen, "make a key pair for signing release provenance (Ed25519, ECDSA P-256)", pf_usage_keygen},
 	{"matrix", cmd_matrix, "print the GitHub Actions matrix for pipelines and their targets", pf_usage_matrix},

@@ -115,8 +115,8 @@ static int read_entry(pf_manifest_entry *e, const cJSON *a, size_t index)
 	e->path = pf_xstrdup(path->valuestring);
 	e->unsafe = !pf_manifest_path_safe(e->path);
 	if (!cJSON_IsString(kind) || (strcmp(kind->valuestring, "pte") && strcmp(kind->valuestring, "ptd") &&
-				       strcmp(kind->valuestring, "file")))
-		return bad(where, "has a \"kind\" that is not pte, ptd or file");
+				       strcmp(kind->valuestring, "bpte") && strcmp(kind->valuestring, "file")))
+		return bad(where, "has a \"kind\" that is not pte, ptd, bpte or file");
 	e->kind = pf_xstrdup(kind->valuestring);
 	rc = get_u64(&e->size_bytes, a, "size_bytes", where);
 	if (rc < 0)

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "guard/guard.h"
+#include "manifest/structure.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -347,6 +348,10 @@ static cJSON *render_structure(const pf_pte_info *p)
 	add_u64(o, "segments", p->n_segments);
 	cJSON_AddItemToObject(o, "external_keys", str_array(p->external_keys, p->n_external));
 	cJSON_AddItemToObject(o, "data_keys", str_array(p->data_keys, p->n_data_keys));
+	/* Added with issue 16: the metadata methods' values, and a .bpte's test suites. */
+	cJSON_AddItemToObject(o, "metadata", pf_manifest_metadata_json(p));
+	if (p->kind == PF_FILE_BPTE)
+		cJSON_AddItemToObject(o, "bundle", pf_manifest_bundle_json(p, false));
 	for (size_t i = 0; i < p->n_findings; i++) {
 		cJSON *fo = cJSON_CreateObject();
 		add_str(fo, "severity", p->findings[i].severity == PF_PTE_FATAL ? "fatal" : "warning");

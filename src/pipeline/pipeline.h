@@ -45,7 +45,9 @@ typedef struct pf_step {
 	pf_pos pos;
 } pf_step;
 
-typedef enum pf_artifact_kind { PF_ARTIFACT_FILE, PF_ARTIFACT_PTE, PF_ARTIFACT_PTD } pf_artifact_kind;
+typedef enum pf_artifact_kind { PF_ARTIFACT_FILE, PF_ARTIFACT_PTE, PF_ARTIFACT_PTD, PF_ARTIFACT_BPTE } pf_artifact_kind;
+/* "pte", "ptd", "bpte" or "file", as pipelines and manifests spell the kind. */
+const char *pf_artifact_kind_name(pf_artifact_kind kind);
 
 typedef struct pf_artifact {
 	char *path;               /* relative to the output folder; no "..", not absolute */

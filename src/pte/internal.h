@@ -83,6 +83,25 @@ unsigned pf_pte_scalar_size(unsigned code);
  * set already; the walk adds methods, segments, keys and findings.
  */
 void pf_pte_walk_program(pf_pte_info *info, const uint8_t *region, uint64_t len);
+/*
+ * Check a complete .pte image of n bytes at `image` (the program a .bpte
+ * embeds): identifier, extended header, then the Program walk, with
+ * info->file_size standing for n while it runs. Segment offsets are relative
+ * to the image. Only the image's flatbuffer region is read.
+ */
+void pf_pte_check_image(pf_pte_info *info, const uint8_t *image, uint64_t n);
+/* Walk a BundledProgram flatbuffer in region[0, len) (the whole .bpte): the embedded program, then the suites. */
+void pf_pte_walk_bundled(pf_pte_info *info, const uint8_t *region, uint64_t len);
+/*
+ * Read a .bpte of n bytes from fd for pf_pte_walk_bundled: every byte except
+ * the embedded program's segment data (located with a few small reads and
+ * left zero, never read), so the memory cost is the flatbuffer parts, as for
+ * a .pte. *out is the buffer of n bytes, or NULL when the file cannot be
+ * walked (a finding says why). Returns 0, or PF_EENV when reading fails.
+ */
+int pf_pte_read_bundled(uint8_t **out, pf_pte_info *info, int fd, uint64_t n, const char *path);
+/* pread exactly len bytes at offset (PF_EENV with a message when the file is short or unreadable). */
+int pf_pte_read_full(int fd, uint8_t *buf, size_t len, uint64_t offset, const char *path);
 /* The same for a FlatTensor (.ptd) flatbuffer; segment_base_offset/segment_data_size come from its header. */
 void pf_pte_walk_flat_tensor(pf_pte_info *info, const uint8_t *region, uint64_t len);
 

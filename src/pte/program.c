@@ -1,12 +1,14 @@
 /*
  * Walk of the ExecuTorch Program flatbuffer (schema program.fbs, slots as in
- * pte-format.md section 3) for the .pte reader: segments, constant and
- * mutable data, named data, then every execution plan with its values,
+ * pte-format.md section 3) for the .pte reader: the data tables first
+ * (data.c: segments, constants, mutable and named data), then every
+ * execution plan with its values,
  * chains, instructions, operators and delegates. Each cross-reference the
  * runtime would follow (value, operator, delegate and segment indices,
  * constant offsets, inline delegate blobs) is range-checked, and each field
  * the runtime requires (chains, instructions, call arguments, list items) is
- * checked present; problems are reported as findings (section 7).
+ * checked present; problems are reported as findings (section 7). A plan
+ * that is a metadata method has its values read by metadata.c.
  *
  * Backend ids and EXTERNAL tensor names are gathered as references into the
  * region and de-duplicated by their bytes (pf_pte_refset) before anything is
@@ -20,44 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pte/fb.h"
-#include "pte/internal.h"
+#include "pte/walk.h"
 #include "util/mem.h"
-
-enum { LOC_INLINE = 0, LOC_SEGMENT = 1 };
-enum { EXTERNAL = 1 };
-
-typedef struct walk {
-	pf_pte_info *info;
-	pf_fb *fb;
-	bool has_segments_home; /* extended header with a segment base: segments can live somewhere */
-	pf_fb_vec cs_offsets;   /* constant_segment.offsets */
-	uint64_t cs_size;       /* size of the constant segment */
-	bool cs_ok;             /* constant segment index valid */
-	pf_fb_vec constant_buffer;
-	pf_fb_vec mutable_segments;
-	pf_fb_vec delegate_data; /* Program.backend_delegate_data */
-	uint64_t n_external_tensors;
-	bool warned_no_fqn;
-	bool methods_cut;       /* per-method names past half the name budget are not stored */
-	const char *method;     /* name of the plan being walked */
-	pf_pte_refset backends; /* delegate ids over all plans */
-	pf_pte_refset external; /* EXTERNAL tensor names, with their layouts */
-} walk;
-
-#define FATAL(w, ...) pf_pte_add_finding((w)->info, PF_PTE_FATAL, __VA_ARGS__)
-#define WARN(w, ...) pf_pte_add_finding((w)->info, PF_PTE_WARN, __VA_ARGS__)
-
-static uint64_t segment_size(walk *w, uint64_t idx)
-{
-	return idx < w->info->n_segments ? w->info->segments[idx].size : 0;
-}
-
-/* A name about to be compared or copied: its bytes count against the work budget. */
-static bool spend_name(walk *w, uint32_t len)
-{
-	return pf_fb_spend(w->fb, 1 + (uint64_t)len);
-}
 
 /*
  * Per-method copies (method names, each method's backend ids) multiply when
@@ -65,7 +31,7 @@ static bool spend_name(walk *w, uint32_t len)
  * name budget, so the file-wide lists built at the end (backends, EXTERNAL
  * names) always have room.
  */
-static bool method_names_fit(walk *w)
+static bool method_names_fit(pf_pte_walk *w)
 {
 	if (w->info->name_bytes <= PF_PTE_MAX_NAME_BYTES / 2)
 		return true;
@@ -80,205 +46,7 @@ static bool method_names_fit(walk *w)
 }
 
 /* Program.segments: absolute ranges must lie inside the segment data and the file. */
-static void walk_segments(walk *w, const pf_fb_table *program)
-{
-	pf_pte_info *info = w->info;
-	pf_fb_vec v;
-	uint64_t prev_off = 0, prev_end = 0, limit;
-	bool warned_order = false, warned_overlap = false, warned_home = false;
-	pf_fb_vector(w->fb, program, 4, 4, &v, "Program.segments");
-	if (w->fb->failed || v.n == 0)
-		return;
-	limit = info->file_size > info->segment_base_offset ? info->file_size - info->segment_base_offset : 0;
-	for (uint32_t k = 0; k < v.n; k++) {
-		pf_fb_table t;
-		uint64_t off, size, end, abs_end;
-		if (!pf_fb_vec_table(w->fb, &v, k, &t, "DataSegment"))
-			return;
-		off = pf_fb_u64(w->fb, &t, 0, 0);
-		size = pf_fb_u64(w->fb, &t, 1, 0);
-		if (w->fb->failed)
-			return;
-		pf_pte_add_segment(info, off, size);
-		if (pf_add_overflow(info->segment_bytes, size, &info->segment_bytes))
-			info->segment_bytes = UINT64_MAX;
-		if (pf_add_overflow(off, size, &end)) {
-			FATAL(w, "segment %u: offset %llu + size %llu overflows: the program is corrupt", (unsigned)k,
-			      (unsigned long long)off, (unsigned long long)size);
-			continue;
-		}
-		if (size > 0 && !w->has_segments_home) {
-			if (!warned_home)
-				FATAL(w,
-				      "segment %u holds %llu bytes but the file has no extended header with a segment "
-				      "base: the data has nowhere to live and the runtime cannot load it",
-				      (unsigned)k, (unsigned long long)size);
-			warned_home = true;
-			continue;
-		}
-		if (size > 0 && info->header_length >= 32 && end > info->segment_data_size)
-			FATAL(w,
-			      "segment %u ends at byte %llu of the segment data, past its declared size (%llu bytes): "
-			      "the program is corrupt",
-			      (unsigned)k, (unsigned long long)end, (unsigned long long)info->segment_data_size);
-		else if (size > 0 && end > limit) {
-			abs_end = pf_add_overflow(info->segment_base_offset, end, &abs_end) ? UINT64_MAX : abs_end;
-			FATAL(w,
-			      "segment %u ends at byte %llu, past the end of the file (%llu bytes): the file is "
-			      "truncated",
-			      (unsigned)k, (unsigned long long)abs_end, (unsigned long long)info->file_size);
-		}
-		if (k > 0 && off < prev_off && !warned_order) {
-			WARN(w, "segment %u starts before segment %u: segments are not sorted by offset", (unsigned)k,
-			     (unsigned)(k - 1));
-			warned_order = true;
-		}
-		if (size > 0 && off < prev_end && !warned_overlap) {
-			WARN(w, "segment %u (bytes %llu..%llu) overlaps an earlier segment ending at %llu", (unsigned)k,
-			     (unsigned long long)off, (unsigned long long)end, (unsigned long long)prev_end);
-			warned_overlap = true;
-		}
-		prev_off = off;
-		if (size > 0 && end > prev_end)
-			prev_end = end;
-	}
-}
-
-/* Program.constant_segment and the deprecated inline constant_buffer. */
-static void walk_constants(walk *w, const pf_fb_table *program)
-{
-	pf_pte_info *info = w->info;
-	pf_fb_table cs;
-	uint32_t seg = 0;
-	bool has_cs;
-	pf_fb_vector(w->fb, program, 2, 4, &w->constant_buffer, "Program.constant_buffer");
-	info->n_constant_buffers = w->constant_buffer.n;
-	for (uint32_t i = 0; i < w->constant_buffer.n && !w->fb->failed; i++) {
-		pf_fb_table b;
-		pf_fb_vec storage;
-		if (!pf_fb_vec_table(w->fb, &w->constant_buffer, i, &b, "Buffer"))
-			return;
-		pf_fb_vector(w->fb, &b, 0, 1, &storage, "Buffer.storage");
-		info->constant_bytes += storage.n;
-	}
-	has_cs = pf_fb_subtable(w->fb, program, 5, &cs, "SubsegmentOffsets");
-	if (has_cs) {
-		seg = pf_fb_u32(w->fb, &cs, 0, 0);
-		pf_fb_vector(w->fb, &cs, 1, 8, &w->cs_offsets, "constant_segment.offsets");
-	}
-	if (w->fb->failed)
-		return;
-	/*
-	 * Without even the placeholder offset the runtime takes the inline
-	 * constant_buffer path, constants or not. The layout is valid (v0.1-v0.3,
-	 * deprecated since), but ExecuTorch 1.5 runtimes as released leave that
-	 * path out (ET_ENABLE_DEPRECATED_CONSTANT_BUFFER=0): Program::load fails
-	 * with InvalidProgram there. Exporters since v0.4 always write [0]. A
-	 * warning, not a fatal finding: a runtime built with the flag loads it.
-	 */
-	if (w->cs_offsets.n == 0)
-		WARN(w,
-		     "the program keeps its constants in the deprecated inline constant_buffer layout (%u buffers, no "
-		     "constant segment offsets): ExecuTorch 1.5 runtimes as released refuse to load it (\"PTE file "
-		     "relies on the constant_buffer path\"); re-export it with a current ExecuTorch to run it there",
-		     (unsigned)w->constant_buffer.n);
-	if (w->cs_offsets.n <= 1)
-		return;
-	if (seg >= info->n_segments) {
-		FATAL(w, "the constant segment is segment %u, but the program has %zu segments: the program is corrupt",
-		      (unsigned)seg, info->n_segments);
-		return;
-	}
-	if (!w->has_segments_home)
-		FATAL(w,
-		      "the program has %u constant tensors in a segment but no extended header: the constants "
-		      "have nowhere to live",
-		      (unsigned)(w->cs_offsets.n - 1));
-	if (w->constant_buffer.n > 0)
-		FATAL(w,
-		      "constants are stored both inline (%u buffers) and in a segment (%u offsets): the runtime "
-		      "refuses such a program",
-		      (unsigned)w->constant_buffer.n, (unsigned)w->cs_offsets.n);
-	w->cs_ok = true;
-	w->cs_size = segment_size(w, seg);
-	info->constant_bytes += w->cs_size;
-}
-
-static void walk_mutable_segments(walk *w, const pf_fb_table *program)
-{
-	pf_fb_vec *v = &w->mutable_segments;
-	pf_fb_vector(w->fb, program, 6, 4, v, "Program.mutable_data_segments");
-	for (uint32_t m = 0; m < v->n && !w->fb->failed; m++) {
-		pf_fb_table t;
-		pf_fb_vec offs;
-		uint32_t seg;
-		if (!pf_fb_vec_table(w->fb, v, m, &t, "SubsegmentOffsets"))
-			return;
-		seg = pf_fb_u32(w->fb, &t, 0, 0);
-		pf_fb_vector(w->fb, &t, 1, 8, &offs, "mutable_data_segments.offsets");
-		if (w->fb->failed)
-			return;
-		if (offs.n > 1 && seg >= w->info->n_segments) {
-			FATAL(w,
-			      "mutable data %u is segment %u, but the program has %zu segments: the program is corrupt",
-			      (unsigned)m, (unsigned)seg, w->info->n_segments);
-			continue;
-		}
-		for (uint32_t i = 1; i < offs.n && !w->fb->failed; i++) {
-			uint64_t o = pf_fb_vec_u64(w->fb, &offs, i);
-			if (o > segment_size(w, seg)) {
-				FATAL(w,
-				      "mutable data %u: offset %llu lies past the end of segment %u (%llu bytes): the "
-				      "program is corrupt",
-				      (unsigned)m, (unsigned long long)o, (unsigned)seg,
-				      (unsigned long long)segment_size(w, seg));
-				break;
-			}
-		}
-	}
-}
-
-static void walk_named_data(walk *w, const pf_fb_table *program)
-{
-	pf_pte_info *info = w->info;
-	pf_fb_vec v;
-	const char *dup;
-	pf_fb_vector(w->fb, program, 7, 4, &v, "Program.named_data");
-	if (v.n > 0 && !w->has_segments_home)
-		FATAL(w,
-		      "the program names %u data blobs but has no extended header: their segments have nowhere "
-		      "to live",
-		      (unsigned)v.n);
-	for (uint32_t i = 0; i < v.n && !w->fb->failed; i++) {
-		pf_fb_table t;
-		const char *key;
-		uint32_t len, seg;
-		if (!pf_fb_vec_table(w->fb, &v, i, &t, "NamedData"))
-			return;
-		if (!pf_fb_string(w->fb, &t, 0, &key, &len, "NamedData.key")) {
-			if (!w->fb->failed)
-				FATAL(w, "named data %u has no key: the program is corrupt", (unsigned)i);
-			continue;
-		}
-		seg = pf_fb_u32(w->fb, &t, 1, 0);
-		if (!spend_name(w, len))
-			return;
-		pf_pte_list_add(info, &info->named_data_keys, &info->n_named_data, key, len);
-		if (seg >= info->n_segments) {
-			char *name = pf_pte_name_dup(key, len);
-			FATAL(w,
-			      "named data \"%s\" is in segment %u, but the program has %zu segments: the program is "
-			      "corrupt",
-			      name, (unsigned)seg, info->n_segments);
-			free(name);
-		}
-	}
-	if (pf_pte_strv_find_duplicate(info->named_data_keys, info->n_named_data, &dup))
-		WARN(w, "named data key \"%.512s\" appears more than once: only one of its blobs can be found", dup);
-}
-
-/* Check a vector of value indices (i32, or i64 for IntList items); reports the first bad one. */
-static void check_indices(walk *w, const pf_fb_vec *v, uint32_t n_values, const char *what, bool allow_none)
+static void check_indices(pf_pte_walk *w, const pf_fb_vec *v, uint32_t n_values, const char *what, bool allow_none)
 {
 	if (!pf_fb_spend(w->fb, v->n))
 		return;
@@ -297,7 +65,7 @@ static void check_indices(walk *w, const pf_fb_vec *v, uint32_t n_values, const 
 	}
 }
 
-static void check_index(walk *w, int32_t idx, uint32_t n, const char *what, const char *of)
+static void check_index(pf_pte_walk *w, int32_t idx, uint32_t n, const char *what, const char *of)
 {
 	if (idx < 0 || (uint32_t)idx >= n)
 		FATAL(w, "method \"%s\": %s is %d, but the method has %u %s: the program is corrupt", w->method, what,
@@ -305,7 +73,7 @@ static void check_index(walk *w, int32_t idx, uint32_t n, const char *what, cons
 }
 
 /* Tensor value: shape, dtype, and where its data comes from. */
-static void walk_tensor(walk *w, const pf_fb_table *t, uint32_t vi)
+static void walk_tensor(pf_pte_walk *w, const pf_fb_table *t, uint32_t vi)
 {
 	pf_pte_info *info = w->info;
 	pf_fb_vec sizes, dim_order;
@@ -377,7 +145,7 @@ static void walk_tensor(walk *w, const pf_fb_table *t, uint32_t vi)
 				                .n_dim_order = dim_order.n,
 				                .sizes = w->fb->data + sizes.pos,
 				                .dim_order = w->fb->data + dim_order.pos};
-				if (spend_name(w, len))
+				if (pf_pte_walk_spend_name(w, len))
 					pf_pte_refset_add(&w->external, &r);
 			} else if (!w->warned_no_fqn) {
 				WARN(w,
@@ -463,7 +231,8 @@ static void walk_tensor(walk *w, const pf_fb_table *t, uint32_t vi)
 			return;
 		}
 		off = pf_fb_vec_u64(w->fb, &offs, (uint32_t)idx);
-		if (seg < info->n_segments && (pf_add_overflow(off, nbytes, &end) || end > segment_size(w, seg)))
+		if (seg < info->n_segments &&
+		    (pf_add_overflow(off, nbytes, &end) || end > pf_pte_walk_segment_size(w, seg)))
 			FATAL(w,
 			      "method \"%s\": mutable tensor value %u (%llu bytes at offset %llu) runs past the end of "
 			      "segment %u: the program is corrupt",
@@ -473,7 +242,7 @@ static void walk_tensor(walk *w, const pf_fb_table *t, uint32_t vi)
 }
 
 /* EValue: union tag in slot 0, member table in slot 1. */
-static void walk_value(walk *w, const pf_fb_vec *values, uint32_t vi)
+static void walk_value(pf_pte_walk *w, const pf_fb_vec *values, uint32_t vi)
 {
 	pf_fb_table ev, val;
 	pf_fb_vec items;
@@ -545,7 +314,7 @@ static void walk_value(walk *w, const pf_fb_vec *values, uint32_t vi)
 	}
 }
 
-static void walk_instruction(walk *w, const pf_fb_table *ins, uint32_t n_values, uint32_t n_operators,
+static void walk_instruction(pf_pte_walk *w, const pf_fb_table *ins, uint32_t n_values, uint32_t n_operators,
                              uint32_t n_delegates, uint32_t n_instructions, uint32_t ci, uint32_t ii)
 {
 	pf_fb_table a;
@@ -597,7 +366,7 @@ static void walk_instruction(walk *w, const pf_fb_table *ins, uint32_t n_values,
 }
 
 /* Where a delegate's blob lives: a segment, or an inline BackendDelegateInlineData whose data must exist. */
-static void check_processed(walk *w, const pf_fb_table *ref, const char *name)
+static void check_processed(pf_pte_walk *w, const pf_fb_table *ref, const char *name)
 {
 	pf_pte_info *info = w->info;
 	pf_fb_table inline_data;
@@ -636,7 +405,7 @@ static void check_processed(walk *w, const pf_fb_table *ref, const char *name)
  * distinct id once (sorted) and the program-wide backend set is fed once per
  * plan, not once per delegate.
  */
-static void walk_delegates(walk *w, const pf_fb_vec *delegates, pf_pte_method *m)
+static void walk_delegates(pf_pte_walk *w, const pf_fb_vec *delegates, pf_pte_method *m)
 {
 	pf_pte_refset ids;
 	pf_pte_refset_init(&ids, PF_PTE_MAX_LIST);
@@ -667,7 +436,7 @@ static void walk_delegates(walk *w, const pf_fb_vec *delegates, pf_pte_method *m
 			      w->method, (unsigned)d);
 			continue;
 		}
-		if (spend_name(w, len)) {
+		if (pf_pte_walk_spend_name(w, len)) {
 			pf_pte_ref r = {.s = id, .len = len};
 			pf_pte_refset_add(&ids, &r);
 		}
@@ -695,7 +464,7 @@ static void walk_delegates(walk *w, const pf_fb_vec *delegates, pf_pte_method *m
  * wrapping; a negative size is what no exporter writes and no allocator
  * can satisfy.
  */
-static void walk_planned(walk *w, const pf_fb_vec *sizes, pf_pte_method *m)
+static void walk_planned(pf_pte_walk *w, const pf_fb_vec *sizes, pf_pte_method *m)
 {
 	bool warned = false;
 	for (uint32_t i = 1; i < sizes->n && !w->fb->failed; i++) {
@@ -716,7 +485,8 @@ static void walk_planned(walk *w, const pf_fb_vec *sizes, pf_pte_method *m)
 	}
 }
 
-static void walk_plan(walk *w, const pf_fb_table *plan, uint32_t pi)
+/* Names of the KernelTypes union members (EValue tags 1..11). */
+static void walk_plan(pf_pte_walk *w, const pf_fb_table *plan, uint32_t pi)
 {
 	pf_pte_info *info = w->info;
 	pf_pte_method *m = &info->methods[pi];
@@ -730,7 +500,7 @@ static void walk_plan(walk *w, const pf_fb_table *plan, uint32_t pi)
 		return;
 	if (!name || len == 0)
 		FATAL(w, "execution plan %u has no name: the method cannot be found", (unsigned)pi);
-	else if (spend_name(w, len) && method_names_fit(w))
+	else if (pf_pte_walk_spend_name(w, len) && method_names_fit(w))
 		m->name = pf_pte_name_store(info, name, len);
 	if (!m->name) {
 		/* Nameless, or past the name budget (a warning said so). */
@@ -793,6 +563,8 @@ static void walk_plan(walk *w, const pf_fb_table *plan, uint32_t pi)
 				walk_instruction(w, &ins, values.n, operators.n, delegates.n, instructions.n, c, i);
 		}
 	}
+	if (inputs.n == 0 && outputs.n > 0 && m->n_instructions == 0 && operators.n == 0 && delegates.n == 0)
+		pf_pte_walk_constants_of(w, plan, m, &values, &outputs);
 }
 
 /* Copy the distinct names of a finished set into a list (stored form, under the name budget). */
@@ -804,7 +576,7 @@ static void store_names(pf_pte_info *info, char ***v, size_t *n, const pf_pte_re
 }
 
 /* Backends and EXTERNAL names, de-duplicated over all plans (several methods may share one). */
-static void finish_names(walk *w)
+static void finish_names(pf_pte_walk *w)
 {
 	pf_pte_info *info = w->info;
 	pf_pte_refset_finish(&w->backends);
@@ -830,7 +602,7 @@ void pf_pte_walk_program(pf_pte_info *info, const uint8_t *region, uint64_t len)
 	pf_fb fb;
 	pf_fb_table program;
 	pf_fb_vec plans;
-	walk w;
+	pf_pte_walk w;
 	memset(&w, 0, sizeof(w));
 	w.info = info;
 	w.fb = &fb;
@@ -843,12 +615,12 @@ void pf_pte_walk_program(pf_pte_info *info, const uint8_t *region, uint64_t len)
 	if (!pf_fb_root(&fb, &program, "Program"))
 		goto done;
 	info->schema_version = pf_fb_u32(&fb, &program, 0, 0);
-	walk_segments(&w, &program);
-	walk_constants(&w, &program);
+	pf_pte_walk_segments(&w, &program);
+	pf_pte_walk_constants(&w, &program);
 	pf_fb_vector(&fb, &program, 3, 4, &w.delegate_data, "Program.backend_delegate_data");
 	info->n_delegate_blobs = w.delegate_data.n;
-	walk_mutable_segments(&w, &program);
-	walk_named_data(&w, &program);
+	pf_pte_walk_mutable_segments(&w, &program);
+	pf_pte_walk_named_data(&w, &program);
 	if (fb.failed)
 		goto done;
 	if (!pf_fb_vector(&fb, &program, 1, 4, &plans, "Program.execution_plan")) {
@@ -880,6 +652,11 @@ void pf_pte_walk_program(pf_pte_info *info, const uint8_t *region, uint64_t len)
 		walk_plan(&w, &plan, pi);
 	}
 	finish_names(&w);
+	if (info->n_methods > 0 && info->n_constant_methods == info->n_methods && !fb.failed)
+		WARN(&w,
+		     "all %zu methods are metadata methods (no inputs, no instructions): the program has nothing "
+		     "to run; the export lost its forward method",
+		     info->n_methods);
 done:
 	if (fb.failed)
 		FATAL(&w,

@@ -1,8 +1,9 @@
 /*
- * Entry points of the .pte/.ptd reader: detect the kind of file from its
- * bytes, check the container headers (ET12 + optional eh00 for programs,
+ * Entry points of the .pte/.ptd/.bpte reader: detect the kind of file from
+ * its bytes, check the container headers (ET12 + optional eh00 for programs,
  * FT01 + FH01 for data files; pte-format.md sections 2, 5 and 7), then hand
- * the flatbuffer region to the walkers in program.c and ptd.c. Used by
+ * the flatbuffer region to the walkers in program.c, ptd.c and bpte.c (which
+ * checks its embedded program with pf_pte_check_image). Used by
  * `pteflow inspect`, artifact verification and the manifest.
  *
  * Workload: a file is opened once and only its first 64 bytes and its
@@ -44,7 +45,8 @@ void pf_pte_add_finding(pf_pte_info *info, pf_pte_severity sev, const char *fmt,
 	va_end(ap);
 	info->findings = pf_xreallocarray(info->findings, info->n_findings + 1, sizeof(*info->findings));
 	info->findings[info->n_findings].severity = sev;
-	info->findings[info->n_findings].message = pf_xstrdup(msg);
+	info->findings[info->n_findings].message =
+	    info->finding_prefix ? pf_xasprintf("%s%s", info->finding_prefix, msg) : pf_xstrdup(msg);
 	info->n_findings++;
 }
 
@@ -273,6 +275,61 @@ unsigned pf_pte_scalar_size(unsigned code)
 	return code < sizeof(sizes) ? sizes[code] : 0;
 }
 
+const char *pf_pte_scalar_name(unsigned code)
+{
+	static const char *const names[30] = {
+	    "uint8",
+	    "int8",
+	    "int16",
+	    "int32",
+	    "int64",
+	    "float16",
+	    "float32",
+	    "float64",
+	    NULL,
+	    NULL,
+	    NULL,
+	    "bool",
+	    "qint8",
+	    "quint8",
+	    "qint32",
+	    "bfloat16",
+	    "quint4x2",
+	    "quint2x4",
+	    NULL,
+	    NULL,
+	    NULL,
+	    NULL,
+	    "bits16",
+	    "float8_e5m2",
+	    "float8_e4m3fn",
+	    "float8_e5m2fnuz",
+	    "float8_e4m3fnuz",
+	    "uint16",
+	    "uint32",
+	    "uint64",
+	};
+	return code < sizeof(names) / sizeof(names[0]) ? names[code] : NULL;
+}
+
+bool pf_pte_has_program(const pf_pte_info *info)
+{
+	return info && (info->kind == PF_FILE_PTE || (info->kind == PF_FILE_BPTE && info->bundled_program_size > 0));
+}
+
+size_t pf_pte_n_runnable_methods(const pf_pte_info *info)
+{
+	return info && info->n_methods >= info->n_constant_methods ? info->n_methods - info->n_constant_methods : 0;
+}
+
+const pf_pte_method *pf_pte_find_constant(const pf_pte_info *info, const char *name)
+{
+	for (size_t i = 0; info && name && i < info->n_methods; i++)
+		if (info->methods[i].is_constant && info->methods[i].name && !strcmp(info->methods[i].name, name))
+			return &info->methods[i];
+	return NULL;
+}
+
 const char *pf_file_kind_name(pf_file_kind kind)
 {
 	switch (kind) {
@@ -280,6 +337,8 @@ const char *pf_file_kind_name(pf_file_kind kind)
 		return "pte";
 	case PF_FILE_PTD:
 		return "ptd";
+	case PF_FILE_BPTE:
+		return "bpte";
 	default:
 		return "unknown";
 	}
@@ -307,9 +366,11 @@ uint64_t pf_pte_max_planned_bytes(const pf_pte_info *info)
 uint64_t pf_pte_runtime_bytes(const pf_pte_info *info)
 {
 	uint64_t program, out;
-	if (!info || info->kind != PF_FILE_PTE)
+	if (!pf_pte_has_program(info))
 		return 0;
-	program = info->has_extended_header ? info->program_size : info->file_size;
+	program = info->has_extended_header    ? info->program_size
+	          : info->kind == PF_FILE_BPTE ? info->bundled_program_size
+	                                       : info->file_size;
 	if (pf_add_overflow(program, info->segment_bytes, &out) ||
 	    pf_add_overflow(out, pf_pte_max_planned_bytes(info), &out))
 		return UINT64_MAX;
@@ -338,7 +399,17 @@ void pf_pte_info_free(pf_pte_info *info)
 	for (size_t i = 0; i < info->n_methods; i++) {
 		free(info->methods[i].name);
 		pf_strv_free(info->methods[i].delegates, info->methods[i].n_delegates);
+		for (size_t k = 0; k < info->methods[i].n_constants; k++)
+			free(info->methods[i].constants[k].s);
+		free(info->methods[i].constants);
 	}
+	for (size_t i = 0; i < info->n_suites; i++) {
+		free(info->suites[i].method);
+		for (size_t k = 0; k < info->suites[i].n_listed_cases; k++)
+			free(info->suites[i].cases[k].values);
+		free(info->suites[i].cases);
+	}
+	free(info->suites);
 	free(info->methods);
 	pf_strv_free(info->backends, info->n_backends);
 	free(info->segments);
@@ -352,178 +423,6 @@ void pf_pte_info_free(pf_pte_info *info)
 		free(info->findings[i].message);
 	free(info->findings);
 	free(info);
-}
-
-static int cmp_layout(const void *a, const void *b)
-{
-	return strcmp((*(const pf_pte_layout *const *)a)->name, (*(const pf_pte_layout *const *)b)->name);
-}
-
-/* "[4, 8]" (or "[4, 8, ...]" past PF_PTE_MAX_DIMS) of n values at buf + used. */
-static size_t describe_dims(char *buf, size_t size, size_t used, const int32_t *sizes, const uint8_t *order, uint32_t n)
-{
-	if (used < size)
-		used += (size_t)snprintf(buf + used, size - used, "[");
-	for (uint32_t d = 0; d < n && d < PF_PTE_MAX_DIMS && used < size; d++)
-		used += (size_t)snprintf(buf + used, size - used, "%s%d", d ? ", " : "",
-		                         sizes ? (int)sizes[d] : (int)order[d]);
-	if (used < size)
-		used += (size_t)snprintf(buf + used, size - used, "%s]", n > PF_PTE_MAX_DIMS ? ", ..." : "");
-	return used;
-}
-
-/* "scalar type 6 [4, 8]" into buf, then " dim order [1, 0]" when asked. */
-static void describe_layout(char *buf, size_t size, const pf_pte_layout *l, bool with_order)
-{
-	size_t used = (size_t)snprintf(buf, size, "scalar type %u ", (unsigned)l->scalar_type);
-	used = describe_dims(buf, size, used, l->sizes, NULL, l->n_dims);
-	if (with_order && used < size) {
-		used += (size_t)snprintf(buf + used, size - used, " dim order ");
-		describe_dims(buf, size, used, NULL, l->dim_order, l->n_dim_order);
-	}
-}
-
-static bool same_dim_order(const pf_pte_layout *a, const pf_pte_layout *b)
-{
-	/* Compared only when both files carry one: an absent dim order means the default (contiguous). */
-	if (!a->has_dim_order || !b->has_dim_order)
-		return true;
-	if (a->n_dim_order != b->n_dim_order)
-		return false;
-	for (uint32_t d = 0; d < a->n_dim_order && d < PF_PTE_MAX_DIMS; d++)
-		if (a->dim_order[d] != b->dim_order[d])
-			return false;
-	return true;
-}
-
-static bool same_shape(const pf_pte_layout *a, const pf_pte_layout *b)
-{
-	if (a->scalar_type != b->scalar_type || a->n_dims != b->n_dims)
-		return false;
-	for (uint32_t d = 0; d < a->n_dims && d < PF_PTE_MAX_DIMS; d++)
-		if (a->sizes[d] != b->sizes[d])
-			return false;
-	return true;
-}
-
-/* Called with each mismatch's message; ctx is the caller's. */
-typedef void (*mismatch_fn)(void *ctx, const char *message);
-
-/* Every EXTERNAL tensor whose key has a layout in one of the .ptd files must match it. */
-static size_t each_mismatch(const pf_pte_info *pte, const pf_pte_info *const *ptds, size_t n_ptds, mismatch_fn fn,
-                            void *ctx)
-{
-	const pf_pte_layout **index;
-	size_t n = 0, bad = 0;
-	if (!pte)
-		return 0;
-	for (size_t i = 0; i < n_ptds; i++)
-		if (ptds[i] && ptds[i]->kind == PF_FILE_PTD)
-			n += ptds[i]->n_layouts;
-	if (n == 0 || pte->n_layouts == 0)
-		return 0;
-	index = pf_xreallocarray(NULL, n, sizeof(*index));
-	n = 0;
-	for (size_t i = 0; i < n_ptds; i++)
-		if (ptds[i] && ptds[i]->kind == PF_FILE_PTD)
-			for (size_t k = 0; k < ptds[i]->n_layouts; k++)
-				index[n++] = &ptds[i]->layouts[k];
-	qsort(index, n, sizeof(*index), cmp_layout);
-	for (size_t i = 0; i < pte->n_layouts; i++) {
-		const pf_pte_layout *want = &pte->layouts[i], **hit;
-		char a[320], b[320], msg[1536];
-		bool shape_ok, order_ok;
-		hit = bsearch(&want, index, n, sizeof(*index), cmp_layout);
-		if (!hit)
-			continue;
-		shape_ok = same_shape(want, *hit);
-		order_ok = same_dim_order(want, *hit);
-		if (shape_ok && order_ok)
-			continue;
-		describe_layout(a, sizeof(a), want, !order_ok);
-		describe_layout(b, sizeof(b), *hit, !order_ok);
-		snprintf(msg, sizeof(msg),
-		         "external tensor \"%.512s\" is %s in the program but %s in the .ptd: the pair was not "
-		         "exported together; re-export both",
-		         want->name, a, b);
-		fn(ctx, msg);
-		bad++;
-	}
-	free(index);
-	return bad;
-}
-
-static void add_fatal(void *ctx, const char *message)
-{
-	pf_pte_add_finding(ctx, PF_PTE_FATAL, "%s", message);
-}
-
-static void keep_first(void *ctx, const char *message)
-{
-	char **first = ctx;
-	if (!*first)
-		*first = pf_xstrdup(message);
-}
-
-size_t pf_pte_layout_mismatches(const pf_pte_info *pte, const pf_pte_info *const *ptds, size_t n_ptds, char **first)
-{
-	char *msg = NULL;
-	size_t bad = each_mismatch(pte, ptds, n_ptds, keep_first, &msg);
-	if (first)
-		*first = msg;
-	else
-		free(msg);
-	return bad;
-}
-
-size_t pf_pte_each_missing_key(const pf_pte_info *pte, const pf_pte_info *const *ptds, size_t n_ptds,
-                               void (*fn)(void *ctx, const char *key), void *ctx)
-{
-	size_t missing = 0, n_keys = 0;
-	char **keys = NULL;
-	if (!pte || pte->n_external == 0)
-		return 0;
-	for (size_t i = 0; i < n_ptds; i++)
-		if (ptds[i] && ptds[i]->kind == PF_FILE_PTD)
-			n_keys += ptds[i]->n_data_keys;
-	keys = pf_xreallocarray(NULL, n_keys ? n_keys : 1, sizeof(*keys));
-	n_keys = 0;
-	for (size_t i = 0; i < n_ptds; i++) {
-		if (!ptds[i] || ptds[i]->kind != PF_FILE_PTD)
-			continue;
-		if (ptds[i]->n_data_keys)
-			memcpy(keys + n_keys, ptds[i]->data_keys, ptds[i]->n_data_keys * sizeof(*keys));
-		n_keys += ptds[i]->n_data_keys;
-	}
-	qsort(keys, n_keys, sizeof(*keys), cmp_str);
-	for (size_t i = 0; i < pte->n_external; i++) {
-		const char *k = pte->external_keys[i];
-		if (bsearch(&k, keys, n_keys, sizeof(*keys), cmp_str))
-			continue;
-		fn(ctx, k);
-		missing++;
-	}
-	free(keys);
-	return missing;
-}
-
-static void add_missing(void *ctx, const char *key)
-{
-	pf_pte_add_finding(ctx, PF_PTE_FATAL,
-	                   "external tensor \"%s\" is not among the keys of the .ptd file(s) given: the method will "
-	                   "fail to load; ship the .ptd exported with this program",
-	                   key);
-}
-
-size_t pf_pte_check_external_any(pf_pte_info *pte, const pf_pte_info *const *ptds, size_t n_ptds)
-{
-	size_t missing = pf_pte_each_missing_key(pte, ptds, n_ptds, add_missing, pte);
-	return missing + each_mismatch(pte, ptds, n_ptds, add_fatal, pte);
-}
-
-size_t pf_pte_check_external(pf_pte_info *pte, const pf_pte_info *ptd)
-{
-	return pf_pte_check_external_any(pte, &ptd, ptd ? 1 : 0);
 }
 
 /* ---- container headers ---- */
@@ -722,13 +621,14 @@ static bool inspect_head(pf_pte_info *info, const uint8_t *head, size_t head_len
 	if (!memcmp(head + 4, "FT01", 4))
 		return ptd_header(info, head, head_len, n, region);
 	if (!memcmp(head + 4, "BP08", 4)) {
-		pf_pte_add_finding(info, PF_PTE_FATAL,
-		                   "this is a bundled program (\"BP08\", a test harness file), not a .pte: export the "
-		                   "program itself for deployment");
-		return false;
+		/* A bundled program is one flatbuffer: the whole file is its region (the program is inside it). */
+		info->kind = PF_FILE_BPTE;
+		*region = n;
+		return true;
 	}
 	pf_pte_add_finding(info, PF_PTE_FATAL,
-	                   "not an ExecuTorch file: bytes 4..7 are \"%s\" (a .pte has \"ET12\", a .ptd \"FT01\")",
+	                   "not an ExecuTorch file: bytes 4..7 are \"%s\" (a .pte has \"ET12\", a .ptd \"FT01\", a "
+	                   ".bpte \"BP08\")",
 	                   info->identifier);
 	return false;
 }
@@ -739,6 +639,8 @@ static void walk_region(pf_pte_info *info, const uint8_t *region, uint64_t len)
 		pf_pte_walk_program(info, region, len);
 	else if (info->kind == PF_FILE_PTD)
 		pf_pte_walk_flat_tensor(info, region, len);
+	else if (info->kind == PF_FILE_BPTE)
+		pf_pte_walk_bundled(info, region, len);
 }
 
 /*
@@ -750,7 +652,7 @@ static void walk_region(pf_pte_info *info, const uint8_t *region, uint64_t len)
  */
 static bool region_fits(pf_pte_info *info, uint64_t region)
 {
-	const char *what = info->kind == PF_FILE_PTD ? "data index" : "program";
+	const char *what = info->kind == PF_FILE_PTD ? "data index" : info->kind == PF_FILE_BPTE ? "bundle" : "program";
 	if (region <= PF_PTE_MAX_PROGRAM_BYTES)
 		return true;
 	if (region > PF_FB_MAX_REGION)
@@ -767,6 +669,28 @@ static bool region_fits(pf_pte_info *info, uint64_t region)
 	return false;
 }
 
+void pf_pte_check_image(pf_pte_info *info, const uint8_t *image, uint64_t n)
+{
+	uint64_t region = 0;
+	if (n < 8) {
+		pf_pte_add_finding(info, PF_PTE_FATAL,
+		                   "it is %llu bytes, too short to hold an ExecuTorch identifier: it is truncated",
+		                   (unsigned long long)n);
+		return;
+	}
+	if (image[4] != 'E' || image[5] != 'T') {
+		pf_pte_add_finding(info, PF_PTE_FATAL,
+		                   "it is not an ExecuTorch program: bytes 4..7 are \"%c%c%c%c\", not \"ET12\"",
+		                   image[4] >= 0x20 && image[4] < 0x7f ? image[4] : '?',
+		                   image[5] >= 0x20 && image[5] < 0x7f ? image[5] : '?',
+		                   image[6] >= 0x20 && image[6] < 0x7f ? image[6] : '?',
+		                   image[7] >= 0x20 && image[7] < 0x7f ? image[7] : '?');
+		return;
+	}
+	if (pte_header(info, image, n < HEAD_BYTES ? (size_t)n : HEAD_BYTES, n, &region) && region_fits(info, region))
+		pf_pte_walk_program(info, image, region);
+}
+
 int pf_pte_inspect_bytes(pf_pte_info **out, const uint8_t *data, size_t len)
 {
 	pf_pte_info *info = pf_xcalloc(1, sizeof(*info));
@@ -779,7 +703,7 @@ int pf_pte_inspect_bytes(pf_pte_info **out, const uint8_t *data, size_t len)
 	return 0;
 }
 
-static int read_full(int fd, uint8_t *buf, size_t len, uint64_t offset, const char *path)
+int pf_pte_read_full(int fd, uint8_t *buf, size_t len, uint64_t offset, const char *path)
 {
 	size_t done = 0;
 	while (done < len) {
@@ -824,15 +748,21 @@ int pf_pte_inspect_file(pf_pte_info **out, const char *path)
 	}
 	n = (uint64_t)st.st_size;
 	head_len = n < HEAD_BYTES ? (size_t)n : HEAD_BYTES;
-	if ((err = read_full(fd, head, head_len, 0, path)) < 0)
+	if ((err = pf_pte_read_full(fd, head, head_len, 0, path)) < 0)
 		goto done;
 	info = pf_xcalloc(1, sizeof(*info));
-	if (inspect_head(info, head, head_len, n, &region) && region_fits(info, region)) {
-		region_buf = pf_xmalloc(region ? (size_t)region : 1);
-		if ((err = read_full(fd, region_buf, (size_t)region, 0, path)) < 0)
+	if (!inspect_head(info, head, head_len, n, &region)) {
+		/* nothing to walk */
+	} else if (info->kind == PF_FILE_BPTE) {
+		if ((err = pf_pte_read_bundled(&region_buf, info, fd, n, path)) < 0)
 			goto done;
-		walk_region(info, region_buf, region);
+	} else if (region_fits(info, region)) {
+		region_buf = pf_xmalloc(region ? (size_t)region : 1);
+		if ((err = pf_pte_read_full(fd, region_buf, (size_t)region, 0, path)) < 0)
+			goto done;
 	}
+	if (region_buf)
+		walk_region(info, region_buf, region);
 	*out = info;
 	info = NULL;
 done:

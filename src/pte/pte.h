@@ -1,11 +1,14 @@
 /*
  * Bounds-checked readers for ExecuTorch program files (.pte, flatbuffer
- * identifier ET12, optional eh00 extended header, segments after the program)
- * and FlatTensor data files (.ptd, FT01 + FH01 header). See
- * shared docs pte-format.md for the layout.
+ * identifier ET12, optional eh00 extended header, segments after the program),
+ * FlatTensor data files (.ptd, FT01 + FH01 header) and bundled programs
+ * (.bpte, BP08: a .pte image plus test cases). See shared docs pte-format.md
+ * for the layout and executorch-runtime-contracts.md for metadata methods and
+ * bundled programs.
  *
  * The reader reads only the header and the flatbuffer region through a file
- * descriptor (pread), never the segment data, so inspecting a 1 GB file costs
+ * descriptor (pread), never the segment data (for a .bpte: all of the bundle
+ * but the embedded program's segment data), so inspecting a 1 GB file costs
  * the size of its program, not of its weights. The flatbuffer region itself
  * is read into memory, so a region over PF_PTE_MAX_PROGRAM_BYTES (but within
  * FlatBuffers' 2 GiB) is not walked: a WARN says it was not checked
@@ -38,6 +41,31 @@ typedef struct pf_pte_finding {
 	char *message; /* "segment 3 ends at byte 1200 past the end of the file (1000 bytes): the file is truncated" */
 } pf_pte_finding;
 
+/*
+ * One value a metadata ("constant") method returns: the exporter turns
+ * to_edge(constant_methods={"get_max_seq_len": 128, ...}) into a plan with no
+ * inputs and no instructions whose outputs are Int, Bool, Double or String
+ * values (executorch-runtime-contracts.md section 1.2). Read, never run.
+ */
+typedef enum pf_pte_value_type {
+	PF_PTE_VALUE_INT = 1,
+	PF_PTE_VALUE_BOOL,
+	PF_PTE_VALUE_DOUBLE,
+	PF_PTE_VALUE_STRING,
+	PF_PTE_VALUE_OTHER /* a tensor, list or null: legal, but no scalar a runner reads */
+} pf_pte_value_type;
+
+typedef struct pf_pte_value {
+	pf_pte_value_type type;
+	int64_t i; /* INT; BOOL as 0 or 1 */
+	double d;  /* DOUBLE */
+	char *s;   /* STRING: stored form (pte.h escaping); OTHER: the EValue type name; NULL past the name budget */
+} pf_pte_value;
+
+/* Values kept per metadata method, and per file; counts stay exact. */
+#define PF_PTE_MAX_METHOD_VALUES 1024u
+#define PF_PTE_MAX_FILE_VALUES 65536u
+
 typedef struct pf_pte_method {
 	char *name;
 	uint32_t n_inputs;
@@ -55,6 +83,17 @@ typedef struct pf_pte_method {
 	 */
 	uint64_t planned_bytes;
 	uint32_t n_planned_buffers;
+	/*
+	 * A metadata method: no inputs, no instructions, no operators or
+	 * delegates, at least one output. Its outputs, in order, are in
+	 * `constants` (at most PF_PTE_MAX_METHOD_VALUES; n_outputs is exact).
+	 * is_list: the exporter's pytree spec says the value was a list or tuple
+	 * (so get_eos_ids = [2] reads as a list of one), or there are several.
+	 */
+	bool is_constant;
+	bool is_list;
+	pf_pte_value *constants;
+	size_t n_constants;
 } pf_pte_method;
 
 typedef struct pf_pte_segment {
@@ -77,7 +116,49 @@ typedef struct pf_pte_layout {
 	uint8_t dim_order[PF_PTE_MAX_DIMS];
 } pf_pte_layout;
 
-typedef enum pf_file_kind { PF_FILE_UNKNOWN = 0, PF_FILE_PTE, PF_FILE_PTD } pf_file_kind;
+typedef enum pf_file_kind { PF_FILE_UNKNOWN = 0, PF_FILE_PTE, PF_FILE_PTD, PF_FILE_BPTE } pf_file_kind;
+
+/*
+ * BundledProgram (.bpte, identifier BP08): test cases for the methods of the
+ * .pte image it embeds (executorch-runtime-contracts.md section 2). A value
+ * of a test case is a tensor (dtype, shape, data bytes) or an Int, Bool or
+ * Double.
+ */
+typedef enum pf_bpte_value_type {
+	PF_BPTE_TENSOR = 1,
+	PF_BPTE_INT = 2,
+	PF_BPTE_BOOL = 3,
+	PF_BPTE_DOUBLE = 4
+} pf_bpte_value_type;
+
+typedef struct pf_bpte_value {
+	pf_bpte_value_type type;
+	uint8_t scalar_type; /* TENSOR: ScalarType code */
+	uint32_t n_dims;     /* TENSOR: may exceed PF_PTE_MAX_DIMS; then only the first are in sizes */
+	int32_t sizes[PF_PTE_MAX_DIMS];
+	uint64_t data_bytes; /* TENSOR: length of its data */
+	int64_t i;           /* INT; BOOL as 0 or 1 */
+	double d;            /* DOUBLE */
+} pf_bpte_value;
+
+/* Listed per case and cases per suite, and suites per file; the counts stay exact. */
+#define PF_BPTE_MAX_LISTED 16u
+#define PF_BPTE_MAX_SUITES 1024u
+
+typedef struct pf_bpte_case {
+	uint32_t n_inputs;
+	uint32_t n_outputs;    /* expected outputs */
+	pf_bpte_value *values; /* first inputs (up to PF_BPTE_MAX_LISTED), then outputs (same cap) */
+	size_t n_listed_inputs;
+	size_t n_listed_outputs;
+} pf_bpte_case;
+
+typedef struct pf_bpte_suite {
+	char *method; /* stored form; "#N" when absent or past the name budget */
+	uint32_t n_cases;
+	pf_bpte_case *cases; /* the first PF_BPTE_MAX_LISTED */
+	size_t n_listed_cases;
+} pf_bpte_suite;
 
 typedef struct pf_pte_info {
 	pf_file_kind kind;
@@ -123,6 +204,21 @@ typedef struct pf_pte_info {
 	bool ptd_legacy_layout;         /* v0.6.0 FlatTensor layout (newer runtimes cannot read it) */
 	uint64_t name_bytes;            /* stored names, counted against PF_PTE_MAX_NAME_BYTES */
 	bool names_cut;                 /* the budget ran out: later names are not listed */
+	/* metadata methods (issue 16) */
+	size_t n_constant_methods; /* methods with is_constant */
+	size_t n_values_kept;      /* metadata values kept, counted against PF_PTE_MAX_FILE_VALUES */
+	/*
+	 * .bpte: the fields above describe the embedded program (header fields,
+	 * methods, backends, segments relative to its image); these describe the
+	 * bundle. file_size is the .bpte's.
+	 */
+	uint32_t bundled_version;
+	uint64_t bundled_program_offset; /* file offset of the embedded .pte image */
+	uint64_t bundled_program_size;   /* its length (0: absent) */
+	pf_bpte_suite *suites;           /* the first PF_BPTE_MAX_SUITES */
+	size_t n_suites;
+	uint64_t n_suites_total;    /* method_test_suites entries (all of them are checked) */
+	const char *finding_prefix; /* internal: prepended to findings while the embedded program is walked */
 } pf_pte_info;
 
 /*
@@ -165,6 +261,19 @@ size_t pf_pte_each_missing_key(const pf_pte_info *pte, const pf_pte_info *const 
  */
 size_t pf_pte_layout_mismatches(const pf_pte_info *pte, const pf_pte_info *const *ptds, size_t n_ptds, char **first);
 const char *pf_file_kind_name(pf_file_kind kind);
+/* true for a .pte, or a .bpte whose embedded program was read: methods, backends and metadata apply. */
+bool pf_pte_has_program(const pf_pte_info *info);
+/* Methods that are not metadata methods (what a runner can execute). */
+size_t pf_pte_n_runnable_methods(const pf_pte_info *info);
+/* A metadata method by name, or NULL. */
+const pf_pte_method *pf_pte_find_constant(const pf_pte_info *info, const char *name);
+/*
+ * A metadata value as text into buf: 128, true, 64.0, "x" (the stored,
+ * escaped form in quotes), <tensor> for other types. Cut to fit `size`.
+ */
+void pf_pte_value_format(char *buf, size_t size, const pf_pte_value *v);
+/* Name of a ScalarType code ("float32", "int64", ...), or NULL for codes the schema does not define. */
+const char *pf_pte_scalar_name(unsigned code);
 
 /*
  * Runtime footprint of a .pte without running it: the data the program

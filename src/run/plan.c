@@ -93,7 +93,7 @@ static void judge_artifacts(pf_plan_report *r, const pf_plan *plan)
 		const pf_artifact *a = &plan->artifacts[i];
 		pf_plan_artifact *x = &r->artifacts[i];
 		x->path = pf_xstrdup(a->path);
-		x->kind = pf_xstrdup(a->kind == PF_ARTIFACT_PTE ? "pte" : a->kind == PF_ARTIFACT_PTD ? "ptd" : "file");
+		x->kind = pf_xstrdup(pf_artifact_kind_name(a->kind));
 		x->max_size = a->max_size;
 		x->min_size = a->min_size;
 		/* The last step predicted to write it wins, as the last writer does in a run. */

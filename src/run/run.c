@@ -513,7 +513,7 @@ static void dry_run_print(run_ctx *c)
 		const pf_artifact *a = &c->plan->artifacts[i];
 		char *mx = pf_format_size_exact(a->max_size);
 		printf("artifact: %s (%s%s%s)\n", a->path,
-		       a->kind == PF_ARTIFACT_PTE ? "pte" : a->kind == PF_ARTIFACT_PTD ? "ptd" : "file",
+		       pf_artifact_kind_name(a->kind),
 		       a->max_size ? ", max " : "", a->max_size ? mx : "");
 		free(mx);
 	}

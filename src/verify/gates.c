@@ -159,7 +159,9 @@ static void size_gates(pf_artifact_result *a, const pf_check_req *req)
 
 static void structure_gate(pf_artifact_result *a, const pf_check_req *req)
 {
-	pf_file_kind want = !strcmp(req->kind, "pte") ? PF_FILE_PTE : PF_FILE_PTD;
+	pf_file_kind want = !strcmp(req->kind, "pte")    ? PF_FILE_PTE
+	                    : !strcmp(req->kind, "bpte") ? PF_FILE_BPTE
+	                                                 : PF_FILE_PTD;
 	pf_pte_info *info = NULL;
 	pf_gate_result *g;
 	const char *fatal;
@@ -230,7 +232,7 @@ void pf_verify_update_passed(pf_artifact_result *a)
 void pf_verify_check_file(pf_artifact_result *out, const pf_check_req *req)
 {
 	pf_gate_result *g;
-	bool structured = !strcmp(req->kind, "pte") || !strcmp(req->kind, "ptd");
+	bool structured = !strcmp(req->kind, "pte") || !strcmp(req->kind, "ptd") || !strcmp(req->kind, "bpte");
 	int rc;
 	out->path = pf_xstrdup(req->rel);
 	out->kind = pf_xstrdup(req->kind);
@@ -258,7 +260,9 @@ void pf_verify_check_file(pf_artifact_result *out, const pf_check_req *req)
 	if (!structured || out->size_bytes == 0)
 		goto done;
 	structure_gate(out, req);
-	if (!out->structure || out->structure->kind != PF_FILE_PTE)
+	/* A .bpte's methods and backends are those of the program it embeds. */
+	if (!out->structure || out->structure->kind != (!strcmp(req->kind, "bpte") ? PF_FILE_BPTE : PF_FILE_PTE) ||
+	    !pf_pte_has_program(out->structure))
 		goto done;
 	if (req->n_methods)
 		methods_gate(out, req);
@@ -353,11 +357,6 @@ void pf_verify_check_external(pf_artifact_result *pte, const pf_artifact_result 
 	pf_verify_update_passed(pte);
 }
 
-static const char *kind_word(pf_artifact_kind k)
-{
-	return k == PF_ARTIFACT_PTE ? "pte" : k == PF_ARTIFACT_PTD ? "ptd" : "file";
-}
-
 int pf_verify_artifacts(pf_artifact_result **out, size_t *n_out, const pf_plan *plan, const char *out_dir)
 {
 	pf_artifact_result *res;
@@ -371,10 +370,15 @@ int pf_verify_artifacts(pf_artifact_result **out, size_t *n_out, const pf_plan *
 		const pf_artifact *a = &plan->artifacts[i];
 		char *abs = pf_fs_join(out_dir, a->path);
 		pf_check_req req = {
-			.rel = a->path, .abs = abs, .kind = kind_word(a->kind),
-			.max_size = a->max_size, .min_size = a->min_size,
-			.methods = a->methods, .n_methods = a->n_methods,
-			.backends = a->backends, .n_backends = a->n_backends,
+		    .rel = a->path,
+		    .abs = abs,
+		    .kind = pf_artifact_kind_name(a->kind),
+		    .max_size = a->max_size,
+		    .min_size = a->min_size,
+		    .methods = a->methods,
+		    .n_methods = a->n_methods,
+		    .backends = a->backends,
+		    .n_backends = a->n_backends,
 		};
 		pf_verify_check_file(&res[i], &req);
 		free(abs);

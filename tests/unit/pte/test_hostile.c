@@ -12,31 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fbb.h"
-#include "pte/pte.h"
-
-static pf_pte_info *inspect_fbb(const fbb *b)
-{
-	pf_pte_info *info = NULL;
-	cr_assert_eq(pf_pte_inspect_bytes(&info, b->d, b->len), 0);
-	cr_assert_not_null(info);
-	return info;
-}
-
-static bool has(const pf_pte_info *info, pf_pte_severity sev, const char *needle)
-{
-	for (size_t i = 0; i < info->n_findings; i++)
-		if (info->findings[i].severity == sev && strstr(info->findings[i].message, needle))
-			return true;
-	return false;
-}
-
-static void dump(const pf_pte_info *info)
-{
-	for (size_t i = 0; i < info->n_findings; i++)
-		fprintf(stderr, "  %s: %s\n", info->findings[i].severity == PF_PTE_FATAL ? "FATAL" : "WARN",
-		        info->findings[i].message);
-}
+#include "pte_test.h"
 
 /* A program of one plan "forward" with n_values values (filled by the caller). */
 static size_t one_plan(fbb *b, uint32_t n_values, size_t *values, size_t *chain)
@@ -102,7 +78,7 @@ Test(pte_names, fifty_thousand_delegate_ids_are_sorted_once)
 	}
 	inline_blob(&b, program_of(&b), true);
 	info = inspect_fbb(&b);
-	dump(info);
+	dump_findings(info);
 	cr_assert(pf_pte_ok(info));
 	cr_assert_eq(info->n_backends, n);
 	cr_assert_eq(info->methods[0].n_delegates, n);
@@ -151,7 +127,7 @@ Test(pte_names, shared_plan_tables_stay_under_the_name_budget)
 			stored += strlen(info->methods[m].delegates[d]) + 1 + sizeof(char *);
 	}
 	cr_assert_leq(stored, PF_PTE_MAX_NAME_BYTES, "%llu bytes of names stored", (unsigned long long)stored);
-	cr_assert(has(info, PF_PTE_WARN, "listings are cut"));
+	cr_assert(has_finding(info, PF_PTE_WARN, "listings are cut"));
 	pf_pte_info_free(info);
 	fbb_free(&b);
 }
@@ -170,7 +146,7 @@ Test(pte_names, repeated_external_key_does_not_push_others_out)
 		fbb_vec_ref(&b, values, i, ev);
 	fbb_vec_ref(&b, values, n - 1, fbb_external_value(&b, "z.real", 6, one, 1));
 	info = inspect_fbb(&b);
-	dump(info);
+	dump_findings(info);
 	cr_assert(pf_pte_ok(info));
 	cr_assert_eq(info->n_external, 2);
 	cr_assert_str_eq(info->external_keys[0], "a.repeat");
@@ -199,7 +175,7 @@ Test(pte_names, repeated_ptd_key_does_not_push_others_out)
 	cr_assert_eq(ptd->n_data_keys, 2);
 	cr_assert_str_eq(ptd->data_keys[1], "z.real");
 	cr_assert_eq(ptd->n_layouts, 2);
-	cr_assert(has(ptd, PF_PTE_WARN, "key \"a.repeat\" appears more than once"));
+	cr_assert(has_finding(ptd, PF_PTE_WARN, "key \"a.repeat\" appears more than once"));
 	pf_pte_info_free(ptd);
 	fbb_free(&d);
 }
@@ -246,12 +222,12 @@ Test(pte_names, control_bytes_do_not_make_keys_equal)
 	fbb_ptd_finish(&d, 4);
 	pte = inspect_fbb(&p);
 	ptd = inspect_fbb(&d);
-	dump(ptd);
+	dump_findings(ptd);
 	cr_assert(pf_pte_ok(ptd));
 	cr_assert_str_eq(pte->external_keys[0], "a\\x0ab", "stored escaped: %s", pte->external_keys[0]);
 	cr_assert_str_eq(ptd->data_keys[0], "a\\x0db");
 	cr_assert_eq(pf_pte_check_external(pte, ptd), 1);
-	cr_assert(has(pte, PF_PTE_FATAL, "is not among"));
+	cr_assert(has_finding(pte, PF_PTE_FATAL, "is not among"));
 	pf_pte_info_free(pte);
 	pf_pte_info_free(ptd);
 	fbb_free(&p);
@@ -271,10 +247,10 @@ Test(pte_names, long_ptd_keys_are_not_false_duplicates)
 	fbb_ptd_key(&d, named, 1, k2, sizeof(k2), 0, NULL, 0, NULL);
 	fbb_ptd_finish(&d, 4);
 	ptd = inspect_fbb(&d);
-	dump(ptd);
+	dump_findings(ptd);
 	cr_assert(pf_pte_ok(ptd));
 	cr_assert_eq(ptd->n_data_keys, 2);
-	cr_assert_not(has(ptd, PF_PTE_WARN, "more than once"));
+	cr_assert_not(has_finding(ptd, PF_PTE_WARN, "more than once"));
 	pf_pte_info_free(ptd);
 	fbb_free(&d);
 }
@@ -289,7 +265,7 @@ Test(pte_required, builder_plan_is_clean)
 	one_plan(&b, 1, &values, NULL);
 	fbb_vec_ref(&b, values, 0, fbb_evalue(&b, 1, 0, &val));
 	info = inspect_fbb(&b);
-	dump(info);
+	dump_findings(info);
 	cr_assert(pf_pte_ok(info));
 	cr_assert_eq(info->n_findings, 0);
 	pf_pte_info_free(info);
@@ -318,9 +294,9 @@ static void check_no_constant_offsets(bool with_table)
 		fbb_unset(&b, program_of(&b), 5);
 	}
 	info = inspect_fbb(&b);
-	dump(info);
+	dump_findings(info);
 	cr_assert(pf_pte_ok(info), "%s", pf_pte_first_fatal(info));
-	cr_assert(has(info, PF_PTE_WARN, "deprecated inline constant_buffer"));
+	cr_assert(has_finding(info, PF_PTE_WARN, "deprecated inline constant_buffer"));
 	pf_pte_info_free(info);
 	fbb_free(&b);
 }
@@ -345,7 +321,7 @@ static void expect_fatal(void (*edit)(fbb *b, size_t plan, size_t chain), const 
 	edit(&b, plan, chain);
 	info = inspect_fbb(&b);
 	cr_assert_not(pf_pte_ok(info), "no fatal finding for \"%s\"", needle);
-	cr_assert(has(info, PF_PTE_FATAL, needle), "no \"%s\" in: %s", needle, pf_pte_first_fatal(info));
+	cr_assert(has_finding(info, PF_PTE_FATAL, needle), "no \"%s\" in: %s", needle, pf_pte_first_fatal(info));
 	pf_pte_info_free(info);
 	fbb_free(&b);
 }
@@ -433,7 +409,7 @@ Test(pte_required, lists_and_strings_without_items)
 		one_plan(&b, 1, &values, NULL);
 		fbb_vec_ref(&b, values, 0, fbb_evalue(&b, tag, 1, &val));
 		info = inspect_fbb(&b);
-		cr_assert(has(info, PF_PTE_FATAL, tag == 6 ? "has no string" : "has no items"), "tag %u: %s",
+		cr_assert(has_finding(info, PF_PTE_FATAL, tag == 6 ? "has no string" : "has no items"), "tag %u: %s",
 		          (unsigned)tag, pf_pte_first_fatal(info));
 		pf_pte_info_free(info);
 		fbb_free(&b);
@@ -461,18 +437,18 @@ static pf_pte_info *int_list(int64_t item)
 Test(pte_indices, int_list_items_are_value_indices)
 {
 	pf_pte_info *info = int_list(0);
-	dump(info);
+	dump_findings(info);
 	cr_assert(pf_pte_ok(info));
 	pf_pte_info_free(info);
 	info = int_list(5);
-	cr_assert(has(info, PF_PTE_FATAL, "an int list item 0 refers to value 5, but the method has 2 values"), "%s",
+	cr_assert(has_finding(info, PF_PTE_FATAL, "an int list item 0 refers to value 5, but the method has 2 values"), "%s",
 	          pf_pte_first_fatal(info));
 	pf_pte_info_free(info);
 	info = int_list(-1);
-	cr_assert(has(info, PF_PTE_FATAL, "refers to value -1"), "%s", pf_pte_first_fatal(info));
+	cr_assert(has_finding(info, PF_PTE_FATAL, "refers to value -1"), "%s", pf_pte_first_fatal(info));
 	pf_pte_info_free(info);
 	info = int_list(INT64_C(0x100000000));
-	cr_assert(has(info, PF_PTE_FATAL, "refers to value 4294967296"), "%s", pf_pte_first_fatal(info));
+	cr_assert(has_finding(info, PF_PTE_FATAL, "refers to value 4294967296"), "%s", pf_pte_first_fatal(info));
 	pf_pte_info_free(info);
 }
 
@@ -495,12 +471,12 @@ static pf_pte_info *inline_delegate(bool with_data)
 Test(pte_delegates, inline_blob_must_have_data)
 {
 	pf_pte_info *info = inline_delegate(true);
-	dump(info);
+	dump_findings(info);
 	cr_assert(pf_pte_ok(info));
 	cr_assert_eq(info->n_delegate_blobs, 1);
 	pf_pte_info_free(info);
 	info = inline_delegate(false);
-	cr_assert(has(info, PF_PTE_FATAL, "uses inline blob 0, which has no data"), "%s", pf_pte_first_fatal(info));
+	cr_assert(has_finding(info, PF_PTE_FATAL, "uses inline blob 0, which has no data"), "%s", pf_pte_first_fatal(info));
 	pf_pte_info_free(info);
 }
 
@@ -521,9 +497,9 @@ Test(pte_alignment, misaligned_u64_vector_is_a_warning)
 	cr_assert_eq((offs + 4) % 8, 4);
 	fbb_point(&b, fbb_field(&b, cs, 1), offs);
 	info = inspect_fbb(&b);
-	dump(info);
+	dump_findings(info);
 	cr_assert(pf_pte_ok(info), "%s", pf_pte_first_fatal(info));
-	cr_assert(has(info, PF_PTE_WARN, "not 8-byte aligned (the first: constant_segment.offsets"));
+	cr_assert(has_finding(info, PF_PTE_WARN, "not 8-byte aligned (the first: constant_segment.offsets"));
 	pf_pte_info_free(info);
 	fbb_free(&b);
 }
@@ -554,7 +530,7 @@ Test(pte_ptd_layout, new_fields_are_not_the_legacy_layout)
 	fbb_ptd_key(&d, named, 0, "linear.weight", 13, 6, sizes, 2, NULL);
 	fbb_ptd_finish(&d, 128);
 	ptd = inspect_fbb(&d);
-	dump(ptd);
+	dump_findings(ptd);
 	cr_assert(pf_pte_ok(ptd));
 	cr_assert_not(ptd->ptd_legacy_layout);
 	cr_assert_eq(ptd->n_data_keys, 1);
@@ -606,10 +582,10 @@ Test(pte_ptd_layout, legacy_keys_come_from_its_tensors)
 	pf_pte_info *ptd, *pte;
 	legacy_ptd(&d);
 	ptd = inspect_fbb(&d);
-	dump(ptd);
+	dump_findings(ptd);
 	cr_assert(pf_pte_ok(ptd));
 	cr_assert(ptd->ptd_legacy_layout);
-	cr_assert(has(ptd, PF_PTE_WARN, "legacy v0.6.0"));
+	cr_assert(has_finding(ptd, PF_PTE_WARN, "legacy v0.6.0"));
 	cr_assert_eq(ptd->n_data_keys, 1);
 	cr_assert_str_eq(ptd->data_keys[0], "linear.weight");
 	cr_assert_eq(ptd->n_layouts, 1);
@@ -690,12 +666,12 @@ Test(pte_size, large_program_is_reported_not_read)
 {
 	/* 600 MiB: within FlatBuffers' 2 GiB, over what the reader holds in memory. */
 	pf_pte_info *info = claimed_program(600ull << 20, (600ull << 20) + 64);
-	dump(info);
+	dump_findings(info);
 	cr_assert(pf_pte_ok(info), "%s", pf_pte_first_fatal(info));
-	cr_assert(has(info, PF_PTE_WARN, "too large to check structurally"));
+	cr_assert(has_finding(info, PF_PTE_WARN, "too large to check structurally"));
 	cr_assert_eq(info->n_methods, 0);
 	pf_pte_info_free(info);
 	info = claimed_program((2ull << 30) + 64, (2ull << 30) + 128);
-	cr_assert(has(info, PF_PTE_FATAL, "over FlatBuffers' 2 GiB limit"), "%s", pf_pte_first_fatal(info));
+	cr_assert(has_finding(info, PF_PTE_FATAL, "over FlatBuffers' 2 GiB limit"), "%s", pf_pte_first_fatal(info));
 	pf_pte_info_free(info);
 }

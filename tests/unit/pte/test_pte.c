@@ -14,32 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fbb.h"
-#include "pte/pte.h"
-#include "util/buf.h"
-#include "util/fs.h"
-
-#define RES PF_SOURCE_DIR "/tests/resources/pte/"
-
-typedef struct bytes {
-	uint8_t *data;
-	size_t len;
-} bytes;
-
-static bytes load(const char *name)
-{
-	pf_buf b;
-	bytes out;
-	char path[1024];
-	snprintf(path, sizeof(path), "%s%s", RES, name);
-	pf_buf_init(&b, 1 << 20);
-	cr_assert_eq(pf_fs_read_file(&b, path, 1 << 20), 0, "cannot read fixture %s", path);
-	out.len = b.len;
-	out.data = malloc(b.len ? b.len : 1);
-	memcpy(out.data, b.data, b.len);
-	pf_buf_dispose(&b);
-	return out;
-}
+#include "pte_test.h"
 
 /* A new empty temporary file under $TMPDIR (or the system default); path receives its name. */
 static int temp_file(char *path, size_t size)
@@ -50,22 +25,6 @@ static int temp_file(char *path, size_t size)
 	fd = mkstemp(path);
 	cr_assert_geq(fd, 0, "cannot create a temporary file in %s", path);
 	return fd;
-}
-
-static pf_pte_info *inspect(const uint8_t *data, size_t len)
-{
-	pf_pte_info *info = NULL;
-	cr_assert_eq(pf_pte_inspect_bytes(&info, data, len), 0);
-	cr_assert_not_null(info);
-	return info;
-}
-
-static bool has_finding(const pf_pte_info *info, pf_pte_severity sev, const char *needle)
-{
-	for (size_t i = 0; i < info->n_findings; i++)
-		if (info->findings[i].severity == sev && strstr(info->findings[i].message, needle))
-			return true;
-	return false;
 }
 
 /*
@@ -86,13 +45,6 @@ static bool new_fatal(const pf_pte_info *info, const pf_pte_info *base)
 			return true;
 	}
 	return false;
-}
-
-static void dump_findings(const pf_pte_info *info)
-{
-	for (size_t i = 0; i < info->n_findings; i++)
-		fprintf(stderr, "  %s: %s\n", info->findings[i].severity == PF_PTE_FATAL ? "FATAL" : "WARN",
-		        info->findings[i].message);
 }
 
 static void put32(uint8_t *p, uint32_t v)
