@@ -122,6 +122,16 @@ def test_gpt2_pipeline_full_size_with_bundle_and_etrecord(hub, tmp_path):
         "print('verified 2')\n")
     v = subprocess.run([PYTHON, "-c", code, str(out / "gpt2.bpte")], capture_output=True, text=True, timeout=600)
     assert v.returncode == 0 and "verified 2" in v.stdout and "inexact" in v.stdout, v.stdout + v.stderr[-3000:]
+    # pteflow reads the .bpte structurally: the program inside it, its suite and cases, the metadata.
+    bpte = arts["gpt2.bpte"]
+    assert bpte["kind"] == "bpte" and bpte["passed"]
+    i = run_pteflow("inspect", out / "gpt2.bpte", "--json")
+    assert i.code == 0, i
+    doc = json.loads(i.out)
+    suites = doc["bundle"]["suites"] if "suites" in doc.get("bundle", {}) else doc["bundle"]["method_test_suites"]
+    assert [s["method"] if "method" in s else s["method_name"] for s in suites] == ["forward"]
+    assert doc["metadata"]["get_max_context_len"] == 1024 and doc["metadata"]["get_eos_ids"] == [50256]
+    assert arts["gpt2.pte"]["structure"]["metadata"]["get_max_seq_len"] == 1024
     # ETRecord: ExecuTorch's zip with its identifier member.
     import zipfile
     with zipfile.ZipFile(out / "gpt2.etrecord") as z:
