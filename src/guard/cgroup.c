@@ -1,0 +1,316 @@
+/*
+ * The cgroup side of the memory guards (v1 and v2): creating a step's
+ * group with its limit, killing its members, removing it, and the registry
+ * of every group this pteflow created (pf_guard_cleanup_all() empties it
+ * from a fatal-signal path, so the helpers at the top are async-signal-safe).
+ * Where the groups go is decided in cgroup_place.c. One group per step run.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "guard/guard.h"
+#include "guard/internal.h"
+#include "guard/tree.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+/* Every cgroup pteflow created and has not removed yet, for pf_guard_cleanup_all(). */
+static char cg_registry[MAX_CGROUPS][CG_PATH_MAX];
+static volatile sig_atomic_t cg_used[MAX_CGROUPS];
+static unsigned cg_counter;
+
+/* ---- async-signal-safe helpers ---- */
+
+size_t pf_guard_u64_to_dec(char *buf, uint64_t v)
+{
+	char tmp[24];
+	size_t n = 0, i;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	buf[n] = '\0';
+	return n;
+}
+
+static size_t str_len(const char *s)
+{
+	size_t n = 0;
+	while (s[n])
+		n++;
+	return n;
+}
+
+/* dst = a + b, bounded; false if it does not fit. */
+static bool path_cat(char *dst, size_t cap, const char *a, const char *b)
+{
+	size_t la = str_len(a), lb = str_len(b);
+	if (la + lb + 1 > cap)
+		return false;
+	memcpy(dst, a, la);
+	memcpy(dst + la, b, lb + 1);
+	return true;
+}
+
+int pf_guard_write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	size_t len = str_len(s);
+	ssize_t n;
+	int err;
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, len);
+	err = errno;
+	close(fd);
+	if (n < 0)
+		return -err;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/*
+ * SIGKILL every member of a cgroup folder (cgroup.kill when present, Linux
+ * >= 5.14, else each pid in cgroup.procs). Returns how many members were
+ * still listed: a member killed by cgroup.kill stays listed until it is
+ * gone, so callers loop until this is 0.
+ */
+size_t pf_guard_cg_kill_members(const char *dir)
+{
+	char path[CG_PATH_MAX + 32], buf[8192];
+	size_t seen = 0;
+	ssize_t len;
+	char *p;
+	bool killed = path_cat(path, sizeof(path), dir, "/cgroup.kill") && pf_guard_write_str(path, "1") == 0;
+	if (!path_cat(path, sizeof(path), dir, "/cgroup.procs"))
+		return 0;
+	len = pf_guard_tree_read_small(path, buf, sizeof(buf));
+	if (len <= 0)
+		return 0;
+	p = buf;
+	while (*p) {
+		long pid = 0;
+		while (*p == '\n' || *p == ' ')
+			p++;
+		if (*p < '0' || *p > '9')
+			break;
+		while (*p >= '0' && *p <= '9')
+			pid = pid * 10 + (*p++ - '0');
+		if (pid > 1) {
+			if (!killed)
+				(void)kill((pid_t)pid, SIGKILL);
+			seen++;
+		}
+	}
+	return seen;
+}
+
+/* Kill the members and rmdir, retrying while the group drains (up to ~2 s). */
+int pf_guard_cg_remove(const char *dir)
+{
+	for (int i = 0; i < 100; i++) {
+		if (rmdir(dir) == 0 || errno == ENOENT)
+			return 0;
+		if (errno != EBUSY)
+			return -errno;
+		(void)pf_guard_cg_kill_members(dir);
+		sleep_ms(i < 10 ? 2 : 20);
+	}
+	return -EBUSY;
+}
+
+void pf_guard_cleanup_all(void)
+{
+	for (int i = 0; i < MAX_CGROUPS; i++) {
+		if (!cg_used[i])
+			continue;
+		(void)pf_guard_cg_kill_members(cg_registry[i]);
+		if (pf_guard_cg_remove(cg_registry[i]) == 0)
+			cg_used[i] = 0;
+	}
+}
+
+/* ---- reading cgroup and /proc files ---- */
+
+bool pf_guard_read_u64(const char *path, uint64_t *out)
+{
+	char buf[64], *end;
+	unsigned long long v;
+	if (pf_guard_tree_read_small(path, buf, sizeof(buf)) <= 0)
+		return false;
+	if (strncmp(buf, "max", 3) == 0) {
+		*out = UINT64_MAX;
+		return true;
+	}
+	errno = 0;
+	v = strtoull(buf, &end, 10);
+	if (end == buf || errno)
+		return false;
+	*out = (uint64_t)v;
+	return true;
+}
+
+/* Value of "key N" in a flat keyed file (memory.events, memory.oom_control). */
+bool pf_guard_read_keyed(const char *path, const char *key, uint64_t *out)
+{
+	char buf[2048];
+	size_t kl = strlen(key);
+	char *line;
+	if (pf_guard_tree_read_small(path, buf, sizeof(buf)) <= 0)
+		return false;
+	line = buf;
+	while (line && *line) {
+		char *nl = strchr(line, '\n');
+		if (strncmp(line, key, kl) == 0 && line[kl] == ' ') {
+			*out = strtoull(line + kl + 1, NULL, 10);
+			return true;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return false;
+}
+
+char *pf_guard_cg_file(const char *dir, const char *name)
+{
+	return pf_xasprintf("%s/%s", dir, name);
+}
+
+bool pf_guard_file_exists_in(const char *dir, const char *name)
+{
+	char *p = pf_guard_cg_file(dir, name);
+	bool ok = access(p, F_OK) == 0;
+	free(p);
+	return ok;
+}
+
+/* Write `value` to the control file `name` of the new group; a missing optional file is no error. */
+static int cg_set(const pf_guard *g, const char *name, const char *value, bool optional)
+{
+	char *f = pf_guard_cg_file(g->cg_dir, name);
+	int rc = 0, err;
+	if (optional && access(f, F_OK) != 0)
+		goto done;
+	if ((err = pf_guard_write_str(f, value)) != 0)
+		rc = pf_error_code(PF_EENV, "cannot write \"%s\": %s; use --memory-guard watchdog", f, strerror(-err));
+done:
+	free(f);
+	return rc;
+}
+
+int pf_guard_cg_create(pf_guard *g, int version)
+{
+	pf_guard_cg_prep prep = CG_READY;
+	char *why = NULL, *parent = pf_guard_cg_place(version, &prep, &why);
+	char *name = NULL;
+	char num[24];
+	int rc = 0, slot = -1;
+	if (!parent) {
+		rc = pf_error_code(PF_EENV,
+		                   "memory guard \"cgroup%d\" is not available here: %s; use --memory-guard auto",
+		                   version, why);
+		goto done;
+	}
+	if ((rc = pf_guard_cg_prepare(parent, prep)) != 0)
+		goto done;
+	for (int i = 0; i < MAX_CGROUPS; i++)
+		if (!cg_used[i]) {
+			slot = i;
+			break;
+		}
+	if (slot < 0) {
+		rc = pf_error_set("too many cgroups are in use by this pteflow process");
+		goto done;
+	}
+	for (int tries = 0;; tries++) {
+		free(name);
+		name = pf_xasprintf("%s/pteflow-%d-%u", parent, (int)getpid(), cg_counter++);
+		if (strlen(name) + 20 >= CG_PATH_MAX) {
+			rc = pf_error_code(PF_EENV, "cgroup path \"%s\" is too long", name);
+			goto done;
+		}
+		if (mkdir(name, 0755) == 0)
+			break;
+		/* EEXIST: left by a pteflow that had our pid and was killed (pids repeat in containers) */
+		if (errno != EEXIST || tries >= 100) {
+			rc = pf_error_code(PF_EENV, "cannot create cgroup \"%s\": %s; use --memory-guard watchdog",
+			                   name, strerror(errno));
+			goto done;
+		}
+	}
+	memcpy(g->cg_dir, name, strlen(name) + 1);
+	memcpy(cg_registry[slot], name, strlen(name) + 1);
+	cg_used[slot] = 1;
+	g->slot = slot;
+	g->version = version;
+	g->watch_oom = true;
+	snprintf(g->procs_path, sizeof(g->procs_path), "%s/cgroup.procs", name);
+	pf_guard_u64_to_dec(num, g->limit_bytes);
+	if (version == 2) {
+		g->has_peak_file = pf_guard_file_exists_in(name, "memory.peak");
+		g->sample_cgroup = !g->has_peak_file;
+		/* no swap, or the limit is dodged by swapping; the whole group dies together when the kernel
+		 * OOM-kills in it */
+		if (g->limit_bytes && ((rc = cg_set(g, "memory.max", num, false)) != 0 ||
+		                       (rc = cg_set(g, "memory.swap.max", "0", true)) != 0 ||
+		                       (rc = cg_set(g, "memory.oom.group", "1", true)) != 0))
+			goto done;
+	} else if (g->limit_bytes) {
+		/* memsw >= limit_in_bytes; equal means no swap at all. oom_kill_disable is inherited from
+		 * the parent in v1: a group that never kills would hang at its limit */
+		if ((rc = cg_set(g, "memory.limit_in_bytes", num, false)) != 0 ||
+		    (rc = cg_set(g, "memory.memsw.limit_in_bytes", num, true)) != 0)
+			goto done;
+		(void)cg_set(g, "memory.oom_control", "0", true);
+	}
+done:
+	if (rc != 0 && g->slot >= 0) {
+		(void)pf_guard_cg_remove(g->cg_dir);
+		cg_used[g->slot] = 0;
+		g->slot = -1;
+		g->cg_dir[0] = '\0';
+		g->procs_path[0] = '\0';
+		g->version = 0;
+		g->has_peak_file = g->sample_cgroup = g->watch_oom = false;
+	}
+	free(name);
+	free(why);
+	free(parent);
+	return rc;
+}
+
+/* Set `g` up for `mode` (not AUTO). */
+
+void pf_guard_cg_release(pf_guard *g)
+{
+	if (g->slot < 0)
+		return;
+	(void)pf_guard_cg_kill_members(g->cg_dir);
+	if (pf_guard_cg_remove(g->cg_dir) == 0)
+		cg_used[g->slot] = 0;
+	else
+		pf_log_warn("could not remove cgroup \"%s\": remove it by hand with rmdir", g->cg_dir);
+	g->slot = -1;
+}
