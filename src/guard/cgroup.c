@@ -29,6 +29,16 @@
 #include "util/log.h"
 #include "util/mem.h"
 
+#include <dirent.h>
+
+/*
+ * Step groups are named "pteflow-<pid>-<start>-<n>": the pid and start
+ * time of the pteflow that made them (see pf_guard_tree_start_time), so a
+ * later run can tell the groups of a run that is gone from those of a live
+ * one, even when the pid was reused (pf_guard_remove_stale).
+ */
+#define CG_PREFIX "pteflow-"
+
 /* Every cgroup pteflow created and has not removed yet, for pf_guard_cleanup_all(). */
 static char cg_registry[MAX_CGROUPS][CG_PATH_MAX];
 static volatile sig_atomic_t cg_used[MAX_CGROUPS];
@@ -48,6 +58,16 @@ size_t pf_guard_u64_to_dec(char *buf, uint64_t v)
 		buf[i] = tmp[n - 1 - i];
 	buf[n] = '\0';
 	return n;
+}
+
+/* pteflow's own start time, for the names of its groups (read once per process). */
+static uint64_t own_start_time(void)
+{
+	static uint64_t start;
+	static pid_t of;
+	if (of != getpid() && pf_guard_tree_start_time(getpid(), &start) == 0)
+		of = getpid();
+	return start;
 }
 
 static size_t str_len(const char *s)
@@ -246,7 +266,8 @@ int pf_guard_cg_create(pf_guard *g, int version)
 	}
 	for (int tries = 0;; tries++) {
 		free(name);
-		name = pf_xasprintf("%s/pteflow-%d-%u", parent, (int)getpid(), cg_counter++);
+		name = pf_xasprintf("%s/" CG_PREFIX "%d-%" PRIu64 "-%u", parent, (int)getpid(), own_start_time(),
+		                    cg_counter++);
 		if (strlen(name) + 20 >= CG_PATH_MAX) {
 			rc = pf_error_code(PF_EENV, "cgroup path \"%s\" is too long", name);
 			goto done;
@@ -313,4 +334,89 @@ void pf_guard_cg_release(pf_guard *g)
 	else
 		pf_log_warn("could not remove cgroup \"%s\": remove it by hand with rmdir", g->cg_dir);
 	g->slot = -1;
+}
+
+void pf_guard_abandon(pf_guard *g)
+{
+	if (g && g->cg_dir[0])
+		(void)pf_guard_cg_remove(g->cg_dir);
+}
+
+/* A decimal number at *p up to `stop`; advances *p past it. */
+static bool take_number(const char **p, char stop, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *q = *p;
+	if (*q < '0' || *q > '9')
+		return false;
+	for (; *q >= '0' && *q <= '9'; q++)
+		if (pf_mul_overflow(v, 10, &v) || pf_add_overflow(v, (uint64_t)(*q - '0'), &v))
+			return false;
+	if (*q != stop)
+		return false;
+	*p = stop ? q + 1 : q;
+	*out = v;
+	return true;
+}
+
+/* "pteflow-<pid>-<start>-<n>" exactly: the owner's pid and start time. */
+static bool parse_name(const char *name, pid_t *pid, uint64_t *start)
+{
+	const char *p = name + strlen(CG_PREFIX);
+	uint64_t v, n;
+	if (strncmp(name, CG_PREFIX, strlen(CG_PREFIX)) != 0 || !take_number(&p, '-', &v) || v == 0 ||
+	    v > 4194304 || !take_number(&p, '-', start) || !take_number(&p, '\0', &n))
+		return false;
+	*pid = (pid_t)v;
+	return true;
+}
+
+/* Remove the stale groups in `dir`; returns how many. */
+static size_t remove_stale_in(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t removed = 0;
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		pid_t pid;
+		uint64_t start, now;
+		struct stat st;
+		char *path;
+		int err;
+		if (!parse_name(de->d_name, &pid, &start))
+			continue;
+		path = pf_guard_cg_file(dir, de->d_name);
+		/* ours (same user), a folder, and its owner is gone: not running, or a new process with its pid */
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+		    !(pf_guard_tree_start_time(pid, &now) == 0 && now == start)) {
+			if ((err = pf_guard_cg_remove(path)) == 0) {
+				removed++;
+				pf_log_info("removed cgroup \"%s\" left by an earlier run that is gone (pid %d)", path,
+				            (int)pid);
+			} else {
+				pf_log_warn("cannot remove cgroup \"%s\" left by an earlier run: %s; remove it by hand "
+				            "with rmdir once its processes are gone",
+				            path, strerror(-err));
+			}
+		}
+		free(path);
+	}
+	closedir(d);
+	return removed;
+}
+
+size_t pf_guard_remove_stale(void)
+{
+	size_t removed = 0;
+	for (int version = 1; version <= 2; version++) {
+		pf_guard_cg_prep prep;
+		char *why = NULL, *dir = pf_guard_cg_place(version, &prep, &why);
+		if (dir)
+			removed += remove_stale_in(dir);
+		free(dir);
+		free(why);
+	}
+	return removed;
 }

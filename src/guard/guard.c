@@ -223,9 +223,12 @@ static uint64_t tree_sum(pf_guard *g, size_t *n_procs, bool pss)
 	uint64_t sum = 0;
 	*n_procs = 0;
 	for (size_t i = 0; i < n; i++) {
-		uint64_t r = pf_guard_tree_rss_bytes(pids[i]), share;
+		uint64_t r, share;
+		if (pids[i] == g->supervisor)
+			continue;
+		r = pf_guard_tree_rss_bytes(pids[i]);
 		remember(g, pids[i]);
-		if (r && parents[i] != self && pf_guard_tree_same_mm(pids[i], parents[i]))
+		if (r && parents[i] != self && parents[i] != g->supervisor && pf_guard_tree_same_mm(pids[i], parents[i]))
 			continue;
 		if (r && pss && pf_guard_tree_pss_bytes(pids[i], &share))
 			r = share;
@@ -346,6 +349,12 @@ void pf_guard_kill_all(pf_guard *g)
 		(void)pf_guard_cg_kill_members(g->cg_dir);
 }
 
+void pf_guard_set_supervisor(pf_guard *g, pid_t pid)
+{
+	if (g)
+		g->supervisor = pid;
+}
+
 size_t pf_guard_signal_tree(pf_guard *g, pid_t pgid, int sig)
 {
 	pid_t *pids = NULL, self = getpid();
@@ -355,7 +364,7 @@ size_t pf_guard_signal_tree(pf_guard *g, pid_t pgid, int sig)
 	n = pf_guard_tree_collect(&pids, NULL);
 	for (size_t i = 0; i < n; i++) {
 		pf_guard_tree_stat_info st;
-		if (pf_guard_tree_stat(pids[i], &st) != 0)
+		if ((g && g->supervisor > 0 && pids[i] == g->supervisor) || pf_guard_tree_stat(pids[i], &st) != 0)
 			continue;
 		if (g)
 			remember(g, pids[i]);

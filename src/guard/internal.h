@@ -34,6 +34,7 @@ struct pf_guard {
 	bool oom_fired;
 	uint64_t rlimit_as;
 	pid_t pid;
+	pid_t supervisor; /* pteflow's supervisor of the step: neither counted nor signalled */
 	uint64_t start_ns;
 	uint64_t next_ns;
 	uint64_t last_ns;

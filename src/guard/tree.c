@@ -92,6 +92,31 @@ int pf_guard_tree_stat(pid_t pid, pf_guard_tree_stat_info *out)
 	return 0;
 }
 
+int pf_guard_tree_start_time(pid_t pid, uint64_t *out)
+{
+	char path[64], buf[1024];
+	char *p, *end;
+	unsigned long long v;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (pf_guard_tree_read_small(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	/* after "(comm)": field 3 (state) ... field 22 (starttime) */
+	for (int field = 2; field < 22; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return -1;
+	}
+	errno = 0;
+	v = strtoull(p + 1, &end, 10);
+	if (end == p + 1 || errno)
+		return -1;
+	*out = (uint64_t)v;
+	return 0;
+}
+
 /* The walk: pids and, at the same index, each one's parent. */
 typedef struct walk {
 	pid_t *v;

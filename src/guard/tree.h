@@ -21,6 +21,12 @@ ssize_t pf_guard_tree_read_small(const char *path, char *buf, size_t cap);
 /* State, parent and group of `pid` from /proc/<pid>/stat; 0 or -1 when gone. */
 int pf_guard_tree_stat(pid_t pid, pf_guard_tree_stat_info *out);
 /*
+ * When `pid` started (field 22 of /proc/<pid>/stat, clock ticks since boot):
+ * with the pid, it names one process for good (a pid alone is reused). 0 or
+ * -1 when it is gone.
+ */
+int pf_guard_tree_start_time(pid_t pid, uint64_t *out);
+/*
  * Every descendant of pteflow (zombies included); *out is a heap array the
  * caller frees; *out_parents (when not NULL) gets each one's parent, same index.
  */
