@@ -135,14 +135,16 @@ int pf_guard_admit(const char *step_name, uint64_t expect_bytes, bool force);
 /*
  * Additions used by src/proc/ (and the tests).
  *
- * The process tree of a step is found from pteflow itself: src/proc/ makes
- * pteflow a child subreaper (PR_SET_CHILD_SUBREAPER), so a grandchild whose
- * parent dies (a setsid daemon included) is reparented to pteflow instead of
- * init and stays findable. The tree is then every process reachable through
- * /proc/<pid>/task/<tid>/children from pteflow (or, without that file, a
- * ppid walk of /proc/<pid>/stat). While a step runs, every child of pteflow
- * belongs to that step: pteflow runs one step at a time and starts no other
- * processes.
+ * The process tree of a step is found from pteflow itself: src/proc/ runs
+ * each step under a supervisor, a child of pteflow and a child subreaper
+ * (PR_SET_CHILD_SUBREAPER), so a grandchild whose parent dies (a setsid
+ * daemon included) is reparented to it instead of init and stays findable
+ * (pteflow is a subreaper too, should the supervisor die). The tree is then
+ * every process reachable through /proc/<pid>/task/<tid>/children from
+ * pteflow (or, without that file, a ppid walk of /proc/<pid>/stat), minus
+ * the supervisor (pf_guard_set_supervisor). While a step runs, every child
+ * of pteflow belongs to that step: pteflow runs one step at a time and
+ * starts no other processes.
  */
 
 /*
