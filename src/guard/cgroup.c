@@ -121,31 +121,14 @@ static void sleep_ms(long ms)
 size_t pf_guard_cg_kill_members(const char *dir)
 {
 	char path[CG_PATH_MAX + 32], buf[8192];
-	size_t seen = 0;
 	ssize_t len;
-	char *p;
 	bool killed = path_cat(path, sizeof(path), dir, "/cgroup.kill") && pf_guard_write_str(path, "1") == 0;
-	if (!path_cat(path, sizeof(path), dir, "/cgroup.procs"))
+	if (!path_cat(path, sizeof(path), dir, "/cgroup.procs") ||
+	    (len = pf_guard_tree_read_small(path, buf, sizeof(buf))) <= 0)
 		return 0;
-	len = pf_guard_tree_read_small(path, buf, sizeof(buf));
-	if (len <= 0)
-		return 0;
-	p = buf;
-	while (*p) {
-		long pid = 0;
-		while (*p == '\n' || *p == ' ')
-			p++;
-		if (*p < '0' || *p > '9')
-			break;
-		while (*p >= '0' && *p <= '9')
-			pid = pid * 10 + (*p++ - '0');
-		if (pid > 1) {
-			if (!killed)
-				(void)kill((pid_t)pid, SIGKILL);
-			seen++;
-		}
-	}
-	return seen;
+	/* a cut list counts at least one more member, so callers come back */
+	return pf_guard_tree_signal_listed(buf, (size_t)len == sizeof(buf) - 1, killed ? 0 : SIGKILL) +
+	       ((size_t)len == sizeof(buf) - 1);
 }
 
 /* Kill the members and rmdir, retrying while the group drains (up to ~2 s). */

@@ -78,6 +78,20 @@ static bool word_in_file(const char *path, const char *word)
 	return false;
 }
 
+/* true when the comma-separated list (controllers, mount options) names "memory". */
+static bool lists_memory(const char *list)
+{
+	const char *tok = list;
+	while (tok && *tok) {
+		const char *comma = strchr(tok, ',');
+		size_t l = comma ? (size_t)(comma - tok) : strlen(tok);
+		if (l == 6 && strncmp(tok, "memory", 6) == 0)
+			return true;
+		tok = comma ? comma + 1 : NULL;
+	}
+	return false;
+}
+
 /*
  * The folder of pteflow's own cgroup for `version` (1: the memory hierarchy,
  * 2: the unified one): mount point + our path from /proc/self/cgroup, minus
@@ -112,15 +126,7 @@ char *pf_guard_own_cgroup_dir(int version, char **out_mount)
 			if (version == 2) {
 				match = strncmp(line, "0:", 2) == 0 && c1[1] == '\0';
 			} else {
-				char *ctl = c1 + 1, *tok = ctl;
-				match = false;
-				while (tok && *tok) {
-					char *comma = strchr(tok, ',');
-					size_t l = comma ? (size_t)(comma - tok) : strlen(tok);
-					if (l == 6 && strncmp(tok, "memory", 6) == 0)
-						match = true;
-					tok = comma ? comma + 1 : NULL;
-				}
+				match = lists_memory(c1 + 1);
 			}
 			if (match) {
 				own = pf_xstrdup(c2 + 1);
@@ -157,16 +163,8 @@ char *pf_guard_own_cgroup_dir(int version, char **out_mount)
 			}
 			if (version == 2)
 				match = strcmp(fstype, "cgroup2") == 0;
-			else if (strcmp(fstype, "cgroup") == 0 && superopts) {
-				char *tok = superopts + 1;
-				while (tok && *tok) {
-					char *comma = strchr(tok, ',');
-					size_t l = comma ? (size_t)(comma - tok) : strlen(tok);
-					if (l == 6 && strncmp(tok, "memory", 6) == 0)
-						match = true;
-					tok = comma ? comma + 1 : NULL;
-				}
-			}
+			else if (strcmp(fstype, "cgroup") == 0 && superopts)
+				match = lists_memory(superopts + 1);
 			if (match) {
 				const char *root = f[3], *rel = own;
 				size_t rl = strlen(root);

@@ -96,6 +96,16 @@ void pf_guard_kill_all(pf_guard *g);
 void pf_guard_set_supervisor(pf_guard *g, pid_t pid);
 
 /*
+ * Async-signal-safe, for the step's supervisor (a child subreaper, so every
+ * orphan of the step is its child): SIGKILL every child of the calling
+ * process, from /proc/<pid>/task/<tid>/children of its only thread (or,
+ * without that file, a scan of /proc). A killed child's own children come
+ * back to the caller, so calling it until no child is left reaches the
+ * whole tree. Returns how many were signalled.
+ */
+size_t pf_guard_kill_children(void);
+
+/*
  * Async-signal-safe, for the step's supervisor once pteflow is gone: kill
  * every member of the guard's cgroup (if any) and remove the group.
  */

@@ -130,121 +130,6 @@ static void sleep_ms(long ms)
 		;
 }
 
-static size_t dec(char *buf, unsigned long v)
-{
-	char tmp[24];
-	size_t n = 0;
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (size_t i = 0; i < n; i++)
-		buf[i] = tmp[n - 1 - i];
-	buf[n] = '\0';
-	return n;
-}
-
-/* SIGKILL each pid listed (whitespace-separated decimal) in buf; returns how many. */
-static size_t kill_listed(const char *p)
-{
-	size_t n = 0;
-	while (*p) {
-		long pid = 0;
-		while (*p == ' ' || *p == '\n')
-			p++;
-		if (*p < '0' || *p > '9')
-			break;
-		while (*p >= '0' && *p <= '9')
-			pid = pid * 10 + (*p++ - '0');
-		if (pid > 1 && kill((pid_t)pid, SIGKILL) == 0)
-			n++;
-	}
-	return n;
-}
-
-/* Parent pid from the text of /proc/<pid>/stat ("pid (comm) S ppid ..."), or -1. */
-static long stat_ppid(const char *buf, ssize_t len)
-{
-	const char *p = NULL;
-	long ppid = 0;
-	for (ssize_t i = len - 1; i >= 0 && !p; i--)
-		if (buf[i] == ')')
-			p = buf + i;
-	if (!p || p[1] != ' ' || !p[2] || p[3] != ' ')
-		return -1;
-	for (p += 4; *p >= '0' && *p <= '9'; p++)
-		ppid = ppid * 10 + (*p - '0');
-	return ppid;
-}
-
-/* Without /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN): SIGKILL every process whose parent is us. */
-static size_t kill_children_by_scan(pid_t self)
-{
-	char dents[4096], path[64], stat[512];
-	size_t n = 0;
-	long got;
-	int dir = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir < 0)
-		return 0;
-	while ((got = syscall(SYS_getdents64, dir, dents, sizeof(dents))) > 0) {
-		for (long off = 0; off < got;) {
-			/* struct linux_dirent64: ino 8, off 8, reclen 2, type 1, name */
-			unsigned short reclen;
-			const char *name = dents + off + 19;
-			unsigned long pid = 0;
-			memcpy(&reclen, dents + off + 16, sizeof(reclen));
-			off += reclen;
-			for (const char *c = name; *c >= '0' && *c <= '9'; c++)
-				pid = pid * 10 + (unsigned long)(*c - '0');
-			if (pid <= 1 || name[0] < '0' || name[0] > '9')
-				continue;
-			memcpy(path, "/proc/", 6);
-			memcpy(path + 6 + dec(path + 6, pid), "/stat", 6);
-			int fd = open(path, O_RDONLY | O_CLOEXEC);
-			ssize_t len = fd >= 0 ? read(fd, stat, sizeof(stat) - 1) : -1;
-			if (fd >= 0)
-				close(fd);
-			if (len <= 0)
-				continue;
-			stat[len] = '\0';
-			if (stat_ppid(stat, len) == (long)self && kill((pid_t)pid, SIGKILL) == 0)
-				n++;
-		}
-	}
-	close(dir);
-	return n;
-}
-
-/*
- * SIGKILL every child of the supervisor. As a subreaper it is the parent
- * of every orphan of the step, so killing its children level by level (a
- * killed child's own children come back to it) reaches the whole tree.
- */
-static size_t kill_children(pid_t self)
-{
-	char path[64], buf[4096];
-	size_t at = 6, n;
-	ssize_t len;
-	int fd;
-	memcpy(path, "/proc/", 6);
-	at += dec(path + at, (unsigned long)self);
-	memcpy(path + at, "/task/", 6);
-	at += 6;
-	at += dec(path + at, (unsigned long)self);
-	memcpy(path + at, "/children", 10);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return kill_children_by_scan(self);
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return 0;
-	buf[len] = '\0';
-	n = kill_listed(buf);
-	/* a full buffer may have cut the list: the caller comes back until nothing is left */
-	return n;
-}
-
 /*
  * End whatever is left of the step's tree and reap it: its group while the
  * step is not reaped (its pid cannot be reused until then), the members of
@@ -254,12 +139,12 @@ static size_t kill_children(pid_t self)
  */
 static void end_tree(pid_t step, bool step_reaped, pf_guard *g, bool orphaned)
 {
-	pid_t self = getpid(), pid;
+	pid_t pid;
 	for (int round = 0; round < END_TREE_ROUNDS; round++) {
 		if (!step_reaped)
 			(void)kill(-step, SIGKILL);
 		pf_guard_kill_all(g);
-		(void)kill_children(self);
+		(void)pf_guard_kill_children();
 		while ((pid = wait4(-1, NULL, WNOHANG, NULL)) > 0)
 			step_reaped = step_reaped || pid == step;
 		if (pid < 0 && errno == ECHILD)

@@ -13,33 +13,10 @@ import time
 
 import pytest
 
-from conftest import PTEFLOW, run_pteflow, tool
+from conftest import PTEFLOW, manifest_of, pid_alive, run_pteflow, tool, write_pipeline
 
 GUARDS = ["cgroup2", "cgroup1", "rlimit", "watchdog"]
 SPAWN_TREE_PIDS = 6  # tests/tools/spawn_tree.c: itself, A, B, C (setsid), D, E (setsid orphan)
-
-
-def write_pipeline(path, body):
-    path.write_text(textwrap.dedent(body))
-    return path
-
-
-def manifest_of(out):
-    return json.loads((pathlib.Path(out) / "manifest.json").read_text())
-
-
-def stat_fields(pid):
-    """Fields of /proc/<pid>/stat after "(comm)": [state, ppid, ...], or None when gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(") ", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def pid_alive(pid):
-    fields = stat_fields(pid)
-    return fields is not None and fields[0] not in ("Z", "X")
 
 
 def read_pids(path):
@@ -91,7 +68,7 @@ def step_cgroup(pid):
 
 def guard_or_skip(tmp_path, guard):
     """Skip, with pteflow's own reason, when this host lacks `guard` (cgroup v2 without a memory controller)."""
-    p = write_pipeline(tmp_path / "probe.yaml", """\
+    p = write_pipeline(tmp_path, """\
         version: 1
         name: probe
         steps:
@@ -99,7 +76,7 @@ def guard_or_skip(tmp_path, guard):
             run: ["/bin/true"]
             limits: { memory: 64MiB }
         artifacts: []
-    """)
+    """, "probe.yaml")
     r = run_pteflow("run", p, "--out", tmp_path / "probe-out", "--memory-guard", guard, "--no-cache")
     if r.code == 3 and "is not available here" in r.err:
         pytest.skip(f"memory guard {guard} is not available on this host: {r.err.strip().splitlines()[-1]}")
@@ -132,7 +109,7 @@ def start_run(tmp_path, name, guard, store, extra=""):
     argv, n = tree_command(tmp_path, pids, guard)
     flag = tmp_path / f"{name}.second-run"
     quoted = " ".join(f"'{a}'" for a in argv)
-    p = write_pipeline(tmp_path / f"{name}.yaml", f"""\
+    p = write_pipeline(tmp_path, f"""\
         version: 1
         name: {name}
         steps:
@@ -141,7 +118,7 @@ def start_run(tmp_path, name, guard, store, extra=""):
             limits: {{ memory: 256MiB, timeout: 5m }}
         artifacts: []
         {extra}
-    """)
+    """, f"{name}.yaml")
     env = dict(os.environ, PTEFLOW_STORE=str(store))
     env.pop("GITHUB_ACTIONS", None)
     with open(tmp_path / f"{name}.stderr", "w") as err:
@@ -194,10 +171,11 @@ def test_a_dead_runs_cgroup_is_removed_by_the_next_run_and_a_live_runs_is_not(tm
     os.kill(supervisor, signal.SIGKILL)
     dead.send_signal(signal.SIGKILL)
     dead.wait(timeout=30)
-    time.sleep(0.5)
+    # Processes are stranded in the dead run's group now. Any pteflow that starts on this host from here
+    # on (a test running in parallel) may remove it before the run below does: that is the behaviour
+    # under test, so what is checked is that it is gone once the next run started, whoever removed it.
     stranded = [pid for pid in dead_pids if pid_alive(pid)]
-    assert stranded, "the test needs processes stranded in the dead run's cgroup"
-    assert dead_group.is_dir()
+    assert stranded or not dead_group.exists(), "the test needs processes stranded in the dead run's cgroup"
     parent = dead_group.parent
     # groups that look like pteflow's but are not a dead run of this user's, and one whose pid was reused
     foreign = parent / "pteflow-4194303-1-0"  # a pid above pid_max: never running
@@ -212,7 +190,6 @@ def test_a_dead_runs_cgroup_is_removed_by_the_next_run_and_a_live_runs_is_not(tm
         live, live_pids, _, _, _ = start_run(tmp_path, "live", guard, store)
         live_err = (tmp_path / "live.stderr").read_text()
         assert not dead_group.exists(), live_err
-        assert f'removed cgroup "{dead_group}" left by an earlier run that is gone' in live_err, live_err
         assert [pid for pid in dead_pids if pid_alive(pid)] == []
         assert not reused.exists(), "a group whose pid now names another process must go"
         assert foreign.exists() and other.exists(), "another user's group, or one pteflow did not name, was removed"
@@ -236,7 +213,7 @@ def test_a_dead_runs_cgroup_is_removed_by_the_next_run_and_a_live_runs_is_not(tm
 
 def limits_pipeline(path, memory=None, timeout=None, run=None):
     limits = ", ".join(x for x in (memory and f"memory: {memory}", timeout and f"timeout: {timeout}") if x)
-    return write_pipeline(path, f"""\
+    return write_pipeline(path.parent, f"""\
         version: 1
         name: limits
         steps:
@@ -244,7 +221,7 @@ def limits_pipeline(path, memory=None, timeout=None, run=None):
             run: {json.dumps(run)}
             limits: {{ {limits} }}
         artifacts: []
-    """)
+    """, path.name)
 
 
 def test_a_stored_step_beyond_the_current_memory_limit_runs_again_and_is_a_memory_kill(tmp_path):
