@@ -18,10 +18,14 @@
 #ifndef PF_PROC_INTERNAL_H
 #define PF_PROC_INTERNAL_H
 
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 
 #include "proc/proc.h"
+#include "util/buf.h"
 
 /* Why the step could not start, sent by the child on the close-on-exec error pipe with an errno. */
 enum { PF_PROC_STAGE_CGROUP = 1, PF_PROC_STAGE_STDIO, PF_PROC_STAGE_CWD, PF_PROC_STAGE_EXEC };
@@ -48,5 +52,26 @@ typedef struct pf_proc_sup_fds {
 
 /* In the child of fork(): become the supervisor of the step and never return. */
 _Noreturn void pf_proc_supervise(const pf_proc_spec *spec, const char *path, pf_guard *g, pf_proc_sup_fds fds);
+
+/* A step's output on its way to the log and the echo (sink.c). */
+typedef struct pf_proc_sink {
+	const char *name;
+	int log_fd;
+	bool echo;
+	EVP_MD_CTX *sha;
+	uint64_t bytes;
+	int write_errno;
+	char *carry; /* unredacted bytes held back: a secret may continue in the next read */
+	size_t carry_len;
+	pf_buf line; /* redacted text of the current echo line */
+} pf_proc_sink;
+
+/* Open the log of spec (none when spec->log_path is NULL); 0 or <0 with the error set. */
+int pf_proc_sink_open(pf_proc_sink *s, const pf_proc_spec *spec);
+/* Bytes read from the step; `final` flushes what was held back (see sink.c). */
+void pf_proc_sink_feed(pf_proc_sink *s, const char *p, size_t n, bool final);
+/* Flush, and the log's size and SHA-256 into out. */
+void pf_proc_sink_finish(pf_proc_sink *s, pf_proc_result *out);
+void pf_proc_sink_dispose(pf_proc_sink *s);
 
 #endif

@@ -10,13 +10,13 @@
  * owns the step's tree and ends it should pteflow die: see internal.h and
  * spawn.c) and a self-pipe that the SIGCHLD and SIGINT/SIGTERM/SIGHUP
  * handlers write to. pteflow is a child subreaper too, so the tree stays
- * findable should the supervisor itself be killed (see guard.h).
+ * findable should the supervisor itself be killed (see guard.h). The log
+ * and the echo are sink.c's.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,7 +38,6 @@
 #include "util/mem.h"
 
 #define READ_CHUNK 65536
-#define ECHO_LINE_MAX 65536
 #define DEFAULT_GRACE_MS 5000
 #define DRAIN_MS 2000
 
@@ -151,167 +150,6 @@ const char *pf_proc_end_name(pf_proc_end end)
 	return "unknown";
 }
 
-/* ---- output: log file (redacted, hashed) and live echo ---- */
-
-typedef struct sink {
-	const char *name;
-	int log_fd;
-	bool echo;
-	EVP_MD_CTX *sha;
-	uint64_t bytes;
-	int write_errno;
-	char *carry; /* unredacted bytes held back: a secret may continue in the next read */
-	size_t carry_len;
-	pf_buf line; /* redacted text of the current echo line */
-} sink;
-
-static void write_all(int fd, const char *p, size_t n, int *err)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			if (err && !*err)
-				*err = w < 0 ? errno : EIO;
-			return;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-static void echo_line(sink *s)
-{
-	pf_buf out;
-	pf_buf_init(&out, SIZE_MAX);
-	(void)pf_buf_printf(&out, "[%s] ", s->name);
-	(void)pf_buf_append(&out, s->line.data ? s->line.data : "", s->line.len);
-	(void)pf_buf_append(&out, "\n", 1);
-	write_all(STDERR_FILENO, out.data, out.len, NULL);
-	pf_buf_dispose(&out);
-	pf_buf_reset(&s->line);
-}
-
-/* Redacted bytes ready to go out: to the log (hashed) and, line by line, to stderr. */
-static void emit(sink *s, const char *p, size_t n)
-{
-	if (n == 0)
-		return;
-	if (s->log_fd >= 0) {
-		write_all(s->log_fd, p, n, &s->write_errno);
-		if (s->sha)
-			EVP_DigestUpdate(s->sha, p, n);
-		s->bytes += n;
-	}
-	if (!s->echo)
-		return;
-	while (n > 0) {
-		const char *nl = memchr(p, '\n', n);
-		size_t take = nl ? (size_t)(nl - p) : n;
-		if (s->line.len + take > ECHO_LINE_MAX) {
-			size_t room = ECHO_LINE_MAX - s->line.len;
-			(void)pf_buf_append(&s->line, p, room);
-			echo_line(s);
-			p += room;
-			n -= room;
-			continue;
-		}
-		(void)pf_buf_append(&s->line, p, take);
-		p += take;
-		n -= take;
-		if (nl) {
-			echo_line(s);
-			p++;
-			n--;
-		}
-	}
-}
-
-static void emit_redacted(sink *s, const char *p, size_t n)
-{
-	size_t out_len;
-	char *clean;
-	if (n == 0)
-		return;
-	clean = pf_secret_redact_n(p, n, &out_len);
-	emit(s, clean, out_len);
-	free(clean);
-}
-
-/*
- * Feed raw output. Bytes are emitted up to a cut such that no registered
- * secret straddles it (every secret that touches the window around the cut
- * lies inside the window, so pf_secret_contains on it finds it); the rest
- * waits in `carry` for the next read.
- */
-static void feed(sink *s, const char *p, size_t n, bool final)
-{
-	size_t keep = pf_secret_max_len(), len, cut;
-	char *data;
-	keep = keep ? keep - 1 : 0;
-	if (keep == 0 && s->carry_len == 0) {
-		emit(s, p, n);
-		return;
-	}
-	data = pf_xmalloc(s->carry_len + n + 1);
-	if (s->carry_len)
-		memcpy(data, s->carry, s->carry_len);
-	if (n)
-		memcpy(data + s->carry_len, p, n);
-	len = s->carry_len + n;
-	free(s->carry);
-	s->carry = NULL;
-	s->carry_len = 0;
-	if (final || keep == 0) {
-		emit_redacted(s, data, len);
-		free(data);
-		return;
-	}
-	cut = len > keep ? len - keep : 0;
-	while (cut > 0) {
-		size_t lo = cut > keep ? cut - keep : 0;
-		size_t hi = cut + keep < len ? cut + keep : len;
-		if (!pf_secret_contains(data + lo, hi - lo))
-			break;
-		cut--;
-	}
-	emit_redacted(s, data, cut);
-	s->carry_len = len - cut;
-	s->carry = pf_xmalloc(s->carry_len + 1);
-	memcpy(s->carry, data + cut, s->carry_len);
-	free(data);
-}
-
-static void sink_finish(sink *s, pf_proc_result *out)
-{
-	feed(s, NULL, 0, true);
-	if (s->echo && s->line.len)
-		echo_line(s);
-	if (s->sha) {
-		unsigned char md[32];
-		unsigned int mdlen = 0;
-		static const char hex[] = "0123456789abcdef";
-		EVP_DigestFinal_ex(s->sha, md, &mdlen);
-		for (unsigned int i = 0; i < mdlen && i < 32; i++) {
-			out->log_sha256[2 * i] = hex[md[i] >> 4];
-			out->log_sha256[2 * i + 1] = hex[md[i] & 15];
-		}
-		out->log_sha256[64] = '\0';
-	}
-	out->log_bytes = s->bytes;
-}
-
-static void sink_dispose(sink *s)
-{
-	if (s->log_fd >= 0)
-		close(s->log_fd);
-	if (s->sha)
-		EVP_MD_CTX_free(s->sha);
-	free(s->carry);
-	pf_buf_dispose(&s->line);
-}
-
 /* ---- spawning ---- */
 
 /* Full path of argv[0]: as given when it has a '/', else the first executable in envp's PATH. Caller frees. */
@@ -364,23 +202,6 @@ static void spawn_message(pf_proc_result *out, const pf_proc_spec *spec, const c
 
 enum reason { R_NONE, R_TIMEOUT, R_INTERRUPT, R_MEMORY };
 
-static int open_log(sink *s, const pf_proc_spec *spec)
-{
-	s->log_fd = -1;
-	pf_buf_init(&s->line, ECHO_LINE_MAX + 1);
-	s->name = spec->name ? spec->name : "step";
-	s->echo = spec->echo;
-	if (!spec->log_path)
-		return 0;
-	s->log_fd = open(spec->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (s->log_fd < 0)
-		return pf_error_errno("cannot write the log \"%s\"", spec->log_path);
-	s->sha = EVP_MD_CTX_new();
-	if (!s->sha || EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL) != 1)
-		return pf_error_set("cannot start SHA-256 for \"%s\"", spec->log_path);
-	return 0;
-}
-
 static void drain_self_pipe(void)
 {
 	char buf[64];
@@ -414,7 +235,7 @@ static void sweep(pf_guard *g, pid_t pgid)
 typedef struct run {
 	const pf_proc_spec *spec;
 	pf_proc_result *out;
-	sink s;
+	pf_proc_sink s;
 	pf_guard *g;
 	pid_t pid;       /* the step (its supervisor's child) */
 	pid_t sup;       /* the step's supervisor: see internal.h */
@@ -656,7 +477,7 @@ static int watch(run *r)
 			char buf[READ_CHUNK];
 			ssize_t n = read(r->out_pipe[0], buf, sizeof(buf));
 			if (n > 0)
-				feed(&r->s, buf, (size_t)n, false);
+				pf_proc_sink_feed(&r->s, buf, (size_t)n, false);
 			else if (n == 0 || (errno != EINTR && errno != EAGAIN))
 				r->eof = true;
 		}
@@ -721,7 +542,7 @@ int pf_proc_run(pf_proc_result *out, const pf_proc_spec *spec)
 	r.out_pipe[0] = r.out_pipe[1] = r.err_pipe[0] = r.err_pipe[1] = -1;
 	r.grace_ns = (spec->grace_ms ? spec->grace_ms : DEFAULT_GRACE_MS) * 1000000ULL;
 	out->guard.mode = spec->guard_mode;
-	if ((rc = open_log(&r.s, spec)) != 0 || (rc = ensure_self_pipe()) != 0)
+	if ((rc = pf_proc_sink_open(&r.s, spec)) != 0 || (rc = ensure_self_pipe()) != 0)
 		goto done;
 	path = resolve(spec->argv ? spec->argv[0] : NULL, spec->envp, out->spawn_error, sizeof(out->spawn_error));
 	if (!path) {
@@ -759,11 +580,11 @@ done:
 	if (chld_installed)
 		(void)sigaction(SIGCHLD, &old_chld, NULL);
 	if (r.s.name && (rc == 0 || rc == PF_EINTR)) {
-		sink_finish(&r.s, out);
+		pf_proc_sink_finish(&r.s, out);
 		if (r.s.write_errno)
 			pf_log_warn("the log \"%s\" is incomplete: %s", spec->log_path, strerror(r.s.write_errno));
 	}
-	sink_dispose(&r.s);
+	pf_proc_sink_dispose(&r.s);
 	stop_supervisor(&r, false);
 	if (r.status_r >= 0)
 		close(r.status_r);
