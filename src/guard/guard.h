@@ -85,8 +85,31 @@ int pf_guard_parent_attach(pf_guard *g, pid_t pid);
  */
 bool pf_guard_poll(pf_guard *g);
 
-/* Kill every process in the guard's cgroup (if any) with SIGKILL. */
+/* Kill every process in the guard's cgroup (if any) with SIGKILL. Async-signal-safe. */
 void pf_guard_kill_all(pf_guard *g);
+
+/*
+ * `pid` is pteflow's supervisor of the step (src/proc/): a process of
+ * pteflow's own in the step's tree that is no part of the step. It is never
+ * counted in the peak nor signalled by pf_guard_signal_tree().
+ */
+void pf_guard_set_supervisor(pf_guard *g, pid_t pid);
+
+/*
+ * Async-signal-safe, for the step's supervisor (a child subreaper, so every
+ * orphan of the step is its child): SIGKILL every child of the calling
+ * process, from /proc/<pid>/task/<tid>/children of its only thread (or,
+ * without that file, a scan of /proc). A killed child's own children come
+ * back to the caller, so calling it until no child is left reaches the
+ * whole tree. Returns how many were signalled.
+ */
+size_t pf_guard_kill_children(void);
+
+/*
+ * Async-signal-safe, for the step's supervisor once pteflow is gone: kill
+ * every member of the guard's cgroup (if any) and remove the group.
+ */
+void pf_guard_abandon(pf_guard *g);
 
 /* After the child was reaped; `rusage_maxrss_bytes` from wait4 is a fallback peak. */
 void pf_guard_finish(pf_guard *g, uint64_t rusage_maxrss_bytes, int term_signal, pf_guard_report *out);
@@ -96,6 +119,18 @@ void pf_guard_free(pf_guard *g);
 
 /* Async-signal-safe: remove every cgroup pteflow created (for fatal signals / atexit). */
 void pf_guard_cleanup_all(void);
+
+/*
+ * Remove the step cgroups left by pteflow runs that are gone (killed
+ * together with their step's supervisor, a crash): the groups named
+ * "pteflow-<pid>-<start>-<n>" where this host puts step groups (cgroup v1
+ * and v2), owned by this user, whose pid is not running or belongs to a
+ * process started at another time. Their processes are killed first. The
+ * groups of a live run, another user's, and anything pteflow did not name
+ * are left alone. Returns how many were removed; one that cannot be
+ * removed is a warning. `pteflow run` calls it before its first step.
+ */
+size_t pf_guard_remove_stale(void);
 
 /* Admission: available memory for a new step = min(MemAvailable, room left in pteflow's own cgroup). */
 int pf_guard_available(uint64_t *out_bytes);
@@ -110,14 +145,16 @@ int pf_guard_admit(const char *step_name, uint64_t expect_bytes, bool force);
 /*
  * Additions used by src/proc/ (and the tests).
  *
- * The process tree of a step is found from pteflow itself: src/proc/ makes
- * pteflow a child subreaper (PR_SET_CHILD_SUBREAPER), so a grandchild whose
- * parent dies (a setsid daemon included) is reparented to pteflow instead of
- * init and stays findable. The tree is then every process reachable through
- * /proc/<pid>/task/<tid>/children from pteflow (or, without that file, a
- * ppid walk of /proc/<pid>/stat). While a step runs, every child of pteflow
- * belongs to that step: pteflow runs one step at a time and starts no other
- * processes.
+ * The process tree of a step is found from pteflow itself: src/proc/ runs
+ * each step under a supervisor, a child of pteflow and a child subreaper
+ * (PR_SET_CHILD_SUBREAPER), so a grandchild whose parent dies (a setsid
+ * daemon included) is reparented to it instead of init and stays findable
+ * (pteflow is a subreaper too, should the supervisor die). The tree is then
+ * every process reachable through /proc/<pid>/task/<tid>/children from
+ * pteflow (or, without that file, a ppid walk of /proc/<pid>/stat), minus
+ * the supervisor (pf_guard_set_supervisor). While a step runs, every child
+ * of pteflow belongs to that step: pteflow runs one step at a time and
+ * starts no other processes.
  */
 
 /*

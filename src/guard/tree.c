@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "guard/internal.h"
 #include "guard/tree.h"
 #include "util/mem.h"
 
@@ -63,17 +64,28 @@ static bool parse_pid(const char *s, char **end, pid_t *out)
 	return true;
 }
 
+/*
+ * /proc/<pid>/stat into buf; returns where "(comm)" ends (its last ')'), or
+ * NULL when the process is gone. comm may hold spaces and ')'.
+ */
+static char *read_stat(pid_t pid, char *buf, size_t cap)
+{
+	char path[64], *p;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (pf_guard_tree_read_small(path, buf, cap) <= 0)
+		return NULL;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] ? p : NULL;
+}
+
 int pf_guard_tree_stat(pid_t pid, pf_guard_tree_stat_info *out)
 {
-	char path[64], buf[1024];
+	char buf[1024];
 	char *p, *end;
 	int field;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (pf_guard_tree_read_small(path, buf, sizeof(buf)) <= 0)
-		return -1;
-	/* "pid (comm) S ppid pgrp ...": comm may hold spaces and ')' */
-	p = strrchr(buf, ')');
-	if (!p || p[1] != ' ' || !p[2])
+	/* "pid (comm) S ppid pgrp ..." */
+	p = read_stat(pid, buf, sizeof(buf));
+	if (!p)
 		return -1;
 	out->state = p[2];
 	p += 3;
@@ -89,6 +101,27 @@ int pf_guard_tree_stat(pid_t pid, pf_guard_tree_stat_info *out)
 			out->pgid = v;
 		p = end;
 	}
+	return 0;
+}
+
+int pf_guard_tree_start_time(pid_t pid, uint64_t *out)
+{
+	char buf[1024];
+	char *p = read_stat(pid, buf, sizeof(buf)), *end;
+	unsigned long long v;
+	if (!p)
+		return -1;
+	/* after "(comm)": field 3 (state) ... field 22 (starttime) */
+	for (int field = 2; field < 22; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return -1;
+	}
+	errno = 0;
+	v = strtoull(p + 1, &end, 10);
+	if (end == p + 1 || errno)
+		return -1;
+	*out = (uint64_t)v;
 	return 0;
 }
 
@@ -244,3 +277,108 @@ bool pf_guard_tree_pss_bytes(pid_t pid, uint64_t *out)
 	*out = (uint64_t)kib * 1024ULL;
 	return true;
 }
+
+size_t pf_guard_tree_signal_listed(const char *text, bool cut, int sig)
+{
+	const char *p = text;
+	size_t n = 0;
+	while (*p) {
+		long pid = 0;
+		while (*p == ' ' || *p == '\n')
+			p++;
+		if (*p < '0' || *p > '9')
+			break;
+		while (*p >= '0' && *p <= '9' && pid < 4194304L * 1024L)
+			pid = pid * 10 + (*p++ - '0');
+		if (cut && *p == '\0')
+			break; /* the buffer may have cut this number short: another pid */
+		if (pid > 1) {
+			if (sig)
+				(void)kill((pid_t)pid, sig);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* ---- async-signal-safe: killing the children of the calling process ---- */
+
+/* Parent pid from the text of /proc/<pid>/stat ("pid (comm) S ppid ..."), or -1. */
+static long stat_ppid(const char *buf, ssize_t len)
+{
+	const char *p = NULL;
+	long ppid = 0;
+	for (ssize_t i = len - 1; i >= 0 && !p; i--)
+		if (buf[i] == ')')
+			p = buf + i;
+	if (!p || p[1] != ' ' || !p[2] || p[3] != ' ')
+		return -1;
+	for (p += 4; *p >= '0' && *p <= '9'; p++)
+		ppid = ppid * 10 + (*p - '0');
+	return ppid;
+}
+
+/* Without /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN): SIGKILL every process whose parent is us. */
+static size_t kill_children_by_scan(pid_t self)
+{
+	char dents[4096], path[64], stat[512];
+	size_t n = 0;
+	long got;
+	int dir = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return 0;
+	while ((got = syscall(SYS_getdents64, dir, dents, sizeof(dents))) > 0) {
+		for (long off = 0; off < got;) {
+			/* struct linux_dirent64: ino 8, off 8, reclen 2, type 1, name */
+			unsigned short reclen;
+			const char *name = dents + off + 19;
+			unsigned long pid = 0;
+			memcpy(&reclen, dents + off + 16, sizeof(reclen));
+			off += reclen;
+			for (const char *c = name; *c >= '0' && *c <= '9'; c++)
+				pid = pid * 10 + (unsigned long)(*c - '0');
+			if (pid <= 1 || name[0] < '0' || name[0] > '9')
+				continue;
+			memcpy(path, "/proc/", 6);
+			memcpy(path + 6 + pf_guard_u64_to_dec(path + 6, pid), "/stat", 6);
+			int fd = open(path, O_RDONLY | O_CLOEXEC);
+			ssize_t len = fd >= 0 ? read(fd, stat, sizeof(stat) - 1) : -1;
+			if (fd >= 0)
+				close(fd);
+			if (len <= 0)
+				continue;
+			stat[len] = '\0';
+			if (stat_ppid(stat, len) == (long)self && kill((pid_t)pid, SIGKILL) == 0)
+				n++;
+		}
+	}
+	close(dir);
+	return n;
+}
+
+size_t pf_guard_kill_children(void)
+{
+	pid_t self = getpid();
+	char path[64], buf[4096];
+	size_t at = 6, n;
+	ssize_t len;
+	int fd;
+	memcpy(path, "/proc/", 6);
+	at += pf_guard_u64_to_dec(path + at, (uint64_t)self);
+	memcpy(path + at, "/task/", 6);
+	at += 6;
+	at += pf_guard_u64_to_dec(path + at, (uint64_t)self);
+	memcpy(path + at, "/children", 10);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return kill_children_by_scan(self);
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return 0;
+	buf[len] = '\0';
+	n = pf_guard_tree_signal_listed(buf, (size_t)len == sizeof(buf) - 1, SIGKILL);
+	/* a full buffer may have cut the list: the caller comes back until nothing is left */
+	return n;
+}
+

@@ -6,16 +6,17 @@
  * interrupted, reap it and classify how it ended. Used by the run engine
  * once per step; a step runs minutes to hours and may print megabytes.
  *
- * One poll() loop watches the output pipe and a self-pipe that the SIGCHLD
- * and SIGINT/SIGTERM/SIGHUP handlers write to. pteflow becomes a child
- * subreaper so grandchildren that leave the process group (setsid) are
- * reparented to it and can still be found and killed (see guard.h).
+ * One poll() loop watches the output pipe, the step's supervisor (which
+ * owns the step's tree and ends it should pteflow die: see internal.h and
+ * spawn.c) and a self-pipe that the SIGCHLD and SIGINT/SIGTERM/SIGHUP
+ * handlers write to. pteflow is a child subreaper too, so the tree stays
+ * findable should the supervisor itself be killed (see guard.h). The log
+ * and the echo are sink.c's.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,12 +25,12 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "proc/internal.h"
 #include "proc/proc.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -37,7 +38,6 @@
 #include "util/mem.h"
 
 #define READ_CHUNK 65536
-#define ECHO_LINE_MAX 65536
 #define DEFAULT_GRACE_MS 5000
 #define DRAIN_MS 2000
 
@@ -150,167 +150,6 @@ const char *pf_proc_end_name(pf_proc_end end)
 	return "unknown";
 }
 
-/* ---- output: log file (redacted, hashed) and live echo ---- */
-
-typedef struct sink {
-	const char *name;
-	int log_fd;
-	bool echo;
-	EVP_MD_CTX *sha;
-	uint64_t bytes;
-	int write_errno;
-	char *carry; /* unredacted bytes held back: a secret may continue in the next read */
-	size_t carry_len;
-	pf_buf line; /* redacted text of the current echo line */
-} sink;
-
-static void write_all(int fd, const char *p, size_t n, int *err)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			if (err && !*err)
-				*err = w < 0 ? errno : EIO;
-			return;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-static void echo_line(sink *s)
-{
-	pf_buf out;
-	pf_buf_init(&out, SIZE_MAX);
-	(void)pf_buf_printf(&out, "[%s] ", s->name);
-	(void)pf_buf_append(&out, s->line.data ? s->line.data : "", s->line.len);
-	(void)pf_buf_append(&out, "\n", 1);
-	write_all(STDERR_FILENO, out.data, out.len, NULL);
-	pf_buf_dispose(&out);
-	pf_buf_reset(&s->line);
-}
-
-/* Redacted bytes ready to go out: to the log (hashed) and, line by line, to stderr. */
-static void emit(sink *s, const char *p, size_t n)
-{
-	if (n == 0)
-		return;
-	if (s->log_fd >= 0) {
-		write_all(s->log_fd, p, n, &s->write_errno);
-		if (s->sha)
-			EVP_DigestUpdate(s->sha, p, n);
-		s->bytes += n;
-	}
-	if (!s->echo)
-		return;
-	while (n > 0) {
-		const char *nl = memchr(p, '\n', n);
-		size_t take = nl ? (size_t)(nl - p) : n;
-		if (s->line.len + take > ECHO_LINE_MAX) {
-			size_t room = ECHO_LINE_MAX - s->line.len;
-			(void)pf_buf_append(&s->line, p, room);
-			echo_line(s);
-			p += room;
-			n -= room;
-			continue;
-		}
-		(void)pf_buf_append(&s->line, p, take);
-		p += take;
-		n -= take;
-		if (nl) {
-			echo_line(s);
-			p++;
-			n--;
-		}
-	}
-}
-
-static void emit_redacted(sink *s, const char *p, size_t n)
-{
-	size_t out_len;
-	char *clean;
-	if (n == 0)
-		return;
-	clean = pf_secret_redact_n(p, n, &out_len);
-	emit(s, clean, out_len);
-	free(clean);
-}
-
-/*
- * Feed raw output. Bytes are emitted up to a cut such that no registered
- * secret straddles it (every secret that touches the window around the cut
- * lies inside the window, so pf_secret_contains on it finds it); the rest
- * waits in `carry` for the next read.
- */
-static void feed(sink *s, const char *p, size_t n, bool final)
-{
-	size_t keep = pf_secret_max_len(), len, cut;
-	char *data;
-	keep = keep ? keep - 1 : 0;
-	if (keep == 0 && s->carry_len == 0) {
-		emit(s, p, n);
-		return;
-	}
-	data = pf_xmalloc(s->carry_len + n + 1);
-	if (s->carry_len)
-		memcpy(data, s->carry, s->carry_len);
-	if (n)
-		memcpy(data + s->carry_len, p, n);
-	len = s->carry_len + n;
-	free(s->carry);
-	s->carry = NULL;
-	s->carry_len = 0;
-	if (final || keep == 0) {
-		emit_redacted(s, data, len);
-		free(data);
-		return;
-	}
-	cut = len > keep ? len - keep : 0;
-	while (cut > 0) {
-		size_t lo = cut > keep ? cut - keep : 0;
-		size_t hi = cut + keep < len ? cut + keep : len;
-		if (!pf_secret_contains(data + lo, hi - lo))
-			break;
-		cut--;
-	}
-	emit_redacted(s, data, cut);
-	s->carry_len = len - cut;
-	s->carry = pf_xmalloc(s->carry_len + 1);
-	memcpy(s->carry, data + cut, s->carry_len);
-	free(data);
-}
-
-static void sink_finish(sink *s, pf_proc_result *out)
-{
-	feed(s, NULL, 0, true);
-	if (s->echo && s->line.len)
-		echo_line(s);
-	if (s->sha) {
-		unsigned char md[32];
-		unsigned int mdlen = 0;
-		static const char hex[] = "0123456789abcdef";
-		EVP_DigestFinal_ex(s->sha, md, &mdlen);
-		for (unsigned int i = 0; i < mdlen && i < 32; i++) {
-			out->log_sha256[2 * i] = hex[md[i] >> 4];
-			out->log_sha256[2 * i + 1] = hex[md[i] & 15];
-		}
-		out->log_sha256[64] = '\0';
-	}
-	out->log_bytes = s->bytes;
-}
-
-static void sink_dispose(sink *s)
-{
-	if (s->log_fd >= 0)
-		close(s->log_fd);
-	if (s->sha)
-		EVP_MD_CTX_free(s->sha);
-	free(s->carry);
-	pf_buf_dispose(&s->line);
-}
-
 /* ---- spawning ---- */
 
 /* Full path of argv[0]: as given when it has a '/', else the first executable in envp's PATH. Caller frees. */
@@ -340,88 +179,17 @@ static char *resolve(const char *arg0, char *const *envp, char *why, size_t why_
 	return NULL;
 }
 
-enum { STAGE_CGROUP = 1, STAGE_STDIO, STAGE_CWD, STAGE_EXEC };
-
-/*
- * In the child: close every descriptor above stderr except `keep` (the
- * close-on-exec error pipe). pteflow opens its own with O_CLOEXEC, but not
- * what it inherited or what a library opened without it; a step must not
- * hold them (a pipe kept open, a lock, a socket). Async-signal-safe.
- */
-static void close_other_fds(int keep)
-{
-	struct rlimit rl;
-	int max_fd = 65536;
-#ifdef SYS_close_range
-	/* Linux >= 5.9 */
-	if (keep <= STDERR_FILENO) {
-		if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
-			return;
-	} else if ((keep == 3 || syscall(SYS_close_range, 3U, (unsigned)keep - 1U, 0U) == 0) &&
-	           syscall(SYS_close_range, (unsigned)keep + 1U, ~0U, 0U) == 0) {
-		return;
-	}
-#endif
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)max_fd)
-		max_fd = (int)rl.rlim_cur;
-	for (int fd = 3; fd < max_fd; fd++)
-		if (fd != keep)
-			(void)close(fd);
-}
-
-/* In the child: nothing but async-signal-safe calls until execve. */
-static void child(const pf_proc_spec *spec, const char *path, pf_guard *g, int out_w, int err_w)
-{
-	int report[2] = {0, 0}, fd, rc;
-	static const int reset[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD};
-	struct sigaction sa;
-	sigset_t empty;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	for (size_t i = 0; i < sizeof(reset) / sizeof(reset[0]); i++)
-		(void)sigaction(reset[i], &sa, NULL);
-	sigemptyset(&empty);
-	(void)sigprocmask(SIG_SETMASK, &empty, NULL);
-	(void)setpgid(0, 0);
-	rc = pf_guard_child_enter(g);
-	if (rc != 0) {
-		report[0] = STAGE_CGROUP;
-		report[1] = -rc;
-		goto fail;
-	}
-	fd = open("/dev/null", O_RDONLY);
-	if (fd < 0 || dup2(fd, STDIN_FILENO) < 0 || dup2(out_w, STDOUT_FILENO) < 0 || dup2(out_w, STDERR_FILENO) < 0) {
-		report[0] = STAGE_STDIO;
-		report[1] = errno;
-		goto fail;
-	}
-	close_other_fds(err_w);
-	if (spec->cwd && chdir(spec->cwd) != 0) {
-		report[0] = STAGE_CWD;
-		report[1] = errno;
-		goto fail;
-	}
-	execve(path, spec->argv, spec->envp);
-	report[0] = STAGE_EXEC;
-	report[1] = errno;
-fail : {
-	ssize_t w = write(err_w, report, sizeof(report));
-	(void)w;
-}
-	_exit(127);
-}
-
 static void spawn_message(pf_proc_result *out, const pf_proc_spec *spec, const char *path, const int report[2])
 {
 	const char *e = strerror(report[1]);
 	switch (report[0]) {
-	case STAGE_CGROUP:
+	case PF_PROC_STAGE_CGROUP:
 		snprintf(out->spawn_error, sizeof(out->spawn_error), "cannot enter its memory cgroup: %s", e);
 		break;
-	case STAGE_STDIO:
+	case PF_PROC_STAGE_STDIO:
 		snprintf(out->spawn_error, sizeof(out->spawn_error), "cannot set up its input and output: %s", e);
 		break;
-	case STAGE_CWD:
+	case PF_PROC_STAGE_CWD:
 		snprintf(out->spawn_error, sizeof(out->spawn_error), "working folder \"%s\": %s", spec->cwd, e);
 		break;
 	default:
@@ -433,23 +201,6 @@ static void spawn_message(pf_proc_result *out, const pf_proc_spec *spec, const c
 /* ---- the run ---- */
 
 enum reason { R_NONE, R_TIMEOUT, R_INTERRUPT, R_MEMORY };
-
-static int open_log(sink *s, const pf_proc_spec *spec)
-{
-	s->log_fd = -1;
-	pf_buf_init(&s->line, ECHO_LINE_MAX + 1);
-	s->name = spec->name ? spec->name : "step";
-	s->echo = spec->echo;
-	if (!spec->log_path)
-		return 0;
-	s->log_fd = open(spec->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (s->log_fd < 0)
-		return pf_error_errno("cannot write the log \"%s\"", spec->log_path);
-	s->sha = EVP_MD_CTX_new();
-	if (!s->sha || EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL) != 1)
-		return pf_error_set("cannot start SHA-256 for \"%s\"", spec->log_path);
-	return 0;
-}
 
 static void drain_self_pipe(void)
 {
@@ -484,9 +235,13 @@ static void sweep(pf_guard *g, pid_t pgid)
 typedef struct run {
 	const pf_proc_spec *spec;
 	pf_proc_result *out;
-	sink s;
+	pf_proc_sink s;
 	pf_guard *g;
-	pid_t pid;
+	pid_t pid;       /* the step (its supervisor's child) */
+	pid_t sup;       /* the step's supervisor: see internal.h */
+	int life_w;      /* the lifeline: the supervisor ends the tree when it closes */
+	int status_r;    /* pf_proc_msg records from the supervisor */
+	bool sup_lost;   /* the supervisor died before the step was reported */
 	int out_pipe[2], err_pipe[2];
 	int status;
 	struct rusage ru;
@@ -495,14 +250,87 @@ typedef struct run {
 	uint64_t start_ns, deadline, kill_at, drain_until, grace_ns;
 } run;
 
-/* Fork and exec; the close-on-exec error pipe says whether execve succeeded. */
+/*
+ * One message from the supervisor within wait_ms (-1: as long as it takes).
+ * 1: *m is filled; 0: nothing yet; -1: the supervisor is gone.
+ */
+static int read_msg(run *r, pf_proc_msg *m, int wait_ms)
+{
+	struct pollfd p = {r->status_r, POLLIN, 0};
+	ssize_t n;
+	if (r->status_r < 0)
+		return -1;
+	while (poll(&p, 1, wait_ms) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
+		return 0;
+	do {
+		n = read(r->status_r, m, sizeof(*m)); /* written whole: below PIPE_BUF */
+	} while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(*m) ? 1 : -1;
+}
+
+/* Has the step ended? Waits up to wait_ms for the supervisor to say so. */
+static void check_exit(run *r, int wait_ms)
+{
+	pf_proc_msg m;
+	int got;
+	if (r->reaped)
+		return;
+	got = read_msg(r, &m, wait_ms);
+	if (got == 0 || (got == 1 && m.kind != PF_PROC_MSG_EXITED))
+		return;
+	if (got == 1) {
+		r->status = m.status;
+		r->ru = m.ru;
+	} else {
+		/* the supervisor was killed: the step went with it (PR_SET_PDEATHSIG), its orphans came to us */
+		r->sup_lost = true;
+		r->status = SIGKILL; /* a wait status: killed by SIGKILL */
+		memset(&r->ru, 0, sizeof(r->ru));
+	}
+	r->reaped = true;
+	r->out->wall_ms = (mono_ns() - r->start_ns) / 1000000ULL;
+}
+
+/*
+ * Let the supervisor go and reap it. `quit` after a normal end: it exits
+ * and leaves the cgroup to pf_guard_finish and pf_guard_free; else it ends
+ * whatever is left of the tree and removes the cgroup, as when pteflow dies.
+ */
+static void stop_supervisor(run *r, bool quit)
+{
+	if (r->life_w >= 0) {
+		char c = PF_PROC_LIFELINE_QUIT;
+		if (quit && write(r->life_w, &c, 1) != 1)
+			pf_log_warn("cannot tell the supervisor of step \"%s\" to exit: %s", r->s.name, strerror(errno));
+		close(r->life_w);
+		r->life_w = -1;
+	}
+	if (r->sup > 0)
+		while (waitpid(r->sup, NULL, 0) < 0 && errno == EINTR)
+			;
+	r->sup = -1;
+	if (r->sup_lost && r->pid > 0)
+		(void)waitpid(r->pid, NULL, WNOHANG); /* came back to us when its supervisor died */
+}
+
+/*
+ * Fork the supervisor, which forks the step; it says the step's pid, then
+ * the close-on-exec error pipe says whether execve succeeded.
+ */
 static int start(run *r, const char *path)
 {
 	sigset_t block, old_mask;
 	ssize_t rd;
-	int report[2] = {0, 0};
-	if (pipe2(r->out_pipe, O_CLOEXEC) != 0 || pipe2(r->err_pipe, O_CLOEXEC) != 0)
-		return pf_error_errno("cannot create a pipe for step \"%s\"", r->s.name);
+	int report[2] = {0, 0}, life[2] = {-1, -1}, status[2] = {-1, -1}, got = 0, rc = 0;
+	pf_proc_msg m;
+	if (pipe2(r->out_pipe, O_CLOEXEC) != 0 || pipe2(r->err_pipe, O_CLOEXEC) != 0 || pipe2(life, O_CLOEXEC) != 0 ||
+	    pipe2(status, O_CLOEXEC) != 0) {
+		rc = pf_error_errno("cannot create a pipe for step \"%s\"", r->s.name);
+		goto done;
+	}
 	sigemptyset(&block);
 	sigaddset(&block, SIGCHLD);
 	sigaddset(&block, SIGINT);
@@ -510,17 +338,35 @@ static int start(run *r, const char *path)
 	sigaddset(&block, SIGHUP);
 	sigprocmask(SIG_BLOCK, &block, &old_mask);
 	r->start_ns = mono_ns();
-	r->pid = fork();
-	if (r->pid == 0)
-		child(r->spec, path, r->g, r->out_pipe[1], r->err_pipe[1]);
-	if (r->pid > 0) {
-		(void)setpgid(r->pid, r->pid); /* also in the child: whichever runs first */
-		running_pgid = r->pid;
-		(void)pf_guard_parent_attach(r->g, r->pid);
+	r->sup = fork();
+	if (r->sup == 0) {
+		pf_proc_sup_fds fds = {life[0], status[1], r->out_pipe[1], r->err_pipe[1]};
+		pf_proc_supervise(r->spec, path, r->g, fds);
+	}
+	r->life_w = life[1];
+	r->status_r = status[0];
+	life[1] = status[0] = -1;
+	close(status[1]);
+	status[1] = -1;
+	if (r->sup > 0) {
+		pf_guard_set_supervisor(r->g, r->sup);
+		got = read_msg(r, &m, -1);
+		if (got == 1 && m.kind == PF_PROC_MSG_STARTED && m.pid > 0) {
+			r->pid = m.pid;
+			running_pgid = r->pid;
+			(void)pf_guard_parent_attach(r->g, r->pid);
+		}
 	}
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
-	if (r->pid < 0)
-		return pf_error_errno("cannot start step \"%s\"", r->s.name);
+	if (r->sup < 0) {
+		rc = pf_error_errno("cannot start step \"%s\"", r->s.name);
+		goto done;
+	}
+	if (r->pid <= 0) {
+		rc = pf_error_code(PF_EENV, "cannot start step \"%s\": %s", r->s.name,
+		                   got == 1 && m.pid < 0 ? strerror(-m.pid) : "its supervisor ended at once");
+		goto done;
+	}
 	close(r->out_pipe[1]);
 	close(r->err_pipe[1]);
 	r->out_pipe[1] = r->err_pipe[1] = -1;
@@ -530,9 +376,8 @@ static int start(run *r, const char *path)
 	if (rd == (ssize_t)sizeof(report)) {
 		spawn_message(r->out, r->spec, path, report);
 		r->out->end = PF_END_SPAWN;
-		while (wait4(r->pid, &r->status, 0, &r->ru) < 0 && errno == EINTR)
-			;
-		r->reaped = true;
+		check_exit(r, -1);
+		r->out->wall_ms = 0;
 		r->eof = true;
 	}
 	if (r->spec->timeout_ms) {
@@ -541,7 +386,14 @@ static int start(run *r, const char *path)
 		if (pf_mul_overflow(r->spec->timeout_ms, 1000000ULL, &ns) || pf_add_overflow(r->start_ns, ns, &r->deadline))
 			r->deadline = UINT64_MAX;
 	}
-	return 0;
+done:
+	for (int i = 0; i < 2; i++) {
+		if (life[i] >= 0)
+			close(life[i]);
+		if (status[i] >= 0)
+			close(status[i]);
+	}
+	return rc;
 }
 
 /* Begin stopping the tree for `why` (SIGTERM now, SIGKILL after the grace). */
@@ -557,10 +409,7 @@ static int tick(run *r)
 {
 	uint64_t now;
 	int timeout_ms = 100, gi;
-	if (!r->reaped && wait4(r->pid, &r->status, WNOHANG, &r->ru) == r->pid) {
-		r->reaped = true;
-		r->out->wall_ms = (mono_ns() - r->start_ns) / 1000000ULL;
-	}
+	check_exit(r, 0);
 	now = mono_ns();
 	if (interrupted && r->reason == R_NONE)
 		begin_stop(r, R_INTERRUPT, now);
@@ -602,7 +451,7 @@ static int watch(run *r)
 {
 	int rc = 0;
 	while (!(r->reaped && r->eof)) {
-		struct pollfd pfd[2];
+		struct pollfd pfd[3];
 		nfds_t nfds = 0;
 		int timeout_ms = tick(r);
 		if (r->reaped && r->eof)
@@ -615,6 +464,11 @@ static int watch(run *r)
 		}
 		pfd[nfds].fd = self_pipe[0];
 		pfd[nfds++].events = POLLIN;
+		if (!r->reaped) {
+			/* the supervisor's word that the step ended (no SIGCHLD: the step is not our child) */
+			pfd[nfds].fd = r->status_r;
+			pfd[nfds++].events = POLLIN;
+		}
 		if (poll(pfd, nfds, timeout_ms) < 0 && errno != EINTR) {
 			rc = pf_error_errno("poll failed while running step \"%s\"", r->s.name);
 			break;
@@ -623,7 +477,7 @@ static int watch(run *r)
 			char buf[READ_CHUNK];
 			ssize_t n = read(r->out_pipe[0], buf, sizeof(buf));
 			if (n > 0)
-				feed(&r->s, buf, (size_t)n, false);
+				pf_proc_sink_feed(&r->s, buf, (size_t)n, false);
 			else if (n == 0 || (errno != EINTR && errno != EAGAIN))
 				r->eof = true;
 		}
@@ -632,10 +486,7 @@ static int watch(run *r)
 	if (!r->reaped) {
 		/* poll failed: do not leave the tree behind */
 		(void)pf_guard_signal_tree(r->g, r->pid, SIGKILL);
-		while (wait4(r->pid, &r->status, 0, &r->ru) < 0 && errno == EINTR)
-			;
-		r->reaped = true;
-		r->out->wall_ms = (mono_ns() - r->start_ns) / 1000000ULL;
+		check_exit(r, -1);
 	}
 	return rc;
 }
@@ -678,7 +529,7 @@ int pf_proc_run(pf_proc_result *out, const pf_proc_spec *spec)
 	run r;
 	char *path = NULL;
 	struct sigaction sa, old_chld;
-	bool chld_installed = false;
+	bool chld_installed = false, classified = false;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -686,10 +537,12 @@ int pf_proc_run(pf_proc_result *out, const pf_proc_spec *spec)
 	r.spec = spec;
 	r.out = out;
 	r.pid = -1;
+	r.sup = -1;
+	r.life_w = r.status_r = -1;
 	r.out_pipe[0] = r.out_pipe[1] = r.err_pipe[0] = r.err_pipe[1] = -1;
 	r.grace_ns = (spec->grace_ms ? spec->grace_ms : DEFAULT_GRACE_MS) * 1000000ULL;
 	out->guard.mode = spec->guard_mode;
-	if ((rc = open_log(&r.s, spec)) != 0 || (rc = ensure_self_pipe()) != 0)
+	if ((rc = pf_proc_sink_open(&r.s, spec)) != 0 || (rc = ensure_self_pipe()) != 0)
 		goto done;
 	path = resolve(spec->argv ? spec->argv[0] : NULL, spec->envp, out->spawn_error, sizeof(out->spawn_error));
 	if (!path) {
@@ -712,19 +565,29 @@ int pf_proc_run(pf_proc_result *out, const pf_proc_spec *spec)
 	rc = watch(&r);
 	/* nothing the step started may outlive it, even after a clean exit */
 	sweep(r.g, r.pid);
+	stop_supervisor(&r, true);
 	running_pgid = 0;
 	classify(&r);
+	classified = true;
 	if (out->end == PF_END_INTERRUPTED && rc == 0)
 		rc = pf_error_code(PF_EINTR, "step \"%s\" was stopped because pteflow was interrupted", r.s.name);
 done:
+	if (rc < 0 && !classified && out->end == PF_END_OK) {
+		/* set-up failed (guard, pipes, fork): never a success, which the store would keep */
+		out->end = PF_END_SPAWN;
+		snprintf(out->spawn_error, sizeof(out->spawn_error), "%s", pf_error_last());
+	}
 	if (chld_installed)
 		(void)sigaction(SIGCHLD, &old_chld, NULL);
 	if (r.s.name && (rc == 0 || rc == PF_EINTR)) {
-		sink_finish(&r.s, out);
+		pf_proc_sink_finish(&r.s, out);
 		if (r.s.write_errno)
 			pf_log_warn("the log \"%s\" is incomplete: %s", spec->log_path, strerror(r.s.write_errno));
 	}
-	sink_dispose(&r.s);
+	pf_proc_sink_dispose(&r.s);
+	stop_supervisor(&r, false);
+	if (r.status_r >= 0)
+		close(r.status_r);
 	pf_guard_free(r.g);
 	for (int i = 0; i < 2; i++) {
 		if (r.out_pipe[i] >= 0)

@@ -507,6 +507,23 @@ const char *const *pf_inc_skip_names(const pf_inc *inc)
 	return inc->skip;
 }
 
+char *pf_inc_limits_reason(const pf_step *s, uint64_t stored_peak_bytes, uint64_t stored_wall_ms)
+{
+	char *a = NULL, *b = NULL, *why = NULL;
+	if (s->limits.memory_bytes && stored_peak_bytes > s->limits.memory_bytes) {
+		a = pf_format_size(stored_peak_bytes);
+		b = pf_format_size(s->limits.memory_bytes);
+		why = pf_xasprintf("limits: the stored run peaked at %s, above limits.memory %s", a, b);
+	} else if (s->limits.timeout_ms && stored_wall_ms > s->limits.timeout_ms) {
+		a = pf_format_duration(stored_wall_ms);
+		b = pf_format_duration(s->limits.timeout_ms);
+		why = pf_xasprintf("limits: the stored run took %s, longer than limits.timeout %s", a, b);
+	}
+	free(a);
+	free(b);
+	return why;
+}
+
 /* A hit: the stored run's figures become the step's, so the manifest still says how its outputs were made. */
 static void fill_cached(pf_step_record *sr, const pf_store_entry *e, uint64_t restore_ms)
 {
@@ -562,6 +579,12 @@ int pf_inc_before_step(pf_inc *inc, const pf_step *s, pf_step_record *sr, char *
 	if (rebuild)
 		goto done;
 	rc = pf_store_get(&e, inc->store, sr->fingerprint);
+	if (rc == 0 && (sr->cache_reason = pf_inc_limits_reason(s, e->peak_bytes, e->wall_ms)) != NULL) {
+		pf_log_info("step \"%s\": stored, but it runs again under this run's guard (%s)", s->name,
+			    sr->cache_reason);
+		rc = 0;
+		goto done;
+	}
 	if (rc == 0) {
 		t1 = pf_clock_mono_ms();
 		rc = pf_store_restore(inc->store, e, inc->ictx->out);

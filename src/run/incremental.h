@@ -90,6 +90,16 @@ int pf_inc_fingerprint(pf_fingerprint *fp, pf_inc *inc, const pf_step *s, char *
  */
 char *pf_inc_miss_reason(pf_inc *inc, const pf_step *s, const pf_fingerprint *fp, char **component);
 
+/*
+ * Whether a stored run of step s (its peak memory and duration) could have
+ * happened under the step's current limits. The limits are no part of the
+ * fingerprint, so a looser limit still hits; a stored result that crossed
+ * today's limits.memory or limits.timeout must not be reused, as no guard
+ * of this run would have let it finish. NULL when it fits; else why not,
+ * "limits: ..." (heap), for the manifest's cache.reason and `explain`.
+ */
+char *pf_inc_limits_reason(const pf_step *s, uint64_t stored_peak_bytes, uint64_t stored_wall_ms);
+
 /* Remember the outputs (path, sha256) a step produced or restored, for the steps after it. */
 void pf_inc_add_upstream(pf_inc *inc, const pf_store_file *files, size_t n);
 

@@ -322,7 +322,7 @@ static int run_one_step(run_ctx *c, size_t idx, pf_step_record *sr)
 	const pf_step *s = &c->plan->steps[idx];
 	char **argv = NULL, **envp = NULL;
 	size_t n_argv = 0;
-	char *log_rel = NULL, *log_abs = NULL, *result_path = NULL, *cwd = NULL, *why = NULL;
+	char *log_rel = NULL, *log_abs = NULL, *result_path = NULL, *cwd = NULL, *why = NULL, *setup_error = NULL;
 	pf_proc_spec spec;
 	pf_snapshot before;
 	int rc, lock_fd = -1;
@@ -412,13 +412,15 @@ static int run_one_step(run_ctx *c, size_t idx, pf_step_record *sr)
 	pf_gha_group_begin(s->name);
 	rc = pf_proc_run(&sr->result, &spec);
 	pf_gha_group_end();
+	if (rc < 0 && rc != PF_EINTR)
+		setup_error = pf_xstrdup(pf_error_last()); /* before reading the result file sets another */
 	sr->ran = true;
 	sr->log_path = pf_xstrdup(log_rel);
 	read_step_result(sr, result_path);
 	pf_inc_after_step(&c->inc, s, sr, &before, lock_fd);
 	lock_fd = -1;
 	if (rc < 0 && rc != PF_EINTR) {
-		record_failure(c->rec, "step \"%s\" could not run: %s", s->name, pf_error_last());
+		record_failure(c->rec, "step \"%s\" could not run: %s", s->name, setup_error);
 		goto done;
 	}
 	why = pf_proc_describe(&sr->result);
@@ -462,6 +464,7 @@ done:
 	pf_store_unlock(lock_fd);
 	pf_snapshot_dispose(&before);
 	free(why);
+	free(setup_error);
 	free(cwd);
 	free(log_rel);
 	free(log_abs);
@@ -735,6 +738,7 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 	}
 	if ((rc = make_out_dir(&c)) < 0)
 		goto done;
+	(void)pf_guard_remove_stale(); /* cgroups of earlier runs that were killed with their supervisor */
 
 	pf_run_host(&rec->host);
 	pf_vcs_describe(&rec->git, c.pipeline_dir);
@@ -856,6 +860,7 @@ static void explain_step(run_ctx *c, const pf_step *s, pf_explain_step *es)
 	size_t n_argv = 0;
 	pf_fingerprint fp;
 	pf_store_entry *e = NULL;
+	bool stored;
 	pf_fp_init(&fp);
 	es->name = pf_xstrdup(s->name);
 	es->status = "unknown";
@@ -871,7 +876,14 @@ static void explain_step(run_ctx *c, const pf_step *s, pf_explain_step *es)
 		es->status = "off";
 		goto later_unknown;
 	}
-	if (pf_store_get(&e, c->inc.store, fp.sha256) == 0) {
+	stored = pf_store_get(&e, c->inc.store, fp.sha256) == 0;
+	if (stored && (es->reason = pf_inc_limits_reason(s, e->peak_bytes, e->wall_ms)) != NULL) {
+		/* stored, but beyond this run's limits: it would run under its guard */
+		es->status = "miss";
+		es->component = pf_xstrdup("limits");
+		goto later_unknown;
+	}
+	if (stored) {
 		es->status = "hit";
 		es->stored_utc = pf_xstrdup(e->created_utc);
 		es->stored_wall_ms = e->wall_ms;

@@ -2,6 +2,7 @@
 source tree, the project's Python, and a helper that runs pteflow and keeps
 everything it printed. ctest sets PTEFLOW_BIN, PTEFLOW_SOURCE_DIR,
 PTEFLOW_BINARY_DIR and PTEFLOW_PYTHON."""
+import json
 import os
 import pathlib
 import contextlib
@@ -9,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 
 import pytest
 
@@ -58,6 +60,30 @@ def run_pteflow(*args, env=None, cwd=None, timeout=600, input=None):
         if own_store:
             shutil.rmtree(own_store, ignore_errors=True)
     return Result(proc)
+
+
+def write_pipeline(tmp_path, body, name="p.yaml"):
+    """Write a pipeline (dedented) into tmp_path; returns its path."""
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def manifest_of(out):
+    return json.loads((pathlib.Path(out) / "manifest.json").read_text())
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it has stopped running.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 @pytest.fixture

@@ -12,30 +12,7 @@ import time
 
 import pytest
 
-from conftest import PTEFLOW, PYTHON, run_pteflow, small_tmpfs, tool
-
-
-def write_pipeline(tmp_path, body, name="p.yaml"):
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(body))
-    return path
-
-
-def manifest_of(out):
-    return json.loads((pathlib.Path(out) / "manifest.json").read_text())
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(0); it has stopped running.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[1].split()[0] != "Z"
-    except OSError:
-        return False
+from conftest import PTEFLOW, PYTHON, manifest_of, pid_alive, run_pteflow, small_tmpfs, tool, write_pipeline
 
 
 OK_PIPELINE = """\

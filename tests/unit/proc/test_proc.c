@@ -142,6 +142,31 @@ Test(proc_end, command_not_found_is_a_spawn_failure)
 	free(d);
 }
 
+Test(proc_end, a_guard_that_cannot_be_set_up_is_never_a_success)
+{
+	/* the run engine stores a step whose end is PF_END_OK: a step that never ran must not look like one */
+	const char *argv[] = {"/bin/true", NULL};
+	pf_guard_mode mode = PF_GUARD_CGROUP2;
+	char *dir = pf_guard_cgroup_parent(mode);
+	pf_proc_spec s;
+	pf_proc_result r;
+	if (dir) {
+		free(dir);
+		mode = PF_GUARD_CGROUP1;
+		dir = pf_guard_cgroup_parent(mode);
+	}
+	if (dir) {
+		free(dir);
+		cr_skip_test("both cgroup guards work on this host: none fails to set up");
+	}
+	spec_init(&s, argv);
+	s.guard_mode = mode;
+	s.memory_limit_bytes = 64 * MIB;
+	cr_assert_lt(pf_proc_run(&r, &s), 0);
+	cr_assert_eq(r.end, PF_END_SPAWN, "%s", pf_proc_end_name(r.end));
+	cr_assert(strstr(r.spawn_error, "is not available here") != NULL, "%s", r.spawn_error);
+}
+
 Test(proc_end, exec_failure_is_a_spawn_failure)
 {
 	const char *argv[] = {"/dev/null", NULL}; /* not executable: execve fails with EACCES */
