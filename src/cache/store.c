@@ -330,8 +330,11 @@ int pf_store_put(pf_store *s, pf_store_entry *e, const char *out_dir, uint64_t *
 		rc = pf_error_errno("the output folder \"%s\" cannot be opened", out_dir);
 		goto done;
 	}
-	if ((rc = lock = pf_store_lock_store(s, false)) < 0)
+	lock = pf_store_lock_store(s, false);
+	if (lock < 0) {
+		rc = lock;
 		goto done;
+	}
 	for (size_t i = 0; i < e->n_outputs && rc == 0; i++)
 		rc = pf_store_object_put(s, &e->outputs[i], out_fd, false, &copied);
 	if (rc == 0 && e->log.path)

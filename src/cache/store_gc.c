@@ -29,6 +29,8 @@ static DIR *open_dir(int fd)
 	DIR *dir = d >= 0 ? fdopendir(d) : NULL;
 	if (!dir && d >= 0)
 		close(d);
+	if (dir)
+		rewinddir(dir); /* a dup shares the offset an earlier listing left at the end */
 	return dir;
 }
 
@@ -193,8 +195,9 @@ int pf_store_gc(pf_store_gc_report *r, pf_store *s, uint64_t max_bytes, bool dry
 	uint64_t live = 0, on_disk = 0;
 	int rc, lock;
 	memset(r, 0, sizeof(*r));
-	if ((rc = lock = pf_store_lock_store(s, true)) < 0)
-		return rc;
+	lock = pf_store_lock_store(s, true);
+	if (lock < 0)
+		return lock;
 	if ((rc = load_entries(&entries, &n, s, &broken, &n_broken)) < 0)
 		goto done;
 	scan_objects(&objs, &n_objs, s);

@@ -306,6 +306,7 @@ static int object_open(pf_store *s, const pf_store_file *f, int *objdir)
 				     pf_error_last());
 	if (size != f->size_bytes) {
 		close(in);
+		(void)unlinkat(*objdir, f->sha256, 0); /* damaged: it must not serve another entry either */
 		return pf_error_code(PF_EINVALID,
 				     "stored file \"%s\" has %llu bytes, its record says %llu: the store entry is damaged "
 				     "or was tampered with (it was not read)",
@@ -379,7 +380,10 @@ static bool entry_still_there(pf_store *s, const char *fingerprint)
 
 static int restore_all(pf_store *s, staged *st, size_t used, const pf_store_entry *e, const char *out_dir)
 {
-	int out_fd = open(out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+	int out_fd, rc = pf_fs_mkdir_p(out_dir);
+	if (rc < 0)
+		return pf_error_code(PF_EENV, "%s", pf_error_last());
+	out_fd = open(out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (out_fd < 0)
 		return pf_error_code(PF_EENV, "the output folder \"%s\" cannot be opened: %s", out_dir, strerror(errno));
 	if (!entry_still_there(s, e->fingerprint))
@@ -410,8 +414,11 @@ int pf_store_restore(pf_store *s, const pf_store_entry *e, const char *out_dir)
 	st[used++].f = &e->log;
 	if (e->result.path)
 		st[used++].f = &e->result;
-	if ((rc = lock = pf_store_lock_store(s, false)) < 0)
+	lock = pf_store_lock_store(s, false);
+	if (lock < 0) {
+		rc = lock;
 		goto done;
+	}
 	rc = restore_all(s, st, used, e, out_dir);
 	pf_store_entry_name(name, e->fingerprint);
 	if (rc == PF_EINVALID) {
