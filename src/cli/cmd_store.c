@@ -13,6 +13,7 @@
 #include "pipeline/pipeline.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/text.h"
 
 const char pf_usage_store[] =
 	"usage: pteflow store ls [--json] [--store DIR]\n"
@@ -83,13 +84,19 @@ static int store_ls(pf_store *s, bool json)
 	} else {
 		printf("store %s: %zu entr%s\n", pf_store_dir(s), n, n == 1 ? "y" : "ies");
 		for (size_t i = 0; i < n; i++) {
+			/* a record is anyone's file in a shared store: no raw control character reaches the terminal */
 			char *used = iso(v[i]->last_used), *size = pf_format_size(v[i]->bytes);
-			printf("  %.12s  %s%s%s / %s  ran %s  used %s  %s\n", v[i]->fingerprint, v[i]->pipeline,
-			       v[i]->target ? " / " : "", v[i]->target ? v[i]->target : "", v[i]->step,
-			       v[i]->created_utc, used, size);
+			char *pipeline = pf_text_printable(v[i]->pipeline), *target = pf_text_printable(v[i]->target);
+			char *step = pf_text_printable(v[i]->step), *ran = pf_text_printable(v[i]->created_utc);
+			printf("  %.12s  %s%s%s / %s  ran %s  used %s  %s\n", v[i]->fingerprint, pipeline,
+			       v[i]->target ? " / " : "", v[i]->target ? target : "", step, ran, used, size);
 			total += v[i]->bytes;
 			free(used);
 			free(size);
+			free(pipeline);
+			free(target);
+			free(step);
+			free(ran);
 		}
 	}
 	for (size_t i = 0; i < n; i++)
