@@ -32,6 +32,9 @@ const char pf_usage_store[] =
 	"      --store DIR      the store (default: $PTEFLOW_STORE, else ~/.cache/pteflow/store)\n"
 	"      --json           print a JSON object instead of a table\n"
 	"  -h, --help           show this help\n\n"
+	"A store may be shared: nothing in it is followed (a symbolic link in place of a store\n"
+	"folder makes it unusable, exit 3), control characters in records are shown as \\xNN,\n"
+	"and lock waits give up after PTEFLOW_STORE_LOCK_TIMEOUT seconds (default 600).\n\n"
 	"exit codes: 0 done; 2 bad usage; 3 the store cannot be opened or read.\n";
 
 static char *iso(time_t t)

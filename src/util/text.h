@@ -17,7 +17,7 @@ bool pf_json_depth_ok(const char *s, size_t len, int max);
 
 /*
  * Text from a record or manifest, safe for a terminal (heap): control
- * characters and DEL become "\\xNN", a backslash "\\\\"; the rest is kept.
+ * characters and DEL become "\xNN", a backslash "\\"; the rest is kept.
  */
 char *pf_text_printable(const char *s);
 
