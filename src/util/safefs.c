@@ -125,18 +125,6 @@ int pf_safefs_open_read(int dirfd, const char *rel, uint64_t *size_bytes, const 
 	return fd;
 }
 
-int pf_safefs_open_read_path(const char *path, uint64_t *size_bytes)
-{
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC), rc;
-	if (fd < 0)
-		return open_error(path);
-	if ((rc = check_regular(fd, size_bytes, path)) < 0) {
-		close(fd);
-		return rc;
-	}
-	return fd;
-}
-
 int pf_safefs_mkdirs(int dirfd, const char *rel, const char *shown)
 {
 	char *copy = pf_xstrdup(rel), *part = copy, *slash;

@@ -36,9 +36,6 @@ int pf_safefs_openat(int dirfd, const char *rel, int flags, mode_t mode);
  */
 int pf_safefs_open_read(int dirfd, const char *rel, uint64_t *size_bytes, const char *shown);
 
-/* The same for a path of the caller's own (its folders may be links; the file itself may not). */
-int pf_safefs_open_read_path(const char *path, uint64_t *size_bytes);
-
 /*
  * mkdir -p of rel under dirfd (mode 0755), refusing any link on the way;
  * returns a descriptor of the folder (O_DIRECTORY), PF_EINVALID when a
