@@ -13,7 +13,8 @@
    Llama-3.2-1B .pte can be told from the store's throughput.
 
 Usage: bench/bench_cache.py  (env: PTEFLOW_BIN default build/pteflow, PTEFLOW_PYTHON default
-python3, REPEAT default 5, SIZE_MIB default 1024, BENCH_OUT default a new temporary folder)
+python3, REPEAT default 5, SIZE_MIB default 1024, BENCH_OUT default a new temporary folder,
+BENCH_PARTS default "demo,big": "big" alone measures the large output only)
 Prints a Markdown table and writes bench/results/cache-<date>.json.
 """
 import json
@@ -108,18 +109,33 @@ def main():
     work = pathlib.Path(os.environ.get("BENCH_OUT") or tempfile.mkdtemp(prefix="pteflow-bench-cache-"))
     work.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PTEFLOW_STORE=str(work / "store"))
-    d = demo(work, env)
+    parts = os.environ.get("BENCH_PARTS", "demo,big").split(",")
+    d = demo(work, env) if "demo" in parts else None
     b = big(work, env)
     res = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "demo": d, "big": b}
     print("| what | figure |\n| --- | --- |")
-    print(f"| demo, cold run (export + check, empty store) | {d['cold_s']:.1f} s |")
+    for line in demo_lines(d) if d else []:
+        print(line)
+    big_lines(b)
+    (HERE / "results").mkdir(exist_ok=True)
+    path = HERE / "results" / f"cache-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(res, indent=2))
+    print(f"\nresults: {path}", file=sys.stderr)
+
+
+def demo_lines(d):
+    lines = [f"| demo, cold run (export + check, empty store) | {d['cold_s']:.1f} s |"]
     r = d["rerun_s"]
-    print(f"| demo, re-run with nothing changed (median of {r['n']}) | {r['median']:.2f} s "
+    lines.append(f"| demo, re-run with nothing changed (median of {r['n']}) | {r['median']:.2f} s "
           f"({r['min']:.2f}-{r['max']:.2f}); {d['cold_s'] / r['median']:.0f}x faster than cold |")
     for s in d["steps"]:
         pct = 100.0 * s["overhead_ms"] / max(1, s["duration_ms"])
-        print(f"| demo step {s['name']}: store overhead on the cold run | {s['overhead_ms']} ms of "
+        lines.append(f"| demo step {s['name']}: store overhead on the cold run | {s['overhead_ms']} ms of "
               f"{s['duration_ms'] / 1000:.1f} s ({pct:.2f}%); copy in the background {s['store_ms']} ms |")
+    return lines
+
+
+def big_lines(b):
     mib = b["size_mib"]
     so, rs = b["store_overhead_ms"]["median"], b["restore_ms"]["median"]
     bg = b["background_copy_ms"]["median"]
@@ -127,16 +143,12 @@ def main():
           f"({mib / 1024 / (so / 1000):.2f} GiB/s); sha256sum {b['sha256sum_ms']['median']:.0f} ms |")
     print(f"| {mib} MiB output: the copy into the store, in the background, median | {bg:.0f} ms; "
           f"cp {b['cp_ms']['median']:.0f} ms |")
-    print(f"| {mib} MiB output: restoring it (re-hash, then a kernel copy), median | {rs:.0f} ms "
+    print(f"| {mib} MiB output: restoring it (hashed as it is copied), median | {rs:.0f} ms "
           f"({mib / 1024 / (rs / 1000):.2f} GiB/s) |")
     llama_bytes, llama_s = 1_402_614_016, 192.0  # README: the 1B-shaped .pte and its export time
     est = llama_bytes / (mib * 2**20) * so / 1000
     print(f"| implied for the 1.40 GB Llama-3.2-1B .pte (export {llama_s:.0f} s) | {est:.1f} s "
           f"({100 * est / llama_s:.1f}% of the step) |")
-    (HERE / "results").mkdir(exist_ok=True)
-    path = HERE / "results" / f"cache-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(res, indent=2))
-    print(f"\nresults: {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

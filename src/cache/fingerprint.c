@@ -8,7 +8,8 @@
  *
  * Workload: a few components of a few hundred items per step; nothing hot.
  * The JSON read back is the store's own file, still parsed as untrusted
- * (types checked, hashes must be 64 hex digits).
+ * (types checked, hashes must be 64 hex digits). No registered secret is
+ * kept in a key or a shown value: both are redacted when an item is added.
  */
 #include "cache/fingerprint.h"
 
@@ -19,6 +20,7 @@
 
 #include "util/text.h"
 #include "util/error.h"
+#include "util/log.h"
 #include "util/mem.h"
 #include "verify/hash.h"
 
@@ -77,9 +79,25 @@ void pf_fp_add_hash(pf_fingerprint *fp, const char *key, const char *hex, const 
 	c->items = pf_xreallocarray(c->items, c->n_items + 1, sizeof(pf_fp_item));
 	it = &c->items[c->n_items++];
 	memset(it, 0, sizeof(*it));
-	it->key = pf_xstrdup(key);
-	snprintf(it->sha256, sizeof(it->sha256), "%s", hex);
-	it->shown = shorten(shown);
+	if (pf_secret_contains(key, strlen(key))) {
+		/* a secret in the key itself (`${env.HF_TOKEN}` in an inputs: pattern): the key is kept
+		 * redacted, and the secret still counts through the item's hash */
+		pf_sha256 *h = pf_sha256_new();
+		pf_sha256_update(h, key, strlen(key) + 1);
+		pf_sha256_update(h, hex, strlen(hex));
+		pf_sha256_final_hex(h, it->sha256);
+		it->key = pf_secret_redact(key);
+	} else {
+		it->key = pf_xstrdup(key);
+		snprintf(it->sha256, sizeof(it->sha256), "%s", hex);
+	}
+	if (shown && pf_secret_contains(shown, strlen(shown))) {
+		char *clean = pf_secret_redact(shown);
+		it->shown = shorten(clean);
+		free(clean);
+	} else {
+		it->shown = shorten(shown);
+	}
 }
 
 void pf_fp_add(pf_fingerprint *fp, const char *key, const void *value, size_t len, const char *shown)

@@ -20,9 +20,9 @@ static bool skipped(const char *name, const char *const *skip, int depth)
 {
 	size_t len = strlen(name);
 	if (strstr(name, ".pteflow-"))
-		return true; /* a copy the store is restoring */
+		return true; /* a temporary file of pf_safefs_temp: a copy being restored or written */
 	for (const char *t = strstr(name, ".tmp."); t; t = strstr(t + 1, ".tmp.")) {
-		/* pf_fs_write_atomic's "<name>.tmp.<pid>" */
+		/* "<name>.tmp.<pid>", the temporary names of older releases */
 		size_t k = (size_t)(t - name) + 5;
 		while (k < len && name[k] >= '0' && name[k] <= '9')
 			k++;

@@ -13,6 +13,7 @@
 #include "run/run.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/text.h"
 
 const char pf_usage_explain[] =
 	"usage: pteflow explain PIPELINE.yaml [--target T] [--json]\n\n"
@@ -76,25 +77,37 @@ static cJSON *report_json(const pf_explain_report *r)
 	return o;
 }
 
+/* Everything shown here may come from a store record (anyone's file in a shared store): escaped. */
 static void report_table(const pf_explain_report *r)
 {
-	printf("%s%s%s (store %s)\n", r->pipeline, r->target ? " / " : "", r->target ? r->target : "", r->store_dir);
+	char *pipeline = pf_text_printable(r->pipeline), *target = pf_text_printable(r->target);
+	char *store = pf_text_printable(r->store_dir), *note = pf_text_printable(r->note);
+	printf("%s%s%s (store %s)\n", pipeline, r->target ? " / " : "", r->target ? target : "", store);
 	if (r->note)
-		printf("  note: %s\n", r->note);
+		printf("  note: %s\n", note);
 	for (size_t i = 0; i < r->n_steps; i++) {
 		const pf_explain_step *s = &r->steps[i];
+		char *name = pf_text_printable(s->name);
 		if (!strcmp(s->status, "hit")) {
 			char *dur = pf_format_duration(s->stored_wall_ms), *peak = pf_format_size(s->stored_peak_bytes);
-			printf("  %-20s hit     %.12s  stored %s, ran %s, peak %s\n", s->name, s->fingerprint,
-			       s->stored_utc, dur, peak);
+			char *utc = pf_text_printable(s->stored_utc);
+			printf("  %-20s hit     %.12s  stored %s, ran %s, peak %s\n", name, s->fingerprint, utc, dur, peak);
 			free(dur);
 			free(peak);
+			free(utc);
 		} else if (!strcmp(s->status, "off")) {
-			printf("  %-20s off     %.12s  always runs (cache: false)\n", s->name, s->fingerprint);
+			printf("  %-20s off     %.12s  always runs (cache: false)\n", name, s->fingerprint);
 		} else {
-			printf("  %-20s %-7s %s\n", s->name, s->status, s->reason ? s->reason : "");
+			char *reason = pf_text_printable(s->reason);
+			printf("  %-20s %-7s %s\n", name, s->status, reason);
+			free(reason);
 		}
+		free(name);
 	}
+	free(pipeline);
+	free(target);
+	free(store);
+	free(note);
 }
 
 static int explain_one(const pf_run_options *opt, bool json, cJSON *all)

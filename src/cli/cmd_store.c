@@ -13,6 +13,7 @@
 #include "pipeline/pipeline.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/text.h"
 
 const char pf_usage_store[] =
 	"usage: pteflow store ls [--json] [--store DIR]\n"
@@ -31,6 +32,9 @@ const char pf_usage_store[] =
 	"      --store DIR      the store (default: $PTEFLOW_STORE, else ~/.cache/pteflow/store)\n"
 	"      --json           print a JSON object instead of a table\n"
 	"  -h, --help           show this help\n\n"
+	"A store may be shared: nothing in it is followed (a symbolic link in place of a store\n"
+	"folder makes it unusable, exit 3), control characters in records are shown as \\xNN,\n"
+	"and lock waits give up after PTEFLOW_STORE_LOCK_TIMEOUT seconds (default 600).\n\n"
 	"exit codes: 0 done; 2 bad usage; 3 the store cannot be opened or read.\n";
 
 static char *iso(time_t t)
@@ -83,13 +87,19 @@ static int store_ls(pf_store *s, bool json)
 	} else {
 		printf("store %s: %zu entr%s\n", pf_store_dir(s), n, n == 1 ? "y" : "ies");
 		for (size_t i = 0; i < n; i++) {
+			/* a record is anyone's file in a shared store: no raw control character reaches the terminal */
 			char *used = iso(v[i]->last_used), *size = pf_format_size(v[i]->bytes);
-			printf("  %.12s  %s%s%s / %s  ran %s  used %s  %s\n", v[i]->fingerprint, v[i]->pipeline,
-			       v[i]->target ? " / " : "", v[i]->target ? v[i]->target : "", v[i]->step,
-			       v[i]->created_utc, used, size);
+			char *pipeline = pf_text_printable(v[i]->pipeline), *target = pf_text_printable(v[i]->target);
+			char *step = pf_text_printable(v[i]->step), *ran = pf_text_printable(v[i]->created_utc);
+			printf("  %.12s  %s%s%s / %s  ran %s  used %s  %s\n", v[i]->fingerprint, pipeline,
+			       v[i]->target ? " / " : "", v[i]->target ? target : "", step, ran, used, size);
 			total += v[i]->bytes;
 			free(used);
 			free(size);
+			free(pipeline);
+			free(target);
+			free(step);
+			free(ran);
 		}
 	}
 	for (size_t i = 0; i < n; i++)

@@ -596,8 +596,12 @@ int pf_inc_before_step(pf_inc *inc, const pf_step *s, pf_step_record *sr, char *
 			rc = 1;
 			goto done;
 		}
-		pf_log_warn("step \"%s\": %s; it runs again", s->name, pf_error_last());
-		sr->cache_reason = pf_xasprintf(rc == PF_EINVALID ? "the stored entry failed its check: %s"
+		if (rc == PF_ENOTFOUND) /* store gc removed it meanwhile: a plain miss */
+			sr->cache_reason = pf_xasprintf("%s", pf_error_last());
+		else
+			pf_log_warn("step \"%s\": %s; it runs again", s->name, pf_error_last());
+		if (!sr->cache_reason)
+			sr->cache_reason = pf_xasprintf(rc == PF_EINVALID ? "the stored entry failed its check: %s"
 								  : "the stored entry could not be restored: %s",
 						pf_error_last());
 	} else if (rc == PF_EINVALID) {

@@ -14,6 +14,7 @@
 
 #include "util/error.h"
 #include "util/mem.h"
+#include "util/safefs.h"
 
 int pf_fs_mkdir_p(const char *path)
 {
@@ -72,64 +73,17 @@ done:
 	return rc;
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int pf_fs_write_atomic(const char *path, const void *data, size_t len)
 {
-	char *tmp = pf_xasprintf("%s.tmp.%ld", path, (long)getpid());
-	char *dir = pf_xstrdup(path);
-	char *slash = strrchr(dir, '/');
-	int fd = -1, dfd = -1, rc = 0;
-	if (slash) {
-		*(slash == dir ? slash + 1 : slash) = '\0';
-	} else {
-		free(dir);
-		dir = pf_xstrdup(".");
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		rc = pf_error_errno("cannot create \"%s\"", tmp);
-		goto done;
-	}
-	if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
-		rc = pf_error_errno("cannot write \"%s\"", path);
-		goto done;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		rc = pf_error_errno("cannot write \"%s\"", path);
-		goto done;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		rc = pf_error_errno("cannot rename \"%s\" to \"%s\"", tmp, path);
-		goto done;
-	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		(void)fsync(dfd);
+	char *dir = pf_fs_dirname(path);
+	const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+	if (dfd < 0)
+		rc = pf_error_errno("cannot write \"%s\": its folder cannot be opened", path);
+	else
+		rc = pf_safefs_write_atomic(dfd, name, data, len, path);
+	if (dfd >= 0)
 		close(dfd);
-	}
-done:
-	if (fd >= 0)
-		close(fd);
-	if (rc < 0)
-		unlink(tmp);
-	free(tmp);
 	free(dir);
 	return rc;
 }

@@ -16,9 +16,10 @@ int pf_fs_mkdir_p(const char *path);
 /* Read a whole file of at most `max` bytes into `out` (appended). PF_ENOTFOUND if absent, PF_ELIMIT if larger. */
 int pf_fs_read_file(pf_buf *out, const char *path, size_t max);
 /*
- * Replace `path` atomically with `data`: write "<path>.tmp.<pid>" in the same
+ * Replace `path` atomically with `data`: write a new temporary file with an
+ * unpredictable name (O_EXCL, never through a planted link) in the same
  * folder, fsync it, rename over `path`, fsync the folder. On any failure the
- * temporary file is removed and `path` is untouched.
+ * temporary file is removed and `path` is untouched (pf_safefs_write_atomic).
  */
 int pf_fs_write_atomic(const char *path, const void *data, size_t len);
 /* Heap "a/b" (no doubled slash); caller frees. */

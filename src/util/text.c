@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "util/mem.h"
+
 bool pf_is_sha256_hex(const char *s)
 {
 	if (!s || strlen(s) != 64)
@@ -36,4 +38,30 @@ bool pf_json_depth_ok(const char *s, size_t len, int max)
 		}
 	}
 	return true;
+}
+
+char *pf_text_printable(const char *s)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t n = 0;
+	char *out, *o;
+	for (const char *c = s ? s : ""; *c; c++)
+		n += ((unsigned char)*c < 0x20 || *c == 0x7f) ? 4 : *c == '\\' ? 2 : 1;
+	out = o = pf_xmalloc(n + 1);
+	for (const char *c = s ? s : ""; *c; c++) {
+		unsigned char u = (unsigned char)*c;
+		if (u < 0x20 || u == 0x7f) {
+			*o++ = '\\';
+			*o++ = 'x';
+			*o++ = digits[u >> 4];
+			*o++ = digits[u & 15];
+		} else if (u == '\\') {
+			*o++ = '\\';
+			*o++ = '\\';
+		} else {
+			*o++ = (char)u;
+		}
+	}
+	*o = '\0';
+	return out;
 }

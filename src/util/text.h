@@ -15,4 +15,10 @@ bool pf_is_sha256_hex(const char *s);
 /* false when JSON text nests deeper than max (strings skipped; counted without recursion). */
 bool pf_json_depth_ok(const char *s, size_t len, int max);
 
+/*
+ * Text from a record or manifest, safe for a terminal (heap): control
+ * characters and DEL become "\xNN", a backslash "\\"; the rest is kept.
+ */
+char *pf_text_printable(const char *s);
+
 #endif

@@ -91,7 +91,8 @@ void pf_sha256_bytes(char hex[65], const void *data, size_t len)
 static int open_regular(int *out_fd, uint64_t *out_size, const char *path)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* non-blocking: a FIFO named as an artifact or subject must fail the fstat check, not hang in open() */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return pf_error_code(PF_ENOTFOUND, "\"%s\" does not exist", path);
@@ -106,6 +107,7 @@ static int open_regular(int *out_fd, uint64_t *out_size, const char *path)
 		close(fd);
 		return pf_error_code(PF_EINVALID, "\"%s\" is not a regular file", path);
 	}
+	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 #ifdef POSIX_FADV_SEQUENTIAL
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif
