@@ -127,6 +127,19 @@ def test_debian_package_declares_its_libraries_installs_and_runs(release, tmp_pa
     assert "ok" in val.stdout
 
 
+def test_steps_install_alone_with_pip(tmp_path):
+    """pyproject.toml: `pip install ./python` gives an importable pteflow_steps with its data files."""
+    target = tmp_path / "site"
+    src = tmp_path / "src"        # a copy: the build writes build/ and *.egg-info beside the sources
+    shutil.copytree(SOURCE_DIR / "python", src, ignore=shutil.ignore_patterns("__pycache__"))
+    sh([PYTHON, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--disable-pip-version-check",
+        "--target", str(target), str(src)], cwd=tmp_path)
+    assert (target / "pteflow_steps" / "hf_configs" / "gpt2.json").is_file()
+    r = sh([PYTHON, "-c", "import pteflow_steps.export_causal_lm as m, sys; print(m.__file__)"],
+           env=clean_env(PYTHONPATH=str(target)), cwd=tmp_path)
+    assert r.stdout.strip().startswith(str(target))
+
+
 # ---------------------------------------------------------------------------
 # action.yml
 # ---------------------------------------------------------------------------
