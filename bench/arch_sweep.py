@@ -97,7 +97,7 @@ def main():
                                "--decode-tokens", "16"], env, 1200)
         err = ""
         try:
-            with open(os.path.join(d, "model.check.json")) as f:
+            with open(os.path.join(d, "model.export_causal_lm.check.json")) as f:
                 err = "%.2g" % json.load(f)["programs"][0]["errors"]["max_abs_error"]
         except Exception:
             pass
