@@ -94,7 +94,8 @@ static int create(const char *venv, const char *req, const char *base)
 	if ((rc = pf_fs_remove_tree(venv)) < 0)
 		goto done;
 	pf_log_info("setup: creating \"%s\" from \"%s\" (first time: pip downloads about 6 GB of wheels, "
-		    "minutes)", venv, req);
+	            "minutes)",
+	            venv, req);
 	if ((rc = run_quietly(venv_argv)) < 0 || (rc = run_quietly(pip_argv)) < 0 ||
 	    (rc = pf_fs_write_atomic(done, "", 0)) < 0) {
 		pf_fs_remove_tree(venv);
@@ -121,7 +122,7 @@ int pf_pyenv_setup(pf_pyenv *out, const pf_pyenv_opts *opts)
 		out->requirements = pf_fs_join(steps, "requirements.txt");
 	} else {
 		rc = pf_error_code(PF_ENOTFOUND, "no pteflow_steps package found to read requirements.txt beside; "
-						 "pass --requirements FILE or set PTEFLOW_STEPS_PATH");
+		                                 "pass --requirements FILE or set PTEFLOW_STEPS_PATH");
 		goto done;
 	}
 	if ((rc = pf_sha256_file(hex, NULL, out->requirements)) < 0) {
@@ -140,7 +141,7 @@ int pf_pyenv_setup(pf_pyenv *out, const pf_pyenv_opts *opts)
 		time_t t0 = time(NULL);
 		if (opts->check_only) {
 			rc = pf_error_code(PF_ENOTFOUND, "no environment for \"%s\" at \"%s\"; run 'pteflow setup'",
-					   out->requirements, out->venv);
+			                   out->requirements, out->venv);
 			goto done;
 		}
 		if ((rc = pf_fs_mkdir_p(out->cache)) < 0 || (rc = create(out->venv, out->requirements, base)) < 0)

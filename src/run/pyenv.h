@@ -20,12 +20,12 @@ typedef struct pf_pyenv_opts {
 } pf_pyenv_opts;
 
 typedef struct pf_pyenv {
-	char *python;       /* <venv>/bin/python */
+	char *python; /* <venv>/bin/python */
 	char *venv;
 	char *requirements;
 	char *cache;
-	bool created;       /* made by this call */
-	long long seconds;  /* time it took to create */
+	bool created;      /* made by this call */
+	long long seconds; /* time it took to create */
 } pf_pyenv;
 
 /*

@@ -35,6 +35,7 @@
 #include "proc/proc.h"
 #include "cache/snapshot.h"
 #include "run/incremental.h"
+#include "run/internal.h"
 #include "run/predict.h"
 #include "run/steps_env.h"
 #include "util/buf.h"
@@ -48,75 +49,7 @@
 
 #define STEP_RESULT_MAX_BYTES (1024u * 1024u)
 
-static bool is_executable(const char *path)
-{
-	struct stat st;
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
-}
-
-char *pf_run_find_python(const char *override)
-{
-	const char *env = getenv("PTEFLOW_PYTHON");
-	const char *cache = getenv("XDG_CACHE_HOME");
-	const char *home = getenv("HOME");
-	char *candidate = NULL;
-	if (override && override[0])
-		return pf_xstrdup(override);
-	if (env && env[0])
-		return pf_xstrdup(env);
-	/* scripts/setup-python.sh points <cache>/pteflow/current at the venv it built. */
-	if (cache && cache[0])
-		candidate = pf_xasprintf("%s/pteflow/current/bin/python", cache);
-	else if (home && home[0])
-		candidate = pf_xasprintf("%s/.cache/pteflow/current/bin/python", home);
-	if (candidate && is_executable(candidate))
-		return candidate;
-	free(candidate);
-	return pf_xstrdup("python3");
-}
-
-/* Find `name` in PATH when it has no slash; true if it can be executed. */
-static bool program_exists(const char *name)
-{
-	const char *path = getenv("PATH");
-	bool found = false;
-	char *copy, *save = NULL;
-	if (strchr(name, '/'))
-		return is_executable(name);
-	if (!path)
-		return false;
-	copy = pf_xstrdup(path);
-	for (char *dir = strtok_r(copy, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
-		char *full = pf_fs_join(dir[0] ? dir : ".", name);
-		found = is_executable(full);
-		free(full);
-	}
-	free(copy);
-	return found;
-}
-
-void pf_run_host(pf_host_record *out)
-{
-	struct utsname u;
-	char host[256] = "";
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	long pages = sysconf(_SC_PHYS_PAGES);
-	long page_size = sysconf(_SC_PAGESIZE);
-	uint64_t avail = 0;
-	memset(out, 0, sizeof(*out));
-	if (uname(&u) == 0)
-		out->os = pf_xasprintf("%s %s %s", u.sysname, u.release, u.machine);
-	else
-		out->os = pf_xstrdup("unknown");
-	if (gethostname(host, sizeof(host) - 1) == 0)
-		out->hostname = pf_xstrdup(host);
-	out->cpu_count = cpus > 0 ? (unsigned)cpus : 1;
-	if (pages > 0 && page_size > 0)
-		out->memory_bytes = (uint64_t)pages * (uint64_t)page_size;
-	if (pf_guard_available(&avail) == 0)
-		out->memory_available_bytes = avail;
-	out->guard_auto = pf_xstrdup(pf_guard_mode_name(pf_guard_detect()));
-}
+/* pf_run_find_python and pf_run_host: host.c */
 
 /* out/<name>[/<target>] unless the user chose a folder. */
 static char *default_out_dir(const pf_plan *plan, const char *target)
@@ -151,19 +84,6 @@ static void record_failure(pf_run_record *rec, const char *fmt, ...)
 	rec->passed = false;
 }
 
-typedef struct run_ctx {
-	const pf_run_options *opt;
-	pf_plan *plan;
-	pf_run_record *rec;
-	char *out_dir;      /* absolute */
-	char *workdir;
-	char *python;
-	char *pipeline_dir;
-	char *steps_path;   /* PYTHONPATH entry for pteflow_steps */
-	pf_interp_ctx ictx;
-	uint64_t *artifact_mtimes; /* per artifact: mtime before the current step (0 = absent) */
-	pf_inc inc;         /* fingerprints and the store (store NULL: caching off) */
-} run_ctx;
 
 static uint64_t mtime_of(const char *path)
 {
@@ -197,7 +117,7 @@ static void attribute_artifacts(run_ctx *c, const char *step, char **produced_by
 }
 
 /* The hub options for the plan's model source (fetch, or a look in the cache for explain). */
-static void hub_options(pf_hub_options *ho, const pf_model_source *m)
+void run_hub_options(pf_hub_options *ho, const pf_model_source *m)
 {
 	memset(ho, 0, sizeof(*ho));
 	ho->repo_id = m->hf;
@@ -214,7 +134,7 @@ static int fetch_model(run_ctx *c)
 	const pf_model_source *m = c->plan->model;
 	pf_hub_options ho;
 	int rc;
-	hub_options(&ho, m);
+	run_hub_options(&ho, m);
 	ho.jobs = c->opt->jobs;
 	ho.offline = c->opt->offline;
 	ho.progress = !pf_log_quiet();
@@ -236,7 +156,7 @@ static int fetch_model(run_ctx *c)
 
 /* Expand a step's argv; on a dry run a value that cannot be expanded is shown as <template> and the first
  * reason goes to *why (caller frees), not fatal. */
-static int expand_argv(char ***out, size_t *n_out, const pf_step *s, const pf_interp_ctx *ictx, bool dry,
+int run_expand_argv(char ***out, size_t *n_out, const pf_step *s, const pf_interp_ctx *ictx, bool dry,
                        char **why)
 {
 	char **argv = pf_xcalloc(s->n_argv + 1, sizeof(char *));
@@ -331,7 +251,7 @@ static int run_one_step(run_ctx *c, size_t idx, pf_step_record *sr)
 	sr->name = pf_xstrdup(s->name);
 	sr->expect_bytes = s->limits.expect_bytes;
 	sr->timeout_ms = s->limits.timeout_ms;
-	if ((rc = expand_argv(&argv, &n_argv, s, &c->ictx, false, NULL)) < 0) {
+	if ((rc = run_expand_argv(&argv, &n_argv, s, &c->ictx, false, NULL)) < 0) {
 		record_failure(c->rec, "%s", pf_error_last());
 		goto done;
 	}
@@ -388,7 +308,7 @@ static int run_one_step(run_ctx *c, size_t idx, pf_step_record *sr)
 				       "limits.expect to decide it yourself)", pf_error_last());
 		goto done;
 	}
-	if (!s->shell && !program_exists(argv[0])) {
+	if (!s->shell && !run_program_exists(argv[0])) {
 		rc = pf_error_code(PF_EENV, "step \"%s\": the program \"%s\" was not found: %s", s->name, argv[0],
 				   strcmp(argv[0], c->python) == 0
 					   ? "run scripts/setup-python.sh or pass --python"
@@ -490,7 +410,7 @@ static void dry_run_print(run_ctx *c)
 		char *t = pf_format_duration(s->limits.timeout_ms);
 		printf("step %zu: %s (memory %s, timeout %s)\n ", i + 1, s->name,
 		       s->limits.memory_bytes ? mem : "unlimited", s->limits.timeout_ms ? t : "none");
-		if (expand_argv(&argv, &n, s, &c->ictx, true, &why) == 0) {
+		if (run_expand_argv(&argv, &n, s, &c->ictx, true, &why) == 0) {
 			for (size_t k = 0; k < n; k++) {
 				char *r = pf_secret_redact(argv[k]);
 				printf(" %s", r);
@@ -533,7 +453,7 @@ static const pf_step *find_step(const pf_plan *plan, const char *name)
 	return NULL;
 }
 
-static int prepare(run_ctx *c, pf_run_record *rec, const pf_run_options *opt)
+int run_prepare(run_ctx *c, pf_run_record *rec, const pf_run_options *opt)
 {
 	pf_diag diag;
 	int rc;
@@ -600,7 +520,7 @@ static void open_store(run_ctx *c)
 }
 
 /* What prepare() and a run or an explain left in the context (waits for copies into the store). */
-static void ctx_dispose(run_ctx *c)
+void run_ctx_dispose(run_ctx *c)
 {
 	pf_inc_finish(&c->inc); /* the copies use the store: they end before it is closed */
 	pf_store_free(c->inc.store);
@@ -727,7 +647,7 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 	memset(rec, 0, sizeof(*rec));
 	c.opt = opt;
 	c.rec = rec;
-	if ((rc = prepare(&c, rec, opt)) < 0)
+	if ((rc = run_prepare(&c, rec, opt)) < 0)
 		goto done;
 	c.workdir = opt->workdir ? pf_fs_absolute(opt->workdir) : pf_xstrdup(c.out_dir);
 	c.ictx.workdir = c.workdir;
@@ -799,7 +719,7 @@ done:
 	if (produced_by && c.plan)
 		pf_strv_free(produced_by, c.plan->n_artifacts);
 	free(manifest_path);
-	ctx_dispose(&c);
+	run_ctx_dispose(&c);
 	return rc;
 }
 
@@ -828,137 +748,4 @@ static char *merge_tool_versions(const pf_run_record *rec)
 		}
 	}
 	return NULL;
-}
-
-/* ---- explain ---- */
-
-/* The model as the local Hugging Face cache has it (no request), for the fingerprints. */
-static void explain_model(run_ctx *c, pf_explain_report *r)
-{
-	const pf_model_source *m = c->plan->model;
-	pf_hub_options ho;
-	hub_options(&ho, m);
-	ho.offline = true;
-	if (pf_hub_fetch(&c->rec->model, &ho) == 0) {
-		c->ictx.model_dir = c->rec->model->snapshot_dir;
-		c->ictx.model_commit = c->rec->model->commit;
-		c->inc.model = c->rec->model;
-		return;
-	}
-	r->note = pf_xasprintf("model \"%s\" at \"%s\" is not in the local cache (%s): the steps that read it would "
-			       "run after it is fetched",
-			       m->hf, m->revision ? m->revision : "main", pf_error_last());
-	c->ictx.model_dir = "${model.dir}";
-	c->ictx.model_commit = "${model.commit}";
-}
-
-/* One step: its fingerprint and what the store says of it. */
-static void explain_step(run_ctx *c, const pf_step *s, pf_explain_step *es)
-{
-	char **argv = NULL, **envp = NULL;
-	char *cwd = NULL, *result_path = pf_xasprintf("%s/steps/%s.result.json", c->out_dir, s->name);
-	size_t n_argv = 0;
-	pf_fingerprint fp;
-	pf_store_entry *e = NULL;
-	bool stored;
-	pf_fp_init(&fp);
-	es->name = pf_xstrdup(s->name);
-	es->status = "unknown";
-	if (expand_argv(&argv, &n_argv, s, &c->ictx, false, NULL) < 0 ||
-	    (s->cwd && pf_interp_expand(&cwd, s->cwd, &c->ictx) < 0) ||
-	    pf_steps_env_build(&envp, s, &c->ictx, c->steps_path, c->out_dir, result_path) < 0 ||
-	    pf_inc_fingerprint(&fp, &c->inc, s, argv, n_argv, envp, cwd) < 0) {
-		es->reason = pf_secret_redact(pf_error_last());
-		goto later_unknown;
-	}
-	memcpy(es->fingerprint, fp.sha256, 65);
-	if (!s->cache) {
-		es->status = "off";
-		goto later_unknown;
-	}
-	stored = pf_store_get(&e, c->inc.store, fp.sha256) == 0;
-	if (stored && (es->reason = pf_inc_limits_reason(s, e->peak_bytes, e->wall_ms)) != NULL) {
-		/* stored, but beyond this run's limits: it would run under its guard */
-		es->status = "miss";
-		es->component = pf_xstrdup("limits");
-		goto later_unknown;
-	}
-	if (stored) {
-		es->status = "hit";
-		es->stored_utc = pf_xstrdup(e->created_utc);
-		es->stored_wall_ms = e->wall_ms;
-		es->stored_peak_bytes = e->peak_bytes;
-		pf_inc_add_upstream(&c->inc, e->outputs, e->n_outputs);
-		goto done;
-	}
-	es->status = "miss";
-	es->reason = pf_inc_miss_reason(&c->inc, s, &fp, &es->component);
-	if (c->inc.upstream_unknown && es->component && !strcmp(es->component, "upstream")) {
-		free(es->reason);
-		es->reason = pf_xasprintf("it runs after \"%s\", which runs: its outputs decide", c->inc.upstream_after);
-	}
-later_unknown:
-	/* what this step writes is unknown until it runs: the steps after it cannot be looked up exactly */
-	if (!c->inc.upstream_unknown) {
-		c->inc.upstream_unknown = true;
-		c->inc.upstream_after = pf_xstrdup(s->name);
-	}
-done:
-	pf_store_entry_free(e);
-	pf_fp_dispose(&fp);
-	pf_strv_free(argv, n_argv);
-	pf_strv0_free(envp);
-	free(cwd);
-	free(result_path);
-}
-
-int pf_run_explain(pf_explain_report *out, const pf_run_options *opt)
-{
-	run_ctx c;
-	pf_run_record rec;
-	int rc;
-	memset(&c, 0, sizeof(c));
-	memset(&rec, 0, sizeof(rec));
-	memset(out, 0, sizeof(*out));
-	c.opt = opt;
-	c.rec = &rec;
-	if ((rc = prepare(&c, &rec, opt)) < 0)
-		goto done;
-	c.workdir = opt->workdir ? pf_fs_absolute(opt->workdir) : pf_xstrdup(c.out_dir);
-	c.ictx.workdir = c.workdir;
-	if ((rc = pf_store_open(&c.inc.store, opt->store_dir)) < 0)
-		goto done;
-	out->pipeline = pf_xstrdup(c.plan->name);
-	out->target = opt->target ? pf_xstrdup(opt->target) : NULL;
-	out->store_dir = pf_xstrdup(pf_store_dir(c.inc.store));
-	if (c.plan->model)
-		explain_model(&c, out);
-	out->steps = pf_xcalloc(c.plan->n_steps + 1, sizeof(pf_explain_step));
-	out->n_steps = c.plan->n_steps;
-	for (size_t i = 0; i < c.plan->n_steps; i++)
-		explain_step(&c, &c.plan->steps[i], &out->steps[i]);
-done:
-	ctx_dispose(&c);
-	pf_run_record_dispose(&rec);
-	if (rc < 0)
-		pf_explain_report_dispose(out);
-	return rc;
-}
-
-void pf_explain_report_dispose(pf_explain_report *r)
-{
-	if (!r)
-		return;
-	for (size_t i = 0; i < r->n_steps; i++) {
-		free(r->steps[i].name);
-		free(r->steps[i].reason);
-		free(r->steps[i].component);
-		free(r->steps[i].stored_utc);
-	}
-	free(r->steps);
-	free(r->pipeline);
-	free(r->target);
-	free(r->store_dir);
-	free(r->note);
-	memset(r, 0, sizeof(*r));
 }
