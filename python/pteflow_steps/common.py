@@ -220,6 +220,33 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch default)")
 
 
+def add_llm_args(p: argparse.ArgumentParser) -> None:
+    """The options export_llm and export_causal_lm share (the estimator reads them through each step's parser)."""
+    p.add_argument("--max-seq-len", type=int, default=128,
+                   help="KV cache length and longest prompt chunk (default 128)")
+    p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--quant", choices=["none", "int8", "8da4w"], default="none")
+    p.add_argument("--embedding-quant", choices=["none", "int8", "int4"], default="none",
+                   help="weight-only embedding tables: int8 per row or int4 in groups of 32 "
+                        "(the Llama 3.2 1B table is 1.05 GB in fp32)")
+    p.add_argument("--group-size", type=int, default=32, help="8da4w weight group size (default 32)")
+    p.add_argument("--xnnpack", action=argparse.BooleanOptionalAction, default=True,
+                   help="delegate to XNNPACK (default on)")
+    p.add_argument("--dynamic", action=argparse.BooleanOptionalAction, default=True,
+                   help="dynamic token dimension 1..max-seq-len (default on); --no-dynamic exports T=1 only")
+
+
+def check_llm_args(p: argparse.ArgumentParser, a) -> None:
+    if a.max_seq_len < 2 or a.max_seq_len > 131072:
+        p.error("--max-seq-len must be between 2 and 131072")
+    if a.group_size < 1:
+        p.error("--group-size must be positive")
+    if a.dtype == "bf16" and a.quant != "none":
+        p.error(f"--dtype bf16 with --quant {a.quant} cannot be lowered: XNNPACK's dynamically quantized "
+                f"linear kernels take fp32 activations (ExecuTorch's own quantized Llama recipes export with "
+                f"fp32); use --dtype fp32 with --quant, or --dtype bf16 without it")
+
+
 def run_main(step: str, main_fn, argv: Optional[Iterable[str]] = None) -> int:
     """Run a step's main; map failures to one line on stderr and exit codes.
 

@@ -34,27 +34,10 @@ def parse_args(argv):
     p.add_argument("--layers", type=int, default=0,
                    help="override the number of decoder layers of the random config (0 = keep; for quick tests)")
     p.add_argument("--out", required=True, help="output .pte path")
-    p.add_argument("--max-seq-len", type=int, default=128, help="KV cache length and token limit (default 128)")
-    p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
-    p.add_argument("--quant", choices=["none", "int8", "8da4w"], default="none")
-    p.add_argument("--embedding-quant", choices=["none", "int8", "int4"], default="none",
-                   help="weight-only embedding table: int8 per row or int4 in groups of 32 "
-                        "(the Llama 3.2 1B table is 1.05 GB in fp32)")
-    p.add_argument("--group-size", type=int, default=32, help="8da4w weight group size (default 32)")
-    p.add_argument("--xnnpack", action=argparse.BooleanOptionalAction, default=True,
-                   help="delegate to XNNPACK (default on)")
-    p.add_argument("--dynamic", action=argparse.BooleanOptionalAction, default=True,
-                   help="dynamic token dimension 1..max-seq-len (default on); --no-dynamic exports T=1 only")
+    common.add_llm_args(p)
     common.add_common_args(p)
     a = p.parse_args(argv)
-    if a.max_seq_len < 2 or a.max_seq_len > 131072:
-        p.error("--max-seq-len must be between 2 and 131072")
-    if a.group_size < 1:
-        p.error("--group-size must be positive")
-    if a.dtype == "bf16" and a.quant != "none":
-        p.error(f"--dtype bf16 with --quant {a.quant} cannot be lowered: XNNPACK's dynamically quantized "
-                f"linear kernels take fp32 activations (ExecuTorch's own quantized Llama recipes export with "
-                f"fp32); use --dtype fp32 with --quant, or --dtype bf16 without it")
+    common.check_llm_args(p, a)
     return a
 
 
