@@ -216,9 +216,88 @@ def build(source: dict, apply_quant: bool = True):
         qinfo = quant.quantize(model, mode, int(source.get("group_size", 32)))
         common.release_memory()
     if apply_quant and source.get("embedding_quant", "none") != "none":
-        qinfo["embedding"] = quant.quantize_embeddings(model, source["embedding_quant"])
+        qinfo["embedding"] = quantize_embeddings(model, source["embedding_quant"])
         common.release_memory()
     return model, cfg, qinfo
+
+
+def _quant_embedding_class():
+    import torch
+    from torch import nn
+
+    class _QuantEmbedding(nn.Module):
+        """A weight-only quantized embedding table that exports to plain aten
+        ops: the int8 (or packed int4) rows of the looked-up tokens are
+        gathered, then only those rows are dequantized with their fp32
+        scales (symmetric, per row for int8, per group of 32 for int4). Used
+        instead of torchao's tensor subclass here because dynamo's trace of
+        that subclass leaves its dequantize where ExecuTorch's quant fusion
+        cannot turn it into a kernel ("Missing out variants:
+        torchao::dequantize_affine"). The same bytes per element as
+        export_llm's tables (estimate.embedding_bytes)."""
+
+        def __init__(self, weight, bits: int, embed_scale=None):
+            super().__init__()
+            rows, cols = weight.shape
+            group = cols if bits == 8 else 32
+            if cols % group or (bits == 4 and cols % 2):
+                raise ExportRefused(f"an embedding table of width {cols} cannot be quantized to int{bits} "
+                                    f"in groups of {group}")
+            qmax = 127 if bits == 8 else 7
+            self.bits, self.cols, self.group, self.out_dtype = bits, cols, group, weight.dtype
+            q = torch.empty((rows, cols // 2 if bits == 4 else cols), dtype=torch.uint8 if bits == 4 else torch.int8)
+            scale = torch.empty((rows, cols // group), dtype=torch.float32)
+            step = max(1, (1 << 22) // cols)        # 4M elements at a time: no full-size float temporaries
+            for r0 in range(0, rows, step):
+                w = weight[r0:r0 + step].detach().float().reshape(-1, cols // group, group)
+                s = (w.abs().amax(-1) / qmax).clamp(min=1e-10)
+                v = torch.round(w / s.unsqueeze(-1)).clamp(-qmax - 1, qmax).to(torch.int8).reshape(-1, cols)
+                if bits == 4:   # two columns a byte: column j low nibble, column j + cols/2 high
+                    u = (v + 8).to(torch.uint8)
+                    v = u[:, :cols // 2] | (u[:, cols // 2:] << 4)
+                q[r0:r0 + step] = v
+                scale[r0:r0 + step] = s
+            self.register_buffer("qdata", q)
+            self.register_buffer("scale", scale)
+            self.embed_scale = None if embed_scale is None else float(embed_scale)
+
+        def forward(self, ids):
+            rows = self.qdata[ids]
+            if self.bits == 4:  # arithmetic, not bitwise ops: what ExecuTorch's portable kernels all have
+                r = rows.to(torch.int32)
+                rows = torch.cat([torch.remainder(r, 16) - 8, torch.div(r, 16, rounding_mode="floor") - 8], dim=-1)
+            w = rows.to(torch.float32).reshape(*ids.shape, self.cols // self.group, self.group)
+            out = (w * self.scale[ids].unsqueeze(-1)).reshape(*ids.shape, self.cols)
+            if self.embed_scale is not None:
+                out = out * self.embed_scale
+            return out.to(self.out_dtype)
+
+    return _QuantEmbedding
+
+
+def quantize_embeddings(model, mode: str) -> dict:
+    """Every nn.Embedding (token and, for GPT-2, position tables) replaced by
+    a weight-only quantized table (int8 per row, or int4 in groups of 32).
+    Gemma's scaled embedding keeps its scale. A tied lm_head keeps its own
+    weight (quantized by quantize() before, or float)."""
+    from torch import nn
+
+    if mode not in ("int8", "int4"):
+        raise ExportRefused(f"unknown embedding quantization '{mode}': use none, int8 or int4")
+    cls = _quant_embedding_class()
+    bits = 8 if mode == "int8" else 4
+    n = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Embedding):
+                scale = getattr(child, "embed_scale", None)
+                if scale is not None and hasattr(scale, "item"):
+                    scale = scale.item()
+                setattr(parent, name, cls(child.weight, bits, scale))
+                n += 1
+    scheme = "int8 per-row weight-only" if bits == 8 else "int4 weight-only, groups of 32"
+    return {"mode": mode, "scheme": scheme + " (symmetric, fp32 scales; gathered rows dequantized)",
+            "layers": "nn.Embedding", "tables": n}
 
 
 def exportable(model, max_seq_len: int):
@@ -238,7 +317,10 @@ def exportable(model, max_seq_len: int):
 
 
 def export(module, max_seq_len: int, dynamic: bool):
-    """torch.export the exportable module; a failure is an ExportRefused naming the architecture."""
+    """torch.export the exportable module (strict: traced by dynamo, which
+    handles transformers' cache and mask code; the non-strict trace of the
+    wrapper fails in to_edge's decompositions); a failure is an ExportRefused
+    naming the architecture."""
     import torch
     from torch.export import Dim
 

@@ -54,6 +54,7 @@ def test_architecture_exports_checks_and_matches_its_prediction(runs, target):
     assert res["model_type"] == arch
     assert res["source"]["kind"] == "causal_lm" and res["source"]["random_config"] == arch
     assert res["quantization"]["mode"] == ("8da4w" if target.endswith("8da4w") else "int8")
+    assert res["quantization"]["embedding"]["mode"] == {"gemma3_text": "int8", "smollm3": "int4"}.get(target, "none")
     assert res["delegation"]["backends"].get("XnnpackBackend", 0) >= 1
     md = res["metadata"]
     assert md["get_max_seq_len"] == 64 and md["get_max_context_len"] == 64
