@@ -29,7 +29,8 @@ class StepError(Exception):
 
 
 def versions() -> Dict[str, str]:
-    out = {"python": platform.python_version()}
+    # pteflow_steps: the folder of the package that ran (a checkout's python/ or an install's share/pteflow/python)
+    out = {"python": platform.python_version(), "pteflow_steps": os.path.dirname(os.path.abspath(__file__))}
     try:
         import torch
 
