@@ -151,7 +151,14 @@ def main(argv=None):
                 held = [ep]
                 del ep
                 etrec = a.etrecord + ".part" if a.etrecord else None
-                summary, et = lowering.lower(held, a.xnnpack, constant_methods=md, step=STEP, etrecord=etrec)
+                try:
+                    summary, et = lowering.lower(held, a.xnnpack, constant_methods=md, step=STEP, etrecord=etrec)
+                except MemoryError:
+                    raise
+                except Exception as e:  # to_edge / partitioning / to_executorch: many exception kinds
+                    raise hf_source.ExportRefused(
+                        f"ExecuTorch could not lower model_type '{cfg.model_type}' ({type(e).__name__}: "
+                        f"{hf_source.first_line(e)})") from None
                 if etrec:
                     os.replace(etrec, a.etrecord)
     except hf_source.ExportRefused as e:

@@ -106,7 +106,7 @@ def config(source: dict):
     try:
         cfg = AutoConfig.for_model(mt, **kw)
     except (ValueError, KeyError) as e:
-        raise ExportRefused(f"model_type '{mt}' is not known to the installed transformers ({_first_line(e)})") from None
+        raise ExportRefused(f"model_type '{mt}' is not known to the installed transformers ({first_line(e)})") from None
     if getattr(cfg, "is_encoder_decoder", False):
         raise ExportRefused(f"model_type '{mt}' is an encoder-decoder model; this step exports decoder-only "
                             f"causal LMs")
@@ -120,7 +120,7 @@ def config(source: dict):
     return cfg
 
 
-def _first_line(e) -> str:
+def first_line(e) -> str:
     s = str(e).strip()
     return s.splitlines()[0][:300] if s else type(e).__name__
 
@@ -181,6 +181,27 @@ def _conv1d_to_linear(model) -> int:
     return n
 
 
+def _exportable_experts(model) -> None:
+    """Mixture-of-experts models (Mixtral, Qwen2/3-MoE...): transformers'
+    default grouped_mm experts lower to a custom op ExecuTorch has no kernel
+    for ("Missing out variants: transformers::grouped_mm_fallback");
+    batched_mm computes every expert with one batched matmul and exports to
+    standard ops (same numbers). Models without experts are left as they are."""
+    setter = getattr(model, "set_experts_implementation", None)
+    if setter is None:
+        return
+    try:
+        impl = model.get_experts_implementation() if hasattr(model, "get_experts_implementation") else None
+    except Exception:
+        impl = None
+    if not impl:
+        return
+    try:
+        setter("batched_mm")
+    except (ValueError, KeyError, RuntimeError, NotImplementedError):
+        pass
+
+
 def build(source: dict, apply_quant: bool = True):
     """Return (model, cfg, qinfo): the transformers causal LM of the source,
     in eval mode, without gradients, quantized as the source says."""
@@ -203,10 +224,11 @@ def build(source: dict, apply_quant: bool = True):
             torch.manual_seed(int(source.get("seed", 0)))
             model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
     except (ValueError, KeyError, OSError) as e:
-        raise ExportRefused(f"transformers could not build model_type '{cfg.model_type}' ({_first_line(e)})") from None
+        raise ExportRefused(f"transformers could not build model_type '{cfg.model_type}' ({first_line(e)})") from None
     model.eval()
     model.requires_grad_(False)
     _conv1d_to_linear(model)
+    _exportable_experts(model)
     common.release_memory()
     if dtype != torch.float32:
         model = model.to(dtype)
@@ -312,7 +334,7 @@ def exportable(model, max_seq_len: int):
         wrapper = TorchExportableModuleForDecoderOnlyLM(model, batch_size=1, max_cache_len=max_seq_len)
     except (AssertionError, ValueError, TypeError, AttributeError, NotImplementedError) as e:
         raise ExportRefused(f"transformers cannot give model_type '{model.config.model_type}' a static KV cache "
-                            f"for export ({_first_line(e)})") from None
+                            f"for export ({first_line(e)})") from None
     return wrapper.model
 
 
@@ -338,7 +360,7 @@ def export(module, max_seq_len: int, dynamic: bool):
         mt = getattr(getattr(module, "model", None), "config", None)
         mt = getattr(mt, "model_type", "?")
         raise ExportRefused(f"torch.export could not trace model_type '{mt}' with a static cache "
-                            f"({type(e).__name__}: {_first_line(e)})") from None
+                            f"({type(e).__name__}: {first_line(e)})") from None
 
 
 def _ids(value):
