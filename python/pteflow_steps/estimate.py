@@ -116,6 +116,16 @@ BASE_PEAK = {
 K_QUANT = 2.63    # 1B int8 (4855 MiB, W 1481 MiB) and 8da4w (5141 MiB, W 1665 MiB): 2.67 and 2.55
 K_FLOAT = 1.4     # MiniLM fp32 (W 87 MiB): the tiny exports cannot separate it from BASE; an fp32
                   # 1B-class export is an extrapolation (see the README's Predictions section)
+# export_causal_lm (transformers' modeling code, whole float32 model loaded, then quantized in place).
+BASE_PEAK["export_causal_lm"] = 1000 * MiB   # + transformers; tiny configs seq 64/128: PLACEHOLDER
+K_CAUSAL_FLOAT = 1.0                         # x float32 weights (the loaded model): PLACEHOLDER
+K_CAUSAL_QUANT = 2.63                        # x in-memory quantized weights (lowering): PLACEHOLDER
+K_CAUSAL_ETRECORD = 1.0                      # --etrecord keeps a copy of the edge program: PLACEHOLDER
+K_CAUSAL_BUNDLE = 1.0                        # --bundle serializes a BundledProgram holding the program: PLACEHOLDER
+OVERHEAD_CAUSAL_LM = (6_500, 24_800)         # PLACEHOLDER
+OVERHEAD_CAUSAL_LM_PORTABLE = (6_000, 16_600)  # PLACEHOLDER
+OVERHEAD_BUNDLE = 1_000                      # PLACEHOLDER
+OVERHEAD_BUNDLE_CASE = 200                   # PLACEHOLDER
 # Relative spreads: (low, high) factors applied to the point.
 SPREAD_SIZE = (0.97, 1.03)
 SPREAD_SIZE_SMALL = 16_000             # +- bytes for programs whose overhead dominates
@@ -145,7 +155,7 @@ RANDOM_CONFIGS = {
                         num_attention_heads=32, num_key_value_heads=8, head_dim=64, tie_word_embeddings=True),
 }
 
-EXPORT_STEPS = ("export_llm", "export_encoder", "export_lora", "export_module")
+EXPORT_STEPS = ("export_llm", "export_encoder", "export_lora", "export_module", "export_causal_lm")
 
 
 class EstimateError(Exception):
@@ -446,8 +456,132 @@ def estimate_module(a) -> dict:
             "peak_memory": interval(BASE_PEAK["export_module"] + K_FLOAT * w, SPREAD_PEAK, SPREAD_PEAK_FIXED)}
 
 
+class NotEstimable(EstimateError):
+    """The step itself would refuse this model (said in one line): "estimable": false, not an error."""
+
+
+def causal_lm_model(a):
+    """(cfg, model) of export_causal_lm's source: transformers' config (--model-dir, --config-json or
+    hf_source.RANDOM_CONFIGS; --layers honoured) and its causal LM built on torch's meta device, with
+    GPT-2's Conv1D turned into nn.Linear as the step does (hf_source._conv1d_to_linear). No weights."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from . import hf_source
+    from .export_causal_lm import source_of
+
+    source = source_of(a)
+    try:
+        cfg = hf_source.config(source)
+        hf_source.check_supported(cfg, a.max_seq_len)
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
+    except hf_source.ExportRefused as e:
+        raise NotEstimable(str(e)) from None
+    except (ValueError, KeyError, TypeError, AttributeError, NotImplementedError) as e:
+        raise NotEstimable(f"transformers could not build model_type '{cfg.model_type}' on the meta device "
+                           f"({hf_source._first_line(e)})") from None
+    hf_source._conv1d_to_linear(model)
+    return cfg, model
+
+
+def causal_lm_weights(model, quant: str, gs: int, emb_q: str, fb: int, xnnpack: bool) -> dict:
+    """Bytes of the model's tensors in the .pte (quant.py + XNNPACK, see THE MODEL) and in memory
+    during export, module by module. A tied lm_head shares the embedding's Parameter: quantizing
+    the linears gives it its own quantized copy (quant.py's docstring); unquantized, the rule of
+    estimate_llm applies (stored once, plus XNNPACK's packed copy)."""
+    from torch import nn
+
+    out_emb = model.get_output_embeddings()
+    tied_w = out_emb.weight if out_emb is not None else None
+    tied = tied_w is not None and any(e.weight is tied_w for e in model.modules()
+                                      if isinstance(e, nn.Embedding))
+    pte = mem = float_bytes = params = 0
+    seen = set()
+    for mod in model.modules():
+        for pname, t in list(mod.named_parameters(recurse=False)) + list(mod.named_buffers(recurse=False)):
+            is_param = isinstance(t, nn.Parameter)
+            n = t.numel()
+            if id(t) in seen:
+                if tied and t is tied_w and isinstance(mod, nn.Linear):
+                    if quant != "none":              # its own quantized copy
+                        pte += linear_bytes(mod.out_features, mod.in_features, quant, gs, fb)
+                        mem += linear_mem_bytes(mod.out_features, mod.in_features, quant, gs, fb)
+                    elif emb_q != "none":            # the float table stays for the lm_head
+                        pte += n * fb
+                        mem += n * 4
+                    elif xnnpack:                    # XNNPACK packs its own copy
+                        pte += n * fb
+                continue
+            seen.add(id(t))
+            if is_param:
+                params += n
+                float_bytes += n * 4
+            if pname == "weight" and isinstance(mod, nn.Linear) and not (tied and t is tied_w):
+                pte += linear_bytes(mod.out_features, mod.in_features, quant, gs, fb)
+                mem += linear_mem_bytes(mod.out_features, mod.in_features, quant, gs, fb)
+            elif pname == "weight" and isinstance(mod, nn.Embedding):
+                pte += embedding_bytes(mod.num_embeddings, mod.embedding_dim, emb_q, fb)
+                mem += embedding_mem_bytes(mod.num_embeddings, mod.embedding_dim, emb_q, fb)
+            elif t.dtype.is_floating_point:
+                pte += n * (fb if is_param else t.element_size())
+                mem += n * 4
+            else:
+                pte += n * t.element_size()
+                mem += n * t.element_size()
+    return {"pte": pte, "mem": mem, "float": float_bytes, "parameters": params, "tied": tied}
+
+
+def estimate_causal_lm(a) -> dict:
+    cfg, model = causal_lm_model(a)
+    text = cfg.get_text_config()
+    fb = 2 if a.dtype == "bf16" else 4
+    quant, emb_q, gs, seq = a.quant, a.embedding_quant, a.group_size, a.max_seq_len
+    w = causal_lm_weights(model, quant, gs, emb_q, fb, a.xnnpack)
+    L = int(text.num_hidden_layers)
+    heads = int(text.num_attention_heads)
+    kv_heads = int(getattr(text, "num_key_value_heads", None) or heads)
+    head_dim = int(getattr(text, "head_dim", None) or text.hidden_size // heads)
+    ov = OVERHEAD_CAUSAL_LM if a.xnnpack else OVERHEAD_CAUSAL_LM_PORTABLE
+    pte = w["pte"] + ov[0] + ov[1] * L
+    # Peak: the whole float32 model is loaded (from_pretrained or from_config), then quantized in place;
+    # export and lowering hold the quantized weights several times over (see K_CAUSAL_*).
+    quantized = quant != "none" or emb_q != "none"
+    q_mem = w["mem"] if quantized else w["float"] * fb // 4
+    peak = BASE_PEAK["export_causal_lm"] + K_CAUSAL_FLOAT * w["float"] + K_CAUSAL_QUANT * q_mem
+    if a.etrecord:
+        peak += K_CAUSAL_ETRECORD * q_mem
+    arts = []
+    dims = {"vocab_size": int(text.vocab_size), "hidden_size": int(text.hidden_size),
+            "num_attention_heads": heads}
+    kv = 2 * L * kv_heads * seq * head_dim * fb
+    planned = kv + causal_lm_activation_bytes(dims, seq if a.dynamic else 1, fb)
+    arts.append(artifact(a.out, "pte", pte, planned))
+    if a.bundle:
+        # A BundledProgram = the program + each case's inputs (tokens, positions: int64) and the eager
+        # logits [1, T, vocab] float32, + its own flatbuffer tables.
+        plen = max(1, min(a.bundle_prompt_len, seq)) if a.dynamic else 1
+        cases = a.bundle_cases * (16 * plen + 4 * plen * dims["vocab_size"] + OVERHEAD_BUNDLE_CASE)
+        arts.append(artifact(a.bundle, "bpte", pte + cases + OVERHEAD_BUNDLE, None))
+        peak += K_CAUSAL_BUNDLE * pte
+    return {
+        "model": {"family": cfg.model_type, "parameters": w["parameters"], "layers": L,
+                  "hidden_size": dims["hidden_size"], "vocab_size": dims["vocab_size"], "tied_embeddings": w["tied"],
+                  "quant": quant, "embedding_quant": emb_q, "group_size": gs, "dtype": a.dtype, "max_seq_len": seq,
+                  "float_weight_bytes": int(w["float"]), "weight_bytes_in_memory": int(q_mem)},
+        "artifacts": arts,
+        "peak_memory": interval(peak, SPREAD_PEAK, SPREAD_PEAK_FIXED),
+    }
+
+
+def causal_lm_activation_bytes(d: dict, seq: int, fb: int) -> int:
+    """Planned activations of export_causal_lm's forward over `seq` tokens (fitted on `pteflow
+    inspect`, see MEASURED): as llm_activation_bytes (logits, scores, hidden-sized tensors)."""
+    return llm_activation_bytes(d, seq, fb)
+
+
 ESTIMATORS = {"export_llm": estimate_llm, "export_lora": estimate_lora, "export_encoder": estimate_encoder,
-              "export_module": estimate_module}
+              "export_module": estimate_module, "export_causal_lm": estimate_causal_lm}
 
 
 def split_step_argv(argv: List[str]):
@@ -474,7 +608,10 @@ def estimate(step_argv: List[str], model_dir: Optional[str] = None) -> dict:
         raise EstimateError(f"the arguments of {step} are invalid (the step would refuse them; see above)") from None
     if model_dir and getattr(a, "model_dir", None):
         a.model_dir = model_dir
-    out = ESTIMATORS[step](a)
+    try:
+        out = ESTIMATORS[step](a)
+    except NotEstimable as e:
+        return {"estimable": False, "step": step, "reason": str(e)}
     out.update({"estimable": True, "step": step})
     out["constants_source"] = "python/pteflow_steps/estimate.py MEASURED"
     return out
