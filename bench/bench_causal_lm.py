@@ -60,6 +60,10 @@ LLAMA_1B = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab
             "tie_word_embeddings": True, "bos_token_id": 128000, "eos_token_id": [128001, 128008, 128009]}
 
 
+class StepFailed(Exception):
+    pass
+
+
 class Case:
     def __init__(self, group, name, step, args, out, check=None, prepare=None, extra_files=()):
         self.group, self.name, self.step, self.args, self.out = group, name, step, args, out
@@ -123,7 +127,8 @@ def py_step(step, args, log, stages=False):
                            stdout=f, stderr=subprocess.STDOUT, env=e)
     wall = time.perf_counter() - t0
     if r.returncode != 0:
-        sys.exit(f"bench_causal_lm: {step} failed (exit {r.returncode}), see {log}")
+        last = [l.strip() for l in open(log, errors="replace") if l.strip()][-1:] or ["?"]
+        raise StepFailed(f"{step} failed (exit {r.returncode}): {last[0][:300]} (log: {log})")
     rss = next(int(l.split(":")[1]) for l in open(tf) if "Maximum resident" in l) * 1024
     if stages:
         rss = max([rss] + list(stage_peaks(log).values()))
@@ -225,6 +230,9 @@ def table(rows, peer):
            "| time / peer | peak / peer | predicted peak | predicted .pte |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        if "failed" in r:
+            out.append(f"| {r['case']} | FAILED: {r['failed'].split(' (log:')[0]} |" + " |" * 9)
+            continue
         p = r.get("predicted") or {}
         tr = pr = "-"
         if peer and peer is not r:
@@ -254,12 +262,16 @@ def main():
     rows = []
     for c in cases(work):
         if c.group in want or c.name in want:
-            rows.append(run_case(c, max(1, a.repeat), a.stages))
+            try:
+                rows.append(run_case(c, max(1, a.repeat), a.stages))
+            except StepFailed as e:
+                print(f"bench_causal_lm: {c.name}: {e}", file=sys.stderr, flush=True)
+                rows.append({"group": c.group, "case": c.name, "step": c.step, "failed": str(e)})
     for g in GROUPS:
         grp = [r for r in rows if r["group"] == g]
         if not grp:
             continue
-        peer = next((r for r in grp if r["step"] == "export_llm"), None)
+        peer = next((r for r in grp if r["step"] == "export_llm" and "failed" not in r), None)
         title = {"tiny": "tiny seeded configs, int8 + XNNPACK, seq 64 (peer: export_llm's tiny Llama)",
                  "full": "full-size random checkpoints, seq 1024",
                  "small": "real shapes cut to 2 layers, vocabulary 8192, int8 + int8 embedding, seq 512",

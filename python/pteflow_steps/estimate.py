@@ -117,15 +117,22 @@ K_QUANT = 2.63    # 1B int8 (4855 MiB, W 1481 MiB) and 8da4w (5141 MiB, W 1665 M
 K_FLOAT = 1.4     # MiniLM fp32 (W 87 MiB): the tiny exports cannot separate it from BASE; an fp32
                   # 1B-class export is an extrapolation (see the README's Predictions section)
 # export_causal_lm (transformers' modeling code, whole float32 model loaded, then quantized in place).
-BASE_PEAK["export_causal_lm"] = 1000 * MiB   # + transformers; tiny configs seq 64/128: PLACEHOLDER
-K_CAUSAL_FLOAT = 1.0                         # x float32 weights (the loaded model): PLACEHOLDER
-K_CAUSAL_QUANT = 2.63                        # x in-memory quantized weights (lowering): PLACEHOLDER
-K_CAUSAL_ETRECORD = 1.0                      # --etrecord keeps a copy of the edge program: PLACEHOLDER
-K_CAUSAL_BUNDLE = 1.0                        # --bundle serializes a BundledProgram holding the program: PLACEHOLDER
-OVERHEAD_CAUSAL_LM = (6_500, 24_800)         # PLACEHOLDER
-OVERHEAD_CAUSAL_LM_PORTABLE = (6_000, 16_600)  # PLACEHOLDER
-OVERHEAD_BUNDLE = 1_000                      # PLACEHOLDER
-OVERHEAD_BUNDLE_CASE = 200                   # PLACEHOLDER
+BASE_PEAK["export_causal_lm"] = 1010 * MiB  # + transformers; tiny configs int8/8da4w seq 64: 998-1023 MiB
+# Peak of each stage of export_causal_lm (causal_lm_peak_stages), from PTEFLOW_DEBUG_MEMORY=1 runs
+# (bench/bench_causal_lm.py --stages; MEASURED). F = float32 weights, C = checkpoint file bytes,
+# Q = weights as quantized in memory, L = layers, S = --max-seq-len, P = the .pte's size.
+K_CAUSAL_CKPT = 0.86        # build: BASE + F + 0.86 C (the checkpoint's pages stay mapped while it loads):
+                            # GPT-2 fp32 checkpoint 1884 MiB (fits); SmolLM2 bf16 1546 (+12%), Gemma 3 2 layers 1280 (+5%)
+K_CAUSAL_LOWER = 2.13       # lower: BASE + 2.13 Q + 11 L S^2 4 bytes (per-layer masks and copies of seq x seq
+K_CAUSAL_LAYER_SEQ2 = 11.0  # tensors while lowering): SmolLM2 (30 layers, seq 1024) 2652 MiB, GPT-2 2101 MiB
+K_CAUSAL_ETRECORD = 2.35    # --etrecord: + 2.35 Q (the edge program kept for the record): GPT-2 2734 vs 2101 MiB
+K_CAUSAL_BUNDLE = 3.54      # --bundle: + 3.54 P while the BundledProgram is serialized: GPT-2 3686 vs 2734 MiB
+K_CAUSAL_SCORES = 3.5       # planned memory: KV + logits + 3.5 x heads x T x S x 4 (attention scores, softmax)
+OVERHEAD_CAUSAL_LM = (22_000, 24_200)        # tiny 2 layers about 70,200 B; SmolLM2 30 layers 747,136 B
+OVERHEAD_CAUSAL_LM_ARCH = {"gpt2": -8_700, "qwen3": 2_600, "gemma3_text": 9_100}  # per layer, tiny 2-layer exports
+OVERHEAD_CAUSAL_LM_PORTABLE = (6_000, 16_600)  # no XNNPACK: not measured for this step; export_llm's
+OVERHEAD_BUNDLE = 400                        # GPT-2 .bpte - .pte - 2 cases' tensors = 604 B
+OVERHEAD_BUNDLE_CASE = 100
 # Relative spreads: (low, high) factors applied to the point.
 SPREAD_SIZE = (0.97, 1.03)
 SPREAD_SIZE_SMALL = 16_000             # +- bytes for programs whose overhead dominates
@@ -543,19 +550,16 @@ def estimate_causal_lm(a) -> dict:
     kv_heads = int(getattr(text, "num_key_value_heads", None) or heads)
     head_dim = int(getattr(text, "head_dim", None) or text.hidden_size // heads)
     ov = OVERHEAD_CAUSAL_LM if a.xnnpack else OVERHEAD_CAUSAL_LM_PORTABLE
-    pte = w["pte"] + ov[0] + ov[1] * L
-    # Peak: the whole float32 model is loaded (from_pretrained or from_config), then quantized in place;
-    # export and lowering hold the quantized weights several times over (see K_CAUSAL_*).
+    per_layer = ov[1] + (OVERHEAD_CAUSAL_LM_ARCH.get(cfg.model_type, 0) if a.xnnpack else 0)
+    pte = w["pte"] + ov[0] + per_layer * L
     quantized = quant != "none" or emb_q != "none"
     q_mem = w["mem"] if quantized else w["float"] * fb // 4
-    peak = BASE_PEAK["export_causal_lm"] + K_CAUSAL_FLOAT * w["float"] + K_CAUSAL_QUANT * q_mem
-    if a.etrecord:
-        peak += K_CAUSAL_ETRECORD * q_mem
+    stages = causal_lm_peak_stages(a, w["float"], checkpoint_bytes(a, w["parameters"]), q_mem, pte, L)
     arts = []
     dims = {"vocab_size": int(text.vocab_size), "hidden_size": int(text.hidden_size),
             "num_attention_heads": heads}
     kv = 2 * L * kv_heads * seq * head_dim * fb
-    planned = kv + causal_lm_activation_bytes(dims, seq if a.dynamic else 1, fb)
+    planned = kv + causal_lm_activation_bytes(dims, seq if a.dynamic else 1, seq)
     arts.append(artifact(a.out, "pte", pte, planned))
     if a.bundle:
         # A BundledProgram = the program + each case's inputs (tokens, positions: int64) and the eager
@@ -563,21 +567,56 @@ def estimate_causal_lm(a) -> dict:
         plen = max(1, min(a.bundle_prompt_len, seq)) if a.dynamic else 1
         cases = a.bundle_cases * (16 * plen + 4 * plen * dims["vocab_size"] + OVERHEAD_BUNDLE_CASE)
         arts.append(artifact(a.bundle, "bpte", pte + cases + OVERHEAD_BUNDLE, None))
-        peak += K_CAUSAL_BUNDLE * pte
+    peak = max(stages.values())
     return {
         "model": {"family": cfg.model_type, "parameters": w["parameters"], "layers": L,
                   "hidden_size": dims["hidden_size"], "vocab_size": dims["vocab_size"], "tied_embeddings": w["tied"],
                   "quant": quant, "embedding_quant": emb_q, "group_size": gs, "dtype": a.dtype, "max_seq_len": seq,
-                  "float_weight_bytes": int(w["float"]), "weight_bytes_in_memory": int(q_mem)},
+                  "float_weight_bytes": int(w["float"]), "weight_bytes_in_memory": int(q_mem),
+                  "peak_by_stage": {k: int(v) for k, v in stages.items()}},
         "artifacts": arts,
         "peak_memory": interval(peak, SPREAD_PEAK, SPREAD_PEAK_FIXED),
     }
 
 
-def causal_lm_activation_bytes(d: dict, seq: int, fb: int) -> int:
-    """Planned activations of export_causal_lm's forward over `seq` tokens (fitted on `pteflow
-    inspect`, see MEASURED): as llm_activation_bytes (logits, scores, hidden-sized tensors)."""
-    return llm_activation_bytes(d, seq, fb)
+def checkpoint_bytes(a, parameters: int) -> int:
+    """Bytes of the checkpoint's weights (--model-dir only; from_config builds without one): the
+    dtype config.json records (transformers writes "dtype", older files "torch_dtype"), float32 if none."""
+    if not a.model_dir:
+        return 0
+    try:
+        with open(os.path.join(a.model_dir, "config.json"), "r", encoding="utf-8") as f:
+            c = json.load(f)
+    except (OSError, ValueError):
+        return parameters * 4
+    dt = str(c.get("dtype") or c.get("torch_dtype") or "float32")
+    return parameters * (2 if dt in ("bfloat16", "float16") else 4)
+
+
+def causal_lm_peak_stages(a, float_bytes: int, ckpt_bytes: int, q_mem: int, pte: int, layers: int) -> dict:
+    """Resident peak of each stage of export_causal_lm (what PTEFLOW_DEBUG_MEMORY=1 prints); the
+    step's peak is the largest. The stages follow one another and each frees what the next does not
+    need (the float model is quantized in place, then deleted before lowering), so their peaks do
+    not add up. See K_CAUSAL_* for the measurements."""
+    base = BASE_PEAK["export_causal_lm"]
+    seq2 = layers * a.max_seq_len * a.max_seq_len * 4
+    st = {"build + quantize": base + float_bytes + K_CAUSAL_CKPT * ckpt_bytes,
+          "lower": base + K_CAUSAL_LOWER * q_mem + K_CAUSAL_LAYER_SEQ2 * seq2
+          + (K_CAUSAL_ETRECORD * q_mem if a.etrecord else 0)}
+    if a.bundle:
+        st["serialize (bundle)"] = st["lower"] + K_CAUSAL_BUNDLE * pte
+    return st
+
+
+def causal_lm_activation_bytes(d: dict, tokens: int, cache: int) -> int:
+    """Planned activations of export_causal_lm's forward over `tokens` tokens against a static cache of
+    `cache` positions: the float32 logits [tokens, vocab] and K_CAUSAL_SCORES x the attention scores
+    [heads, tokens, cache] (scores, mask, softmax live at once). Fitted on `pteflow inspect` of tiny
+    Llama and GPT-2 (seq 64), Qwen3-0.6B with 2 layers (512), GPT-2 124M and SmolLM2-135M (1024):
+    +6%, -0.2%, +2%, -4%, -11% (KV caches added)."""
+    logits = tokens * d["vocab_size"] * 4
+    scores = d["num_attention_heads"] * tokens * cache * 4
+    return int(logits + K_CAUSAL_SCORES * scores)
 
 
 ESTIMATORS = {"export_llm": estimate_llm, "export_lora": estimate_lora, "export_encoder": estimate_encoder,

@@ -383,8 +383,8 @@ def transformers_counts(names):
 
 def test_estimator_causal_lm_counts_what_transformers_builds():
     """The model comes from config.json alone, built on the meta device: the parameter count is
-    transformers' own (tied tables once), GPT-2 124M exactly; int8 shrinks the .pte about 3.5x
-    for GPT-2 (the float wte stays) and the embedding quantization shrinks it further."""
+    transformers' own (tied tables once), GPT-2 124M exactly; int8 linears make the .pte smaller than
+    the float32 weights, the embedding quantization smaller still."""
     names = ["gpt2", "smollm2-135m", "qwen3-0.6b", "gemma3-1b"]
     counts = transformers_counts(names)
     assert counts["gpt2"] == 124_439_808
@@ -395,7 +395,7 @@ def test_estimator_causal_lm_counts_what_transformers_builds():
         assert e["model"]["parameters"] == counts[n], (n, e["model"])
         assert e["model"]["float_weight_bytes"] == 4 * counts[n]
         size = e["artifacts"][0]["size"]["point"]
-        assert counts[n] < size < 2 * counts[n], (n, size)  # int8 linears, float embedding
+        assert counts[n] < size < 4 * counts[n], (n, size)  # int8 linears (+ a quantized lm_head), float tables
         emb = estimate("-m", "pteflow_steps.export_causal_lm", "--config-json", HF_CONFIGS / f"{n}.json", "--quant",
                        "int8", "--embedding-quant", "int8", "--max-seq-len", "512", "--out", "/nonexistent/m.pte")
         assert emb["artifacts"][0]["size"]["point"] < size
@@ -512,3 +512,23 @@ def test_causal_lm_pipelines_are_planned_from_config_json_alone(tmp_path, pipeli
     if name == "gpt2":
         assert within(pte["size"], RECORDED_GPT2["pte"]) and within(exp["peak_memory"], RECORDED_GPT2["peak"])
         assert within(arts["gpt2.bpte"]["size"], RECORDED_GPT2["bpte"])
+
+
+def test_causal_lm_archs_every_target_is_planned():
+    """tests/resources/pipelines/e2e/causal-lm-archs.yaml: one prediction per architecture target, each
+    with that target's options (qwen3-8da4w smaller than qwen3), all inside the 16 MB gate."""
+    doc = plan_json(SOURCE_DIR / "tests" / "resources" / "pipelines" / "e2e" / "causal-lm-archs.yaml")
+    plans = {p["target"]: p for p in doc["plans"]}
+    assert set(plans) == {"llama", "qwen2", "qwen3", "qwen3-8da4w", "gemma3_text", "phi3", "mistral", "gpt2",
+                          "smollm3"}
+    sizes = {}
+    for name, p in plans.items():
+        exp = {s["name"]: s for s in p["steps"]}["export"]
+        assert exp["predicted"] and exp["estimator"] == "export_causal_lm", (name, exp)
+        assert exp["model"]["max_seq_len"] == 64 and exp["breach"] is False, (name, exp)
+        art = p["artifacts"][0]
+        assert art["breach"] is False and 10_000 < art["size"]["point"] < 16_000_000, (name, art)
+        sizes[name] = art["size"]["point"]
+    assert plans["gemma3_text"]["steps"][0]["model"]["family"] == "gemma3_text"
+    assert sizes["qwen3-8da4w"] < sizes["qwen3"]
+    assert doc["breaches"] == 0
