@@ -75,6 +75,31 @@ bench_pipeline_1b.py).
 | K_FLOAT                  | 1.4             | MiniLM fp32 (weights 87 MiB); weakly constrained              |
 | planned activations      | llm_activation_bytes, encoder 3.6 x seq x hidden x 4 + 2 x heads x seq^2 x 4 | `pteflow inspect` of the tiny Llamas, MiniLM seq 16/128, the 1B shape with 1 layer (271,059,008 B) |
 | K_QUANT check            | 2.63            | 1B shape, 1 layer, int8 + int4 emb, seq 512: 2453 MiB measured, 2480 predicted |
+
+export_causal_lm (transformers' own modeling code; bench/bench_causal_lm.py --stages, which also
+prints the prediction error of every row). The model's shape is transformers' causal LM built from
+config.json on the meta device (GPT-2's Conv1D counted as the nn.Linear the step makes of it), so
+every architecture transformers knows is counted the same way. Random checkpoints store identical
+tensors once (zero biases, unit norms: GPT-2 124M 0.16% smaller than its tensors), real ones do not;
+the sizes below are of random checkpoints and the model counts every tensor.
+
+| constant                 | value           | measured on                                                   |
+|--------------------------|-----------------|---------------------------------------------------------------|
+| OVERHEAD_CAUSAL_LM       | 22,000 + 24,200/layer | tiny llama/qwen2/phi3/mistral/smollm3 (2 layers, 69,952-70,464 B), SmolLM2-135M 30 layers (747,136 B) |
+| OVERHEAD_CAUSAL_LM_ARCH  | gpt2 -8,700, qwen3 +2,600, gemma3_text +9,100 per layer | the tiny exports of those (52,736, 75,456, 88,444 B) |
+| sizes, all               | -               | GPT-2 124M int8 281,921,988 B (+0.13%), SmolLM2 int8+int8 emb 164,694,656 B (+0.00%), Qwen3 2 layers 48,483,584 B (+0.03%), Gemma 3 2 layers 72,852,736 B (+0.05%), tiny +0.01..+0.14% |
+| OVERHEAD_BUNDLE(_CASE)   | 400, 100/case   | GPT-2 .bpte 285,139,296 B = .pte + 2 x (8 x 16 + 8 x 50257 x 4) + 604 |
+| BASE_PEAK causal         | 1010 MiB        | tiny exports 998-1023 MiB                                      |
+| K_CAUSAL_CKPT            | 0.86 x checkpoint | build stage: GPT-2 fp32 1884 MiB; SmolLM2 bf16 1546 (predicted 1744), Gemma 3 2 layers 1280 (1354) |
+| K_CAUSAL_LOWER, _LAYER_SEQ2 | 1.35 x Q + 11.9 x L x S^2 x 4 | lower stage: SmolLM2 (30 layers, seq 1024) 2652 MiB, GPT-2 (12 layers, no bundle or ETRecord) 1946 MiB; check: Qwen3 2 layers 1115 (1096), Gemma 3 2 layers 1116 (1128) |
+| K_CAUSAL_ETRECORD        | 2.93 x Q        | GPT-2 --etrecord: to_executorch stage 2734 vs 1946 MiB without  |
+| K_CAUSAL_BUNDLE          | 3.54 x .pte     | GPT-2 --bundle: serialize stage 3686 MiB (the run's peak)        |
+| K_CAUSAL_SCORES          | 3.5             | planned memory, `pteflow inspect`: tiny llama 369,280 B, tiny GPT-2 426,368, Qwen3 2 layers 82,317,440, GPT-2 478,482,880, SmolLM2 428,319,744 |
+
+Why stages and not one sum for this step: PTEFLOW_DEBUG_MEMORY=1 shows the float model's peak
+(loading) and the lowering's peak at different times (the float model is deleted before lowering), and
+a BundledProgram's serialization on top of what lowering left; a sum of the three over-predicts every
+measured run, the largest stage matches them.
 """
 
 from __future__ import annotations
@@ -123,9 +148,9 @@ BASE_PEAK["export_causal_lm"] = 1010 * MiB  # + transformers; tiny configs int8/
 # Q = weights as quantized in memory, L = layers, S = --max-seq-len, P = the .pte's size.
 K_CAUSAL_CKPT = 0.86        # build: BASE + F + 0.86 C (the checkpoint's pages stay mapped while it loads):
                             # GPT-2 fp32 checkpoint 1884 MiB (fits); SmolLM2 bf16 1546 (+12%), Gemma 3 2 layers 1280 (+5%)
-K_CAUSAL_LOWER = 2.13       # lower: BASE + 2.13 Q + 11 L S^2 4 bytes (per-layer masks and copies of seq x seq
-K_CAUSAL_LAYER_SEQ2 = 11.0  # tensors while lowering): SmolLM2 (30 layers, seq 1024) 2652 MiB, GPT-2 2101 MiB
-K_CAUSAL_ETRECORD = 2.35    # --etrecord: + 2.35 Q (the edge program kept for the record): GPT-2 2734 vs 2101 MiB
+K_CAUSAL_LOWER = 1.35      # lower: BASE + 1.35 Q + 11.9 L S^2 4 bytes (per-layer masks and copies of seq x seq
+K_CAUSAL_LAYER_SEQ2 = 11.9  # tensors while lowering): SmolLM2 (30 layers, seq 1024) 2652 MiB, GPT-2 (12) 1946 MiB
+K_CAUSAL_ETRECORD = 2.93    # --etrecord: + 2.93 Q (the edge program kept for the record): GPT-2 2734 vs 1946 MiB
 K_CAUSAL_BUNDLE = 3.54      # --bundle: + 3.54 P while the BundledProgram is serialized: GPT-2 3686 vs 2734 MiB
 K_CAUSAL_SCORES = 3.5       # planned memory: KV + logits + 3.5 x heads x T x S x 4 (attention scores, softmax)
 OVERHEAD_CAUSAL_LM = (22_000, 24_200)        # tiny 2 layers about 70,200 B; SmolLM2 30 layers 747,136 B
@@ -152,6 +177,13 @@ MEASURED = [
      "README / bench/bench_pipeline_1b.py"),
     ("same, export cgroup peak", 4777 * MiB, "README / bench/bench_pipeline_1b.py"),
     ("int8 linears + int8 embedding (1B shape): .pte", 1_501_890_048, "pipelines/llama3.2-1b.yaml comment"),
+    ("export_causal_lm GPT-2 124M random checkpoint, int8, seq 1024, --bundle --etrecord: .pte", 281_921_988,
+     "bench/bench_causal_lm.py --only full --stages"),
+    ("same, .bpte", 285_139_296, "bench/bench_causal_lm.py"),
+    ("same, peak RSS (serialize stage)", 3686 * MiB, "bench/bench_causal_lm.py --stages"),
+    ("export_causal_lm SmolLM2-135M bf16 checkpoint, int8 + int8 embedding, seq 1024: .pte", 164_694_656,
+     "bench/bench_causal_lm.py --stages (with the padding_idx fix, see the report)"),
+    ("same, peak RSS (lower stage)", 2652 * MiB, "bench/bench_causal_lm.py --stages"),
 ]
 
 # pteflow_steps.llama.RANDOM_CONFIGS, the fields that set tensor shapes (no torch import here).
