@@ -75,6 +75,31 @@ bench_pipeline_1b.py).
 | K_FLOAT                  | 1.4             | MiniLM fp32 (weights 87 MiB); weakly constrained              |
 | planned activations      | llm_activation_bytes, encoder 3.6 x seq x hidden x 4 + 2 x heads x seq^2 x 4 | `pteflow inspect` of the tiny Llamas, MiniLM seq 16/128, the 1B shape with 1 layer (271,059,008 B) |
 | K_QUANT check            | 2.63            | 1B shape, 1 layer, int8 + int4 emb, seq 512: 2453 MiB measured, 2480 predicted |
+
+export_causal_lm (transformers' own modeling code; bench/bench_causal_lm.py --stages, which also
+prints the prediction error of every row). The model's shape is transformers' causal LM built from
+config.json on the meta device (GPT-2's Conv1D counted as the nn.Linear the step makes of it), so
+every architecture transformers knows is counted the same way. Random checkpoints store identical
+tensors once (zero biases, unit norms: GPT-2 124M 0.16% smaller than its tensors), real ones do not;
+the sizes below are of random checkpoints and the model counts every tensor.
+
+| constant                 | value           | measured on                                                   |
+|--------------------------|-----------------|---------------------------------------------------------------|
+| OVERHEAD_CAUSAL_LM       | 22,000 + 24,200/layer | tiny llama/qwen2/phi3/mistral/smollm3 (2 layers, 69,952-70,464 B), SmolLM2-135M 30 layers (747,136 B) |
+| OVERHEAD_CAUSAL_LM_ARCH  | gpt2 -8,700, qwen3 +2,600, gemma3_text +9,100 per layer | the tiny exports of those (52,736, 75,456, 88,444 B) |
+| sizes, all               | -               | GPT-2 124M int8 281,921,988 B (+0.13%), SmolLM2 int8+int8 emb 164,694,656 B (+0.00%), Qwen3 2 layers 48,483,584 B (+0.03%), Gemma 3 2 layers 72,852,736 B (+0.05%), tiny +0.01..+0.14% |
+| OVERHEAD_BUNDLE(_CASE)   | 400, 100/case   | GPT-2 .bpte 285,139,296 B = .pte + 2 x (8 x 16 + 8 x 50257 x 4) + 604 |
+| BASE_PEAK causal         | 1010 MiB        | tiny exports 998-1023 MiB                                      |
+| K_CAUSAL_CKPT            | 0.86 x checkpoint | build stage: GPT-2 fp32 1884 MiB; SmolLM2 bf16 1546 (predicted 1744), Gemma 3 2 layers 1280 (1354) |
+| K_CAUSAL_LOWER, _LAYER_SEQ2 | 1.35 x Q + 11.9 x L x S^2 x 4 | lower stage: SmolLM2 (30 layers, seq 1024) 2652 MiB, GPT-2 (12 layers, no bundle or ETRecord) 1946 MiB; check: Qwen3 2 layers 1115 (1096), Gemma 3 2 layers 1116 (1128) |
+| K_CAUSAL_ETRECORD        | 2.93 x Q        | GPT-2 --etrecord: to_executorch stage 2734 vs 1946 MiB without  |
+| K_CAUSAL_BUNDLE          | 3.54 x .pte     | GPT-2 --bundle: serialize stage 3686 MiB (the run's peak)        |
+| K_CAUSAL_SCORES          | 3.5             | planned memory, `pteflow inspect`: tiny llama 369,280 B, tiny GPT-2 426,368, Qwen3 2 layers 82,317,440, GPT-2 478,482,880, SmolLM2 428,319,744 |
+
+Why stages and not one sum for this step: PTEFLOW_DEBUG_MEMORY=1 shows the float model's peak
+(loading) and the lowering's peak at different times (the float model is deleted before lowering), and
+a BundledProgram's serialization on top of what lowering left; a sum of the three over-predicts every
+measured run, the largest stage matches them.
 """
 
 from __future__ import annotations
@@ -116,6 +141,23 @@ BASE_PEAK = {
 K_QUANT = 2.63    # 1B int8 (4855 MiB, W 1481 MiB) and 8da4w (5141 MiB, W 1665 MiB): 2.67 and 2.55
 K_FLOAT = 1.4     # MiniLM fp32 (W 87 MiB): the tiny exports cannot separate it from BASE; an fp32
                   # 1B-class export is an extrapolation (see the README's Predictions section)
+# export_causal_lm (transformers' modeling code, whole float32 model loaded, then quantized in place).
+BASE_PEAK["export_causal_lm"] = 1010 * MiB  # + transformers; tiny configs int8/8da4w seq 64: 998-1023 MiB
+# Peak of each stage of export_causal_lm (causal_lm_peak_stages), from PTEFLOW_DEBUG_MEMORY=1 runs
+# (bench/bench_causal_lm.py --stages; MEASURED). F = float32 weights, C = checkpoint file bytes,
+# Q = weights as quantized in memory, L = layers, S = --max-seq-len, P = the .pte's size.
+K_CAUSAL_CKPT = 0.86        # build: BASE + F + 0.86 C (the checkpoint's pages stay mapped while it loads):
+                            # GPT-2 fp32 checkpoint 1884 MiB (fits); SmolLM2 bf16 1546 (+12%), Gemma 3 2 layers 1280 (+5%)
+K_CAUSAL_LOWER = 1.35      # lower: BASE + 1.35 Q + 11.9 L S^2 4 bytes (per-layer masks and copies of seq x seq
+K_CAUSAL_LAYER_SEQ2 = 11.9  # tensors while lowering): SmolLM2 (30 layers, seq 1024) 2652 MiB, GPT-2 (12) 1946 MiB
+K_CAUSAL_ETRECORD = 2.93    # --etrecord: + 2.93 Q (the edge program kept for the record): GPT-2 2734 vs 1946 MiB
+K_CAUSAL_BUNDLE = 3.54      # --bundle: + 3.54 P while the BundledProgram is serialized: GPT-2 3686 vs 2734 MiB
+K_CAUSAL_SCORES = 3.5       # planned memory: KV + logits + 3.5 x heads x T x S x 4 (attention scores, softmax)
+OVERHEAD_CAUSAL_LM = (22_000, 24_200)        # tiny 2 layers about 70,200 B; SmolLM2 30 layers 747,136 B
+OVERHEAD_CAUSAL_LM_ARCH = {"gpt2": -8_700, "qwen3": 2_600, "gemma3_text": 9_100}  # per layer, tiny 2-layer exports
+OVERHEAD_CAUSAL_LM_PORTABLE = (6_000, 16_600)  # no XNNPACK: not measured for this step; export_llm's
+OVERHEAD_BUNDLE = 400                        # GPT-2 .bpte - .pte - 2 cases' tensors = 604 B
+OVERHEAD_BUNDLE_CASE = 100
 # Relative spreads: (low, high) factors applied to the point.
 SPREAD_SIZE = (0.97, 1.03)
 SPREAD_SIZE_SMALL = 16_000             # +- bytes for programs whose overhead dominates
@@ -135,6 +177,13 @@ MEASURED = [
      "README / bench/bench_pipeline_1b.py"),
     ("same, export cgroup peak", 4777 * MiB, "README / bench/bench_pipeline_1b.py"),
     ("int8 linears + int8 embedding (1B shape): .pte", 1_501_890_048, "pipelines/llama3.2-1b.yaml comment"),
+    ("export_causal_lm GPT-2 124M random checkpoint, int8, seq 1024, --bundle --etrecord: .pte", 281_921_988,
+     "bench/bench_causal_lm.py --only full --stages"),
+    ("same, .bpte", 285_139_296, "bench/bench_causal_lm.py"),
+    ("same, peak RSS (serialize stage)", 3686 * MiB, "bench/bench_causal_lm.py --stages"),
+    ("export_causal_lm SmolLM2-135M bf16 checkpoint, int8 + int8 embedding, seq 1024: .pte", 164_694_656,
+     "bench/bench_causal_lm.py --stages (with the padding_idx fix, see the report)"),
+    ("same, peak RSS (lower stage)", 2652 * MiB, "bench/bench_causal_lm.py --stages"),
 ]
 
 # pteflow_steps.llama.RANDOM_CONFIGS, the fields that set tensor shapes (no torch import here).
@@ -145,7 +194,7 @@ RANDOM_CONFIGS = {
                         num_attention_heads=32, num_key_value_heads=8, head_dim=64, tie_word_embeddings=True),
 }
 
-EXPORT_STEPS = ("export_llm", "export_encoder", "export_lora", "export_module")
+EXPORT_STEPS = ("export_llm", "export_encoder", "export_lora", "export_module", "export_causal_lm")
 
 
 class EstimateError(Exception):
@@ -446,8 +495,164 @@ def estimate_module(a) -> dict:
             "peak_memory": interval(BASE_PEAK["export_module"] + K_FLOAT * w, SPREAD_PEAK, SPREAD_PEAK_FIXED)}
 
 
+class NotEstimable(EstimateError):
+    """The step itself would refuse this model (said in one line): "estimable": false, not an error."""
+
+
+def causal_lm_model(a):
+    """(cfg, model) of export_causal_lm's source: transformers' config (--model-dir, --config-json or
+    hf_source.RANDOM_CONFIGS; --layers honoured) and its causal LM built on torch's meta device, with
+    GPT-2's Conv1D turned into nn.Linear as the step does (hf_source._conv1d_to_linear). No weights."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from . import hf_source
+    from .export_causal_lm import source_of
+
+    source = source_of(a)
+    try:
+        cfg = hf_source.config(source)
+        hf_source.check_supported(cfg, a.max_seq_len)
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
+    except hf_source.ExportRefused as e:
+        raise NotEstimable(str(e)) from None
+    except (ValueError, KeyError, TypeError, AttributeError, NotImplementedError) as e:
+        raise NotEstimable(f"transformers could not build model_type '{cfg.model_type}' on the meta device "
+                           f"({hf_source._first_line(e)})") from None
+    hf_source._conv1d_to_linear(model)
+    return cfg, model
+
+
+def causal_lm_weights(model, quant: str, gs: int, emb_q: str, fb: int, xnnpack: bool) -> dict:
+    """Bytes of the model's tensors in the .pte (quant.py + XNNPACK, see THE MODEL) and in memory
+    during export, module by module. A tied lm_head shares the embedding's Parameter: quantizing
+    the linears gives it its own quantized copy (quant.py's docstring); unquantized, the rule of
+    estimate_llm applies (stored once, plus XNNPACK's packed copy)."""
+    from torch import nn
+
+    out_emb = model.get_output_embeddings()
+    tied_w = out_emb.weight if out_emb is not None else None
+    tied = tied_w is not None and any(e.weight is tied_w for e in model.modules()
+                                      if isinstance(e, nn.Embedding))
+    pte = mem = float_bytes = params = 0
+    seen = set()
+    for mod in model.modules():
+        for pname, t in list(mod.named_parameters(recurse=False)) + list(mod.named_buffers(recurse=False)):
+            is_param = isinstance(t, nn.Parameter)
+            n = t.numel()
+            if id(t) in seen:
+                if tied and t is tied_w and isinstance(mod, nn.Linear):
+                    if quant != "none":              # its own quantized copy
+                        pte += linear_bytes(mod.out_features, mod.in_features, quant, gs, fb)
+                        mem += linear_mem_bytes(mod.out_features, mod.in_features, quant, gs, fb)
+                    elif emb_q != "none":            # the float table stays for the lm_head
+                        pte += n * fb
+                        mem += n * 4
+                    elif xnnpack:                    # XNNPACK packs its own copy
+                        pte += n * fb
+                continue
+            seen.add(id(t))
+            if is_param:
+                params += n
+                float_bytes += n * 4
+            if pname == "weight" and isinstance(mod, nn.Linear) and not (tied and t is tied_w):
+                pte += linear_bytes(mod.out_features, mod.in_features, quant, gs, fb)
+                mem += linear_mem_bytes(mod.out_features, mod.in_features, quant, gs, fb)
+            elif pname == "weight" and isinstance(mod, nn.Embedding):
+                pte += embedding_bytes(mod.num_embeddings, mod.embedding_dim, emb_q, fb)
+                mem += embedding_mem_bytes(mod.num_embeddings, mod.embedding_dim, emb_q, fb)
+            elif t.dtype.is_floating_point:
+                pte += n * (fb if is_param else t.element_size())
+                mem += n * 4
+            else:
+                pte += n * t.element_size()
+                mem += n * t.element_size()
+    return {"pte": pte, "mem": mem, "float": float_bytes, "parameters": params, "tied": tied}
+
+
+def estimate_causal_lm(a) -> dict:
+    cfg, model = causal_lm_model(a)
+    text = cfg.get_text_config()
+    fb = 2 if a.dtype == "bf16" else 4
+    quant, emb_q, gs, seq = a.quant, a.embedding_quant, a.group_size, a.max_seq_len
+    w = causal_lm_weights(model, quant, gs, emb_q, fb, a.xnnpack)
+    L = int(text.num_hidden_layers)
+    heads = int(text.num_attention_heads)
+    kv_heads = int(getattr(text, "num_key_value_heads", None) or heads)
+    head_dim = int(getattr(text, "head_dim", None) or text.hidden_size // heads)
+    ov = OVERHEAD_CAUSAL_LM if a.xnnpack else OVERHEAD_CAUSAL_LM_PORTABLE
+    per_layer = ov[1] + (OVERHEAD_CAUSAL_LM_ARCH.get(cfg.model_type, 0) if a.xnnpack else 0)
+    pte = w["pte"] + ov[0] + per_layer * L
+    quantized = quant != "none" or emb_q != "none"
+    q_mem = w["mem"] if quantized else w["float"] * fb // 4
+    stages = causal_lm_peak_stages(a, w["float"], checkpoint_bytes(a, w["parameters"]), q_mem, pte, L)
+    arts = []
+    dims = {"vocab_size": int(text.vocab_size), "hidden_size": int(text.hidden_size),
+            "num_attention_heads": heads}
+    kv = 2 * L * kv_heads * seq * head_dim * fb
+    planned = kv + causal_lm_activation_bytes(dims, seq if a.dynamic else 1, seq)
+    arts.append(artifact(a.out, "pte", pte, planned))
+    if a.bundle:
+        # A BundledProgram = the program + each case's inputs (tokens, positions: int64) and the eager
+        # logits [1, T, vocab] float32, + its own flatbuffer tables.
+        plen = max(1, min(a.bundle_prompt_len, seq)) if a.dynamic else 1
+        cases = a.bundle_cases * (16 * plen + 4 * plen * dims["vocab_size"] + OVERHEAD_BUNDLE_CASE)
+        arts.append(artifact(a.bundle, "bpte", pte + cases + OVERHEAD_BUNDLE, None))
+    peak = max(stages.values())
+    return {
+        "model": {"family": cfg.model_type, "parameters": w["parameters"], "layers": L,
+                  "hidden_size": dims["hidden_size"], "vocab_size": dims["vocab_size"], "tied_embeddings": w["tied"],
+                  "quant": quant, "embedding_quant": emb_q, "group_size": gs, "dtype": a.dtype, "max_seq_len": seq,
+                  "float_weight_bytes": int(w["float"]), "weight_bytes_in_memory": int(q_mem),
+                  "peak_by_stage": {k: int(v) for k, v in stages.items()}},
+        "artifacts": arts,
+        "peak_memory": interval(peak, SPREAD_PEAK, SPREAD_PEAK_FIXED),
+    }
+
+
+def checkpoint_bytes(a, parameters: int) -> int:
+    """Bytes of the checkpoint's weights (--model-dir only; from_config builds without one): the
+    dtype config.json records (transformers writes "dtype", older files "torch_dtype"), float32 if none."""
+    if not a.model_dir:
+        return 0
+    try:
+        with open(os.path.join(a.model_dir, "config.json"), "r", encoding="utf-8") as f:
+            c = json.load(f)
+    except (OSError, ValueError):
+        return parameters * 4
+    dt = str(c.get("dtype") or c.get("torch_dtype") or "float32")
+    return parameters * (2 if dt in ("bfloat16", "float16") else 4)
+
+
+def causal_lm_peak_stages(a, float_bytes: int, ckpt_bytes: int, q_mem: int, pte: int, layers: int) -> dict:
+    """Resident peak of each stage of export_causal_lm (what PTEFLOW_DEBUG_MEMORY=1 prints); the
+    step's peak is the largest. The stages follow one another and each frees what the next does not
+    need (the float model is quantized in place, then deleted before lowering), so their peaks do
+    not add up. See K_CAUSAL_* for the measurements."""
+    base = BASE_PEAK["export_causal_lm"]
+    seq2 = layers * a.max_seq_len * a.max_seq_len * 4
+    st = {"build + quantize": base + float_bytes + K_CAUSAL_CKPT * ckpt_bytes,
+          "lower": base + K_CAUSAL_LOWER * q_mem + K_CAUSAL_LAYER_SEQ2 * seq2
+          + (K_CAUSAL_ETRECORD * q_mem if a.etrecord else 0)}
+    if a.bundle:
+        st["serialize (bundle)"] = st["lower"] + K_CAUSAL_BUNDLE * pte
+    return st
+
+
+def causal_lm_activation_bytes(d: dict, tokens: int, cache: int) -> int:
+    """Planned activations of export_causal_lm's forward over `tokens` tokens against a static cache of
+    `cache` positions: the float32 logits [tokens, vocab] and K_CAUSAL_SCORES x the attention scores
+    [heads, tokens, cache] (scores, mask, softmax live at once). Fitted on `pteflow inspect` of tiny
+    Llama and GPT-2 (seq 64), Qwen3-0.6B with 2 layers (512), GPT-2 124M and SmolLM2-135M (1024):
+    +6%, -0.2%, +2%, -4%, -11% (KV caches added)."""
+    logits = tokens * d["vocab_size"] * 4
+    scores = d["num_attention_heads"] * tokens * cache * 4
+    return int(logits + K_CAUSAL_SCORES * scores)
+
+
 ESTIMATORS = {"export_llm": estimate_llm, "export_lora": estimate_lora, "export_encoder": estimate_encoder,
-              "export_module": estimate_module}
+              "export_module": estimate_module, "export_causal_lm": estimate_causal_lm}
 
 
 def split_step_argv(argv: List[str]):
@@ -474,7 +679,10 @@ def estimate(step_argv: List[str], model_dir: Optional[str] = None) -> dict:
         raise EstimateError(f"the arguments of {step} are invalid (the step would refuse them; see above)") from None
     if model_dir and getattr(a, "model_dir", None):
         a.model_dir = model_dir
-    out = ESTIMATORS[step](a)
+    try:
+        out = ESTIMATORS[step](a)
+    except NotEstimable as e:
+        return {"estimable": False, "step": step, "reason": str(e)}
     out.update({"estimable": True, "step": step})
     out["constants_source"] = "python/pteflow_steps/estimate.py MEASURED"
     return out

@@ -8,8 +8,8 @@
  * config), and only the step's argparse parser knows them. estimate.py
  * calls that parser, so the two cannot drift; the model and its measured
  * constants stay in one documented Python file. The cost is one Python
- * start (about 0.2 s; seconds when a module class must be built on torch's
- * meta device), paid once per export step.
+ * start (about 0.2 s; seconds when a module class or a transformers causal
+ * LM must be built on torch's meta device), paid once per export step.
  *
  * The answer is untrusted text: read with a size cap and parsed with a
  * length (cJSON_ParseWithLength); numbers must be non-negative integers that
@@ -34,7 +34,8 @@
 #include "util/mem.h"
 
 static const char *const modelled[] = {"pteflow_steps.export_llm", "pteflow_steps.export_encoder",
-                                       "pteflow_steps.export_lora", "pteflow_steps.export_module"};
+                                       "pteflow_steps.export_lora", "pteflow_steps.export_module",
+                                       "pteflow_steps.export_causal_lm"};
 
 bool pf_predict_applies(char *const *argv, size_t n_argv)
 {

@@ -27,11 +27,12 @@
 
 /* Largest estimator answer read (it is a few kilobytes). */
 #define PF_PREDICT_MAX_JSON_BYTES (256u * 1024u)
-/* The estimator imports torch only for export_module (meta-device build): seconds, not minutes. */
+/* The estimator imports torch (and transformers) only for export_module and export_causal_lm
+ * (meta-device builds): seconds, not minutes. */
 #define PF_PREDICT_TIMEOUT_MS (180u * 1000u)
 
 /*
- * true when argv is "<python> -m pteflow_steps.export_{llm,encoder,lora,module} ...":
+ * true when argv is "<python> -m pteflow_steps.export_{llm,encoder,lora,module,causal_lm} ...":
  * the steps the estimator models. Nothing is run.
  */
 bool pf_predict_applies(char *const *argv, size_t n_argv);

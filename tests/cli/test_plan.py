@@ -350,3 +350,185 @@ def test_run_admits_a_step_without_expect_on_the_predicted_high_bound(tmp_path):
     assert step["prediction"]["used_for_admission"] is True
     assert step["prediction"]["peak_memory"]["actual"] is None  # it never ran
     assert not (out / "model.pte").exists()
+
+
+# --- export_causal_lm: any transformers decoder-only causal LM (issue 16) ---------------------------
+
+HF_CONFIGS = SOURCE_DIR / "python" / "pteflow_steps" / "hf_configs"
+# Measured (bench/bench_causal_lm.py --only full; estimate.py MEASURED): pipelines/gpt2.yaml's export of a
+# full-size random GPT-2 124M checkpoint (int8, seq 1024, --bundle, --etrecord).
+RECORDED_GPT2 = {"pte": 281_921_988, "bpte": 285_139_296, "peak": 3_870_000_000}
+
+
+def transformers_counts(names):
+    """Parameters of each hf_configs/<name>.json as transformers counts them on the meta device."""
+    code = textwrap.dedent("""
+        import json, sys, torch
+        from transformers import AutoConfig, AutoModelForCausalLM
+        out = {}
+        for path in sys.argv[1:]:
+            d = json.load(open(path))
+            cfg = AutoConfig.for_model(d.pop("model_type"), **{k: v for k, v in d.items() if k != "architectures"})
+            with torch.device("meta"):
+                m = AutoModelForCausalLM.from_config(cfg)
+            out[path] = m.num_parameters()
+        print(json.dumps(out))
+    """)
+    paths = [str(HF_CONFIGS / f"{n}.json") for n in names]
+    r = subprocess.run([PYTHON, "-c", code, *paths], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    counts = json.loads(r.stdout.strip().splitlines()[-1])
+    return {n: counts[p] for n, p in zip(names, paths)}
+
+
+def test_estimator_causal_lm_counts_what_transformers_builds():
+    """The model comes from config.json alone, built on the meta device: the parameter count is
+    transformers' own (tied tables once), GPT-2 124M exactly; int8 linears make the .pte smaller than
+    the float32 weights, the embedding quantization smaller still."""
+    names = ["gpt2", "smollm2-135m", "qwen3-0.6b", "gemma3-1b"]
+    counts = transformers_counts(names)
+    assert counts["gpt2"] == 124_439_808
+    for n in names:
+        e = estimate("-m", "pteflow_steps.export_causal_lm", "--config-json", HF_CONFIGS / f"{n}.json", "--quant",
+                     "int8", "--max-seq-len", "512", "--out", "/nonexistent/m.pte")
+        assert e["estimable"] is True and e["step"] == "export_causal_lm", e
+        assert e["model"]["parameters"] == counts[n], (n, e["model"])
+        assert e["model"]["float_weight_bytes"] == 4 * counts[n]
+        size = e["artifacts"][0]["size"]["point"]
+        assert counts[n] < size < 4 * counts[n], (n, size)  # int8 linears (+ a quantized lm_head), float tables
+        emb = estimate("-m", "pteflow_steps.export_causal_lm", "--config-json", HF_CONFIGS / f"{n}.json", "--quant",
+                       "int8", "--embedding-quant", "int8", "--max-seq-len", "512", "--out", "/nonexistent/m.pte")
+        assert emb["artifacts"][0]["size"]["point"] < size
+    g = estimate("-m", "pteflow_steps.export_causal_lm", "--config-json", HF_CONFIGS / "gpt2.json", "--quant", "int8",
+                 "--layers", "2", "--out", "/nonexistent/m.pte")
+    assert g["model"]["layers"] == 2 and g["model"]["parameters"] == counts["gpt2"] - 10 * 7_087_872
+
+
+def test_estimator_causal_lm_gpt2_contains_the_recorded_export():
+    """pipelines/gpt2.yaml's options on GPT-2 124M's config.json: the measured .pte, .bpte and peak."""
+    e = estimate("-m", "pteflow_steps.export_causal_lm", "--config-json", HF_CONFIGS / "gpt2.json", "--quant", "int8",
+                 "--max-seq-len", "1024", "--xnnpack", "--bundle", "/nonexistent/gpt2.bpte", "--etrecord",
+                 "/nonexistent/gpt2.etrecord", "--out", "/nonexistent/gpt2.pte")
+    arts = {os.path.basename(a["path"]): a for a in e["artifacts"]}
+    assert arts["gpt2.pte"]["kind"] == "pte" and arts["gpt2.bpte"]["kind"] == "bpte"
+    for name, key in (("gpt2.pte", "pte"), ("gpt2.bpte", "bpte")):
+        size = arts[name]["size"]
+        assert within(size, RECORDED_GPT2[key]), (name, size)
+        assert abs(size["point"] - RECORDED_GPT2[key]) / RECORDED_GPT2[key] < 0.01, (name, size)
+    assert within(e["peak_memory"], RECORDED_GPT2["peak"]), e["peak_memory"]
+    plain = estimate("-m", "pteflow_steps.export_causal_lm", "--config-json", HF_CONFIGS / "gpt2.json", "--quant",
+                     "int8", "--max-seq-len", "1024", "--out", "/nonexistent/gpt2.pte")
+    assert plain["peak_memory"]["point"] < e["peak_memory"]["point"]  # the bundle and the ETRecord cost memory
+    assert [a["kind"] for a in plain["artifacts"]] == ["pte"]
+
+
+def test_causal_lm_prediction_contains_a_real_tiny_export(tmp_path):
+    """The step run directly (tiny GPT-2, int8, a bundle): its .pte and .bpte sizes, its own peak RSS and the
+    program's runtime memory as `pteflow inspect` reads it all fall inside the estimator's intervals."""
+    out = tmp_path / "model.pte"
+    args = ["--random-config", "gpt2", "--seed", "0", "--quant", "int8", "--max-seq-len", "64", "--xnnpack",
+            "--bundle", str(tmp_path / "model.bpte"), "--out", str(out)]
+    e = estimate("-m", "pteflow_steps.export_causal_lm", *args)
+    env = dict(os.environ, PYTHONPATH=str(SOURCE_DIR / "python"))
+    r = subprocess.run([PYTHON, "-m", "pteflow_steps.export_causal_lm", *args], capture_output=True, text=True,
+                       env=env, timeout=1200)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads((tmp_path / "model.export_causal_lm.json").read_text())
+    assert within(e["peak_memory"], result["peak_rss_bytes"]), (e["peak_memory"], result["peak_rss_bytes"])
+    arts = {os.path.basename(a["path"]): a for a in e["artifacts"]}
+    assert set(arts) == {"model.pte", "model.bpte"}
+    for name, a in arts.items():
+        actual = (tmp_path / name).stat().st_size
+        assert within(a["size"], actual), (name, a["size"], actual)
+        assert abs(a["size"]["point"] - actual) / actual < 0.05, (name, a["size"], actual)
+    insp = run_pteflow("inspect", "--json", out)
+    assert insp.code == 0, insp
+    runtime = json.loads(insp.out)["runtime_memory_bytes"]
+    assert within(arts["model.pte"]["runtime_memory"], runtime), (arts["model.pte"]["runtime_memory"], runtime)
+    assert e["model"]["parameters"] == result["parameters"]
+
+
+@pytest.mark.parametrize("config,words", [
+    ({"model_type": "t5", "vocab_size": 512, "d_model": 64, "num_layers": 2, "num_heads": 4, "d_ff": 128},
+     ["'t5'", "encoder-decoder"]),
+    ({"model_type": "no-such-architecture", "vocab_size": 512}, ["'no-such-architecture'", "not known"]),
+    ({"model_type": "bert", "vocab_size": 512, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+      "intermediate_size": 128, "use_cache": False}, ["'bert'", "use_cache"]),
+    ({"model_type": "llama", "vocab_size": 512, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+      "num_attention_heads": 4, "auto_map": {"AutoModelForCausalLM": "modeling_x.X"}}, ["trust_remote_code"]),
+])
+def test_causal_lm_the_step_would_refuse_is_not_estimable_with_its_reason(tmp_path, config, words):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    env = dict(os.environ, PYTHONPATH=str(SOURCE_DIR / "python"))
+    r = subprocess.run([PYTHON, "-m", "pteflow_steps.estimate", "--json", "--", "-m",
+                        "pteflow_steps.export_causal_lm", "--config-json", str(path), "--quant", "int8", "--out",
+                        str(tmp_path / "m.pte")], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    e = json.loads(r.stdout)
+    assert e["estimable"] is False and e["step"] == "export_causal_lm"
+    for w in words:
+        assert w in e["reason"], e
+
+
+def test_causal_lm_sliding_window_past_the_window_is_not_estimable():
+    e = estimate("-m", "pteflow_steps.export_causal_lm", "--config-json", HF_CONFIGS / "gemma3-1b.json",
+                 "--max-seq-len", "1024", "--out", "/nonexistent/m.pte")
+    assert e["estimable"] is False and "sliding-window" in e["reason"] and "--max-seq-len 512" in e["reason"]
+
+
+@pytest.mark.parametrize("pipeline,repo,gated,target", [
+    ("gpt2.yaml", "openai-community/gpt2", False, None),
+    ("smollm2-135m.yaml", "HuggingFaceTB/SmolLM2-135M-Instruct", False, "int8-seq1024"),
+    ("qwen3-0.6b.yaml", "Qwen/Qwen3-0.6B", False, None),
+    ("gemma3-1b.yaml", "google/gemma-3-1b-it", True, None),
+])
+def test_causal_lm_pipelines_are_planned_from_config_json_alone(tmp_path, pipeline, repo, gated, target):
+    """The shipped pipelines as committed, each model's real config.json served alone by a local Hub (a stub
+    weight file beside it is never fetched): every export is predicted, inside its gates; GPT-2's
+    prediction contains what its export measured."""
+    name = {"gpt2.yaml": "gpt2", "smollm2-135m.yaml": "smollm2-135m", "qwen3-0.6b.yaml": "qwen3-0.6b",
+            "gemma3-1b.yaml": "gemma3-1b"}[pipeline]
+    cfg = (HF_CONFIGS / f"{name}.json").read_text()
+    root = hub_root_with(tmp_path, repo, {"config.json": cfg, "model.safetensors": b"\0" * 4096}, gated=gated)
+    args = ["--target", target] if target else []
+    with LocalHub(str(root), token=TOKEN if gated else None, approved=[repo] if gated else (),
+                  python=PYTHON) as hub:
+        env = hub.env(token=TOKEN if gated else None, HF_HUB_CACHE=str(tmp_path / "cache"),
+                      HF_HOME=str(tmp_path / "home"))
+        r = run_pteflow("plan", PIPELINES / pipeline, *args, "--json", "--strict", "--python", PYTHON, env=env)
+        log = hub.log()
+    assert r.code == 0, r
+    assert "model.safetensors" not in json.dumps(log)
+    doc = json.loads(r.out)
+    exp = steps_of(doc)["export"]
+    assert exp["predicted"] and exp["estimator"] == "export_causal_lm", exp
+    assert exp["breach"] is False and exp["at_risk"] is False, exp
+    assert steps_of(doc)["check"]["predicted"] is False
+    arts = {a["path"]: a for a in doc["plans"][0]["artifacts"]}
+    pte = next(a for p, a in arts.items() if p.endswith(".pte"))
+    assert pte["breach"] is False and pte["runtime_memory"]["point"] > pte["size"]["point"]
+    if name == "gpt2":
+        assert within(pte["size"], RECORDED_GPT2["pte"]) and within(exp["peak_memory"], RECORDED_GPT2["peak"])
+        assert within(arts["gpt2.bpte"]["size"], RECORDED_GPT2["bpte"])
+
+
+def test_causal_lm_archs_every_target_is_planned():
+    """tests/resources/pipelines/e2e/causal-lm-archs.yaml: one prediction per architecture target, each
+    with that target's options (qwen3-8da4w smaller than qwen3), all inside the 16 MB gate."""
+    doc = plan_json(SOURCE_DIR / "tests" / "resources" / "pipelines" / "e2e" / "causal-lm-archs.yaml")
+    plans = {p["target"]: p for p in doc["plans"]}
+    assert set(plans) == {"llama", "qwen2", "qwen3", "qwen3-8da4w", "gemma3_text", "phi3", "mistral", "gpt2",
+                          "smollm3"}
+    sizes = {}
+    for name, p in plans.items():
+        exp = {s["name"]: s for s in p["steps"]}["export"]
+        assert exp["predicted"] and exp["estimator"] == "export_causal_lm", (name, exp)
+        assert exp["model"]["max_seq_len"] == 64 and exp["breach"] is False, (name, exp)
+        art = p["artifacts"][0]
+        assert art["breach"] is False and 10_000 < art["size"]["point"] < 16_000_000, (name, art)
+        sizes[name] = art["size"]["point"]
+    assert plans["gemma3_text"]["steps"][0]["model"]["family"] == "gemma3_text"
+    assert sizes["qwen3-8da4w"] < sizes["qwen3"]
+    assert doc["breaches"] == 0

@@ -65,11 +65,13 @@ static int ask(pf_prediction **out, const char *answer, const char *fail)
 Test(predict, applies_only_to_modelled_export_steps)
 {
 	char *llm[] = {S("py"), S("-m"), S("pteflow_steps.export_llm"), S("--out"), S("x")};
+	char *causal[] = {S("py"), S("-m"), S("pteflow_steps.export_causal_lm"), S("--out"), S("x")};
 	char *check[] = {S("py"), S("-m"), S("pteflow_steps.check")};
 	char *other[] = {S("py"), S("-m"), S("mypkg.export_llm")};
 	char *script[] = {S("py"), S("export_llm.py")};
 	char *bare[] = {S("py"), S("-m")};
 	cr_assert(pf_predict_applies(llm, 5));
+	cr_assert(pf_predict_applies(causal, 5));
 	cr_assert_not(pf_predict_applies(check, 3));
 	cr_assert_not(pf_predict_applies(other, 3));
 	cr_assert_not(pf_predict_applies(script, 2));
