@@ -17,7 +17,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # libFuzzer on every parser of untrusted bytes for a bounded time (clang build,
 # coverage-instrumented libraries); new inputs go to a temporary folder, the
 # committed corpus is only read. PTEFLOW_FUZZ_SECONDS=0 skips it.
-fuzz_seconds=${PTEFLOW_FUZZ_SECONDS:-20}
+fuzz_seconds=${PTEFLOW_FUZZ_SECONDS:-10}
 if [ "$fuzz_seconds" -gt 0 ]; then
   CC=clang bash scripts/build.sh build-fuzz -DPTEFLOW_FUZZ=ON -DPTEFLOW_SANITIZE=ON >/dev/null
   for corpus in tests/fuzz/corpus/*/; do

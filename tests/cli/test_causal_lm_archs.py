@@ -1,6 +1,6 @@
-"""Issue 16 through the real binary: a seeded tiny config of every architecture
-named by the issue (llama, qwen2, qwen3, gemma3_text, phi3, mistral, gpt2,
-smollm3) exported by pteflow_steps.export_causal_lm (transformers' own modeling
+"""Issue 16 through the real binary: seeded tiny configs of the architectures
+named by the issue that test_causal_lm_hub.py does not run (qwen2, qwen3 8da4w,
+phi3, mistral, smollm3 with an int4 embedding) exported by pteflow_steps.export_causal_lm (transformers' own modeling
 code, int8 + XNNPACK; qwen3 also 8da4w), checked numerically against
 transformers' eager model, inside the intervals `plan` predicted; a program
 that generates from its metadata methods alone; and architectures the step
@@ -18,7 +18,10 @@ from conftest import PYTHON, SOURCE_DIR, assert_prediction_holds, run_pteflow
 ARCHS = SOURCE_DIR / "tests" / "resources" / "pipelines" / "e2e" / "causal-lm-archs.yaml"
 SCHEMA = json.loads((SOURCE_DIR / "schemas" / "manifest.schema.json").read_text())
 STEPS_PATH = str(SOURCE_DIR / "python")
-TARGETS = ["llama", "qwen2", "qwen3", "qwen3-8da4w", "gemma3_text", "phi3", "mistral", "gpt2", "smollm3"]
+# llama, qwen3, gemma3_text and gpt2 run through the binary in test_causal_lm_hub.py, in their real layouts
+# (SmolLM2-135M is a llama; Qwen3-0.6B, Gemma 3 1B, GPT-2 124M), so here only the rest, to keep the suite
+# short; every target of the pipeline is planned in test_plan.py and `pteflow run --target` runs any of them.
+TARGETS = ["qwen2", "qwen3-8da4w", "phi3", "mistral", "smollm3"]
 
 
 def manifest_of(out):
@@ -75,7 +78,7 @@ def test_architecture_exports_checks_and_matches_its_prediction(runs, target):
 def test_program_generates_from_its_metadata_alone(runs, tmp_path):
     """Only the .pte: the runner reads get_max_seq_len, get_max_context_len, get_eos_ids... from the
     program's own constant methods and generates until the context is full."""
-    out, r = runs("qwen3")
+    out, r = runs("qwen2")
     assert r.code == 0, r
     pte = tmp_path / "alone.pte"
     pte.write_bytes((out / "model.pte").read_bytes())       # nothing else beside it
