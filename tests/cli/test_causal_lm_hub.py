@@ -128,8 +128,11 @@ def test_gpt2_pipeline_full_size_with_bundle_and_etrecord(hub, tmp_path):
     i = run_pteflow("inspect", out / "gpt2.bpte", "--json")
     assert i.code == 0, i
     doc = json.loads(i.out)
-    suites = doc["bundle"]["suites"] if "suites" in doc.get("bundle", {}) else doc["bundle"]["method_test_suites"]
-    assert [s["method"] if "method" in s else s["method_name"] for s in suites] == ["forward"]
+    suites = doc["bundle"]["test_suites"]
+    assert [s["method"] for s in suites] == ["forward"] and suites[0]["test_cases"] == 2
+    case = suites[0]["cases"][0]
+    assert [v["dtype"] for v in case["input_values"]] == ["int64", "int64"]
+    assert case["expected_output_values"][0]["sizes"] == [1, 8, 50257]
     assert doc["metadata"]["get_max_context_len"] == 1024 and doc["metadata"]["get_eos_ids"] == [50256]
     assert arts["gpt2.pte"]["structure"]["metadata"]["get_max_seq_len"] == 1024
     # ETRecord: ExecuTorch's zip with its identifier member.
