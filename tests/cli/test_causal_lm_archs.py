@@ -6,14 +6,13 @@ transformers' eager model, inside the intervals `plan` predicted; a program
 that generates from its metadata methods alone; and architectures the step
 cannot export refused with a named reason, never a traceback."""
 import json
-import pathlib
 import subprocess
 import textwrap
 
 import jsonschema
 import pytest
 
-from conftest import PYTHON, SOURCE_DIR, assert_prediction_holds, run_pteflow
+from conftest import PYTHON, SOURCE_DIR, assert_prediction_holds, manifest_of, run_pteflow
 
 ARCHS = SOURCE_DIR / "tests" / "resources" / "pipelines" / "e2e" / "causal-lm-archs.yaml"
 SCHEMA = json.loads((SOURCE_DIR / "schemas" / "manifest.schema.json").read_text())
@@ -22,10 +21,6 @@ STEPS_PATH = str(SOURCE_DIR / "python")
 # (SmolLM2-135M is a llama; Qwen3-0.6B, Gemma 3 1B, GPT-2 124M), so here only the rest, to keep the suite
 # short; every target of the pipeline is planned in test_plan.py and `pteflow run --target` runs any of them.
 TARGETS = ["qwen2", "qwen3-8da4w", "phi3", "mistral", "smollm3"]
-
-
-def manifest_of(out):
-    return json.loads((pathlib.Path(out) / "manifest.json").read_text())
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,10 @@ import os
 import pathlib
 import signal
 import subprocess
-import textwrap
 import threading
 import time
 
-from conftest import PTEFLOW, PYTHON, run_pteflow
+from conftest import PTEFLOW, PYTHON, run_pteflow, write_pipeline
 
 TOKEN = "hf_HostileStoreTokenNeverStored42"
 
@@ -30,12 +29,6 @@ ONE_STEP = """\
       - { path: a.txt, kind: file }
 """
 A_SHA = hashlib.sha256(b"hello\n").hexdigest()
-
-
-def write(tmp, text, name="p.yaml"):
-    p = pathlib.Path(tmp) / name
-    p.write_text(textwrap.dedent(text))
-    return p
 
 
 def run(p, out, store, *extra, env=None, timeout=120):
@@ -61,7 +54,7 @@ def index_id(pipeline, target, step):
 
 def stored(tmp_path, body=ONE_STEP):
     """A pipeline run once: its store holds one entry."""
-    p = write(tmp_path, body)
+    p = write_pipeline(tmp_path, body)
     out, store = tmp_path / "out", tmp_path / "store"
     r = run(p, out, store)
     assert r.code == 0, r
@@ -281,7 +274,7 @@ def test_7_an_object_rewritten_through_a_shared_mapping_is_never_restored_unchec
           - name: big
             run: ["{PYTHON}", "-c", "open('${{out}}/big.bin','wb').write(bytes(range(256)) * {size // 256})"]
     """
-    p = write(tmp_path, body)
+    p = write_pipeline(tmp_path, body)
     out, store = tmp_path / "out", tmp_path / "store"
     want = hashlib.sha256(bytes(range(256)) * (size // 256)).hexdigest()
     bad = []
@@ -364,7 +357,7 @@ def test_8_provenance_subjects_are_read_once_and_not_at_all_when_the_signature_f
 
 
 def test_9_a_token_in_an_inputs_pattern_or_a_result_file_is_never_stored(tmp_path):
-    p = write(tmp_path, """\
+    p = write_pipeline(tmp_path, """\
         version: 1
         name: secret
         steps:
