@@ -302,9 +302,37 @@ def start_export(step: str, args) -> Dict[str, str]:
     return v
 
 
+# Allocations of at least this size get their own mapping from glibc malloc
+# (M_MMAP_THRESHOLD), so freeing one hands its pages straight back.
+MMAP_THRESHOLD = 1 << 20
+
+
+def limit_heap_growth() -> bool:
+    """Make glibc serve every allocation of MMAP_THRESHOLD bytes or more with
+    its own mapping (mallopt M_MMAP_THRESHOLD; this also stops glibc from
+    raising the threshold as large blocks are freed).
+
+    Why: quantizing a 128256 x 2048 table in blocks of rows frees a ~16 MB
+    float temporary per block; with glibc's dynamic threshold those blocks
+    come from the heap and stay there, fragmented: +0.9 GiB resident after
+    one table (measured), none with this setting. PYTORCH's CPU allocator has
+    no cache, so the only cost is an mmap/munmap per large tensor. Returns
+    False where the C library is not glibc (nothing changed)."""
+    if os.environ.get("PTEFLOW_MALLOC_DEFAULT", "") not in ("", "0"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(-3, MMAP_THRESHOLD))  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
 def setup_torch(threads: int) -> None:
     import torch
 
+    limit_heap_growth()
     torch.set_grad_enabled(False)
     if threads and threads > 0:
         torch.set_num_threads(threads)

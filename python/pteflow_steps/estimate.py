@@ -192,6 +192,10 @@ RANDOM_CONFIGS = {
                  num_attention_heads=4, num_key_value_heads=2, head_dim=None, tie_word_embeddings=False),
     "llama3.2-1b": dict(vocab_size=128256, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
                         num_attention_heads=32, num_key_value_heads=8, head_dim=64, tie_word_embeddings=True),
+    "llama3.2-3b": dict(vocab_size=128256, hidden_size=3072, intermediate_size=8192, num_hidden_layers=28,
+                        num_attention_heads=24, num_key_value_heads=8, head_dim=128, tie_word_embeddings=True),
+    "llama3.1-8b": dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+                        num_attention_heads=32, num_key_value_heads=8, head_dim=128, tie_word_embeddings=False),
 }
 
 EXPORT_STEPS = ("export_llm", "export_encoder", "export_lora", "export_module", "export_causal_lm")

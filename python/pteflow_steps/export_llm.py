@@ -2,7 +2,7 @@
 
 Source: a Hugging Face checkpoint folder (config.json + *.safetensors,
 --model-dir) or a named architecture with seeded random weights
-(--random-config tiny|llama3.2-1b --seed N, no network). The model is the
+(--random-config tiny|llama3.2-1b|llama3.2-3b|llama3.1-8b --seed N, no network). The model is the
 package's own Llama module (pteflow_steps.llama: HF parameter names, static KV
 cache in buffers updated with index_copy_), exported with a dynamic token
 dimension (1..max-seq-len), optionally quantized with torchao (int8 = int8
@@ -28,7 +28,7 @@ def parse_args(argv):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model-dir", help="Hugging Face checkpoint folder (config.json + *.safetensors)")
-    src.add_argument("--random-config", choices=["tiny", "llama3.2-1b"],
+    src.add_argument("--random-config", choices=["tiny", "llama3.2-1b", "llama3.2-3b", "llama3.1-8b"],
                      help="build this architecture with seeded random weights (no download)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
     p.add_argument("--layers", type=int, default=0,

@@ -36,7 +36,7 @@ def parse_args(argv):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model-dir", help="Hugging Face Llama checkpoint folder")
-    src.add_argument("--random-config", choices=["tiny", "llama3.2-1b"])
+    src.add_argument("--random-config", choices=["tiny", "llama3.2-1b", "llama3.2-3b", "llama3.1-8b"])
     p.add_argument("--seed", type=int, default=0, help="seed of the random base weights")
     p.add_argument("--lora-seed", type=int, default=1, help="seed of the LoRA adapter weights")
     p.add_argument("--lora-rank", type=int, default=8)

@@ -54,7 +54,9 @@ class LlamaConfig:
 
 
 # Named configurations for --random-config: "tiny" exports in seconds;
-# "llama3.2-1b" has the real dimensions of meta-llama/Llama-3.2-1B(-Instruct).
+# "llama3.2-1b", "llama3.2-3b" and "llama3.1-8b" have the real dimensions of
+# meta-llama/Llama-3.2-1B(-Instruct), Llama-3.2-3B(-Instruct) and
+# Llama-3.1-8B(-Instruct) (their published config.json).
 RANDOM_CONFIGS: Dict[str, LlamaConfig] = {
     "tiny": LlamaConfig(),
     "llama3.2-1b": LlamaConfig(
@@ -75,6 +77,46 @@ RANDOM_CONFIGS: Dict[str, LlamaConfig] = {
             "original_max_position_embeddings": 8192,
         },
         tie_word_embeddings=True,
+        max_position_embeddings=131072,
+    ),
+    "llama3.2-3b": LlamaConfig(
+        vocab_size=128256,
+        hidden_size=3072,
+        intermediate_size=8192,
+        num_hidden_layers=28,
+        num_attention_heads=24,
+        num_key_value_heads=8,
+        head_dim=128,
+        rms_norm_eps=1e-5,
+        rope_theta=500000.0,
+        rope_scaling={
+            "rope_type": "llama3",
+            "factor": 32.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 8192,
+        },
+        tie_word_embeddings=True,
+        max_position_embeddings=131072,
+    ),
+    "llama3.1-8b": LlamaConfig(
+        vocab_size=128256,
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        head_dim=128,
+        rms_norm_eps=1e-5,
+        rope_theta=500000.0,
+        rope_scaling={
+            "rope_type": "llama3",
+            "factor": 8.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 8192,
+        },
+        tie_word_embeddings=False,
         max_position_embeddings=131072,
     ),
 }
@@ -306,9 +348,14 @@ def _layer_index(name: str) -> Optional[int]:
     return None
 
 
-def _each_layer_done(model: Llama, after_layer: Optional[Callable[[nn.Module], None]]):
+EMBEDDING = "model.embed_tokens.weight"
+
+
+def _each_layer_done(model: Llama, after_layer: Optional[Callable[[nn.Module], None]],
+                     after_embedding: Optional[Callable[["Llama"], None]] = None):
     """Yield (name, parameter) in named_parameters order; call after_layer(block)
-    once every parameter of a decoder layer has been yielded (and written)."""
+    once every parameter of a decoder layer has been yielded (and written),
+    and after_embedding(model) once the embedding table has been."""
     # Names only: holding the Parameter objects here would keep every float
     # weight alive after after_layer() has replaced it by its quantized form.
     names = [n for n, _ in model.named_parameters()]
@@ -316,6 +363,8 @@ def _each_layer_done(model: Llama, after_layer: Optional[Callable[[nn.Module], N
         p = model.get_parameter(name)
         yield name, p
         del p
+        if name == EMBEDDING and after_embedding is not None:
+            after_embedding(model)
         li = _layer_index(name)
         if after_layer is not None and li is not None:
             nxt = _layer_index(names[k + 1]) if k + 1 < len(names) else None
@@ -324,7 +373,8 @@ def _each_layer_done(model: Llama, after_layer: Optional[Callable[[nn.Module], N
 
 
 def build_random(cfg: LlamaConfig, max_seq_len: int, seed: int,
-                 after_layer: Optional[Callable[[nn.Module], None]] = None) -> Llama:
+                 after_layer: Optional[Callable[[nn.Module], None]] = None,
+                 after_embedding: Optional[Callable[[Llama], None]] = None) -> Llama:
     """Seeded random weights, deterministic for a given (config, seed).
 
     Values are drawn in place (normal_ then scale/shift: bit-identical to
@@ -335,7 +385,7 @@ def build_random(cfg: LlamaConfig, max_seq_len: int, seed: int,
     with uninitialized():
         m = Llama(cfg, max_seq_len)
     with torch.no_grad():
-        for name, p in _each_layer_done(m, after_layer):
+        for name, p in _each_layer_done(m, after_layer, after_embedding):
             p.normal_(generator=g)
             if p.dim() == 1:
                 p.mul_(0.02).add_(1.0)
@@ -345,7 +395,8 @@ def build_random(cfg: LlamaConfig, max_seq_len: int, seed: int,
 
 
 def load_hf(model: Llama, model_dir: str,
-            after_layer: Optional[Callable[[nn.Module], None]] = None) -> Dict[str, int]:
+            after_layer: Optional[Callable[[nn.Module], None]] = None,
+            after_embedding: Optional[Callable[[Llama], None]] = None) -> Dict[str, int]:
     """Load *.safetensors of a HF Llama checkpoint into `model` (strict on names).
 
     Tensors are read one at a time (safetensors safe_open, the file mapped only
@@ -373,7 +424,7 @@ def load_hf(model: Llama, model_dir: str,
         raise KeyError(f"checkpoint lacks {len(missing)} tensors, first '{missing[0]}'")
     seen = set()
     with torch.no_grad():
-        for k, p in _each_layer_done(model, after_layer):
+        for k, p in _each_layer_done(model, after_layer, after_embedding):
             fn = where.get(k)
             if fn is None:
                 continue

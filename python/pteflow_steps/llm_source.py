@@ -45,15 +45,26 @@ def build(source: dict, apply_quant: bool = True):
     group_size = int(source.get("group_size", 32))
     stream = (apply_quant and mode != "none" and not cfg.lora_rank
               and source.get("dtype", "fp32") == "fp32")
-    after_layer = None
+    after_layer = after_embedding = None
+    emb_mode = source.get("embedding_quant", "none") if apply_quant else "none"
     if stream:
         def after_layer(block):
             quant.quantize(block, mode, group_size)
             common.release_memory()  # hand the layer's float weights back before the next is written
+
+        def after_embedding(m):
+            # The table is the first tensor written: quantize the tied lm_head's copy and the table
+            # itself now, so the float32 table (1.05 GB for Llama 3.2 1B, 2.1 GB for 8B) is gone
+            # before the layers are; the same tensors as quantizing them at the end.
+            if cfg.tie_word_embeddings:
+                quant.quantize(m.lm_head, mode, group_size)
+            if emb_mode != "none":
+                quant.quantize_embeddings(m.model.embed_tokens, emb_mode)
+            common.release_memory()
     if source.get("model_dir"):
         with llama.uninitialized():
             model = llama.Llama(cfg, max_seq)
-        llama.load_hf(model, source["model_dir"], after_layer=after_layer)
+        llama.load_hf(model, source["model_dir"], after_layer=after_layer, after_embedding=after_embedding)
     elif cfg.lora_rank:
         # Base weights exactly as the base model's (same seed), adapters added on top.
         base_cfg = copy.deepcopy(cfg)
@@ -65,7 +76,8 @@ def build(source: dict, apply_quant: bool = True):
             raise ValueError("LoRA model does not share the base model's parameter names")
         del base
     else:
-        model = llama.build_random(cfg, max_seq, int(source.get("seed", 0)), after_layer=after_layer)
+        model = llama.build_random(cfg, max_seq, int(source.get("seed", 0)), after_layer=after_layer,
+                                   after_embedding=after_embedding)
     if cfg.lora_rank:
         # Adapters from their own seed so the base weights stay identical to the base model.
         g = torch.Generator().manual_seed(int(source.get("lora_seed", 1)))
@@ -80,7 +92,7 @@ def build(source: dict, apply_quant: bool = True):
         model.positions = torch.arange(max_seq)
     qinfo = {"mode": "none"}
     if apply_quant and mode != "none":
-        # Streamed: only what is left (lm_head); layers already quantized are skipped.
+        # Streamed: only what is left (an untied lm_head); what is already quantized is skipped.
         qinfo = quant.quantize(model, mode, group_size)
     if apply_quant and source.get("embedding_quant", "none") != "none":
         qinfo["embedding"] = quant.quantize_embeddings(model, source["embedding_quant"])
