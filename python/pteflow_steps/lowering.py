@@ -27,36 +27,124 @@ def _tensor_memo(ep) -> dict:
             if isinstance(t, torch.Tensor)}
 
 
+def low_memory() -> bool:
+    """The memory levers below are on unless PTEFLOW_EXPORT_LOW_MEMORY=0 (a way
+    back to ExecuTorch's own behaviour, should a later release need it)."""
+    import os
+
+    return os.environ.get("PTEFLOW_EXPORT_LOW_MEMORY", "1") != "0"
+
+
+class _Release:
+    """What shared_weights_for_preprocess knows while one lowering runs."""
+
+    def __init__(self):
+        self.after = {}     # id(partition program) -> weights only that partition reads
+        self.by_copy = {}   # id(copy given to preprocess) -> the same list
+        self.released = 0   # bytes
+
+
+def _exclusive_weights(node, owner) -> list:
+    """Weights of the partition behind call_module `node` that nothing else
+    reads: parameters and lifted constants (never buffers) that ExecuTorch
+    will delete from the owning program after lowering (the node's
+    toplevel_input_specs_to_delete), whose placeholder was taken into the
+    partition or has it as its only user, and whose tensor no other name of
+    the owning program aliases."""
+    from torch.export.graph_signature import InputKind
+
+    aliases = {}
+    for values in (owner.state_dict, owner.constants):
+        for t in values.values():
+            aliases[id(t)] = aliases.get(id(t), 0) + 1
+    placeholders = {n.name: n for n in owner.graph.nodes if n.op == "placeholder"}
+    out = []
+    for name, spec in (node.meta.get("toplevel_input_specs_to_delete") or {}).items():
+        if spec.kind == InputKind.PARAMETER:
+            t = owner.state_dict.get(spec.target)
+        elif spec.kind == InputKind.CONSTANT_TENSOR:
+            t = owner.constants.get(spec.target)
+        else:
+            continue
+        # A placeholder the partition took in (tagged with its tag) has left the owning graph; one
+        # still there must have this partition as its only user.
+        ph = placeholders.get(name)
+        if (ph is not None and set(ph.users) != {node}) or type(t) not in (torch.Tensor, torch.nn.Parameter):
+            continue
+        if aliases.get(id(t)) != 1 or t.device.type != "cpu":
+            continue
+        out.append(t)
+    return out
+
+
 @contextlib.contextmanager
 def shared_weights_for_preprocess(enabled: bool = True):
-    """While lowering, give XNNPACK's preprocess copies of each partition that
-    share the weights instead of duplicating them.
+    """While lowering to XNNPACK, keep one copy of each weight: preprocess gets
+    copies of the partitions that share the weights, and a weight only one
+    partition reads is released as soon as that partition is serialized.
 
-    ExecuTorch's to_backend deep-copies every partition's program (weights
-    included) before any preprocess runs, "in case backends change the graph
-    inside preprocess": for Llama 3.2 1B int8 that is a second 1.2 GB copy of
-    every weight, alive together with the original and the serialized
-    delegate data. XNNPACK's preprocess rewrites graphs and state-dict
-    entries but never writes into a weight tensor, so the graph, signature
-    and dicts are still copied and only the tensors are shared; ExecuTorch's
-    own CUDA backend does the same in its low-memory mode."""
+    ExecuTorch's to_backend deep-copies every partition's program, weights
+    included, before any preprocess runs ("in case backends change the graph
+    inside preprocess"), then preprocesses them all, then deletes the weights
+    from the owning program: for Llama 3.2 1B int8 the peak held the weights,
+    their copies and the serialized delegate data at once (4.75 GiB).
+    XNNPACK's preprocess rewrites graphs and state-dict entries but never
+    writes into a weight, so the graph, signature and dicts are still copied
+    and the tensors shared (ExecuTorch's own CUDA backend does the same in its
+    low-memory mode). Once a partition's delegate data exists, each weight
+    only it reads (_exclusive_weights) gets an untouched placeholder storage
+    of the same shape and dtype: ExecuTorch deletes those weights from the
+    owning program right after, and to_executorch runs the partitions' graphs
+    on fake tensors only. The .pte is byte-identical (tests/cli/
+    test_steps.py compares one lowered both ways). Hooks into ExecuTorch
+    1.5's backend_api; with an ExecuTorch that lacks them, lowering runs
+    unchanged."""
     if not enabled:
-        yield
+        yield None
         return
-    from executorch.backends.xnnpack.xnnpack_preprocess import XnnpackBackend
+    try:
+        from executorch.backends.xnnpack.xnnpack_preprocess import XnnpackBackend
+        from executorch.exir.backend import backend_api
 
-    had = "copy_exported_program_for_preprocess" in XnnpackBackend.__dict__
-    old = XnnpackBackend.__dict__.get("copy_exported_program_for_preprocess")
+        lower_all = backend_api.lower_all_submodules_to_backend
+        preprocess = XnnpackBackend.__dict__["preprocess"]
+    except (ImportError, AttributeError, KeyError):
+        yield None
+        return
+    state = _Release()
+    had_copy = "copy_exported_program_for_preprocess" in XnnpackBackend.__dict__
+    old_copy = XnnpackBackend.__dict__.get("copy_exported_program_for_preprocess")
+
+    def lower_all_releasing(backend_id, method_to_submodules_nodes, method_to_tagged_edge_program):
+        if backend_id == XnnpackBackend.__name__:
+            for method, nodes in method_to_submodules_nodes.items():
+                owner = method_to_tagged_edge_program[method]
+                for node in nodes:
+                    state.after[id(node.meta["submodule_program"])] = _exclusive_weights(node, owner)
+        return lower_all(backend_id, method_to_submodules_nodes, method_to_tagged_edge_program)
 
     def copy_sharing_weights(cls, edge_program, compile_specs):
-        return copy.deepcopy(edge_program, _tensor_memo(edge_program))
+        c = copy.deepcopy(edge_program, _tensor_memo(edge_program))
+        state.by_copy[id(c)] = state.after.pop(id(edge_program), [])
+        return c
 
+    def preprocess_releasing(edge_program, compile_specs):
+        result = preprocess.__func__(edge_program, compile_specs)
+        for t in state.by_copy.pop(id(edge_program), []):
+            state.released += t.numel() * t.element_size()
+            t.data = torch.empty(t.shape, dtype=t.dtype)
+        return result
+
+    backend_api.lower_all_submodules_to_backend = lower_all_releasing
     XnnpackBackend.copy_exported_program_for_preprocess = classmethod(copy_sharing_weights)
+    XnnpackBackend.preprocess = staticmethod(preprocess_releasing)
     try:
-        yield
+        yield state
     finally:
-        if had:
-            XnnpackBackend.copy_exported_program_for_preprocess = old
+        backend_api.lower_all_submodules_to_backend = lower_all
+        XnnpackBackend.preprocess = preprocess
+        if had_copy:
+            XnnpackBackend.copy_exported_program_for_preprocess = old_copy
         else:
             del XnnpackBackend.copy_exported_program_for_preprocess
 
@@ -90,8 +178,7 @@ def drop_lowered_weights(edge) -> int:
             orig = mod.original_module
             for values in (orig.state_dict, orig.constants):
                 for k, t in list(values.items()):
-                    if type(t) not in (torch.Tensor, torch.nn.Parameter) or t.device.type != "cpu" \
-                            or t.numel() * t.element_size() < (1 << 20):
+                    if type(t) not in (torch.Tensor, torch.nn.Parameter) or t.device.type != "cpu":
                         continue
                     freed += t.numel() * t.element_size()
                     blank = torch.empty(t.shape, dtype=t.dtype)
@@ -137,7 +224,7 @@ def lower(ep, xnnpack: bool, tag_fn: Optional[Callable] = None, constant_methods
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
         partitioners.append(XnnpackPartitioner())
-    with shared_weights_for_preprocess(xnnpack):
+    with shared_weights_for_preprocess(xnnpack and low_memory()) as released:
         edge = to_edge_transform_and_lower(
             ep,
             partitioner=partitioners or None,
@@ -149,7 +236,9 @@ def lower(ep, xnnpack: bool, tag_fn: Optional[Callable] = None, constant_methods
     release_memory()
     debug_memory(step, "to_edge_transform_and_lower")
     summary = delegation_summary(edge)
-    if not etrecord:
+    if released is not None and released.released:
+        debug_memory(step, f"released {released.released} bytes of weights as their partitions were lowered")
+    if not etrecord and low_memory():
         drop_lowered_weights(edge)
         release_memory()
     cfg = ExecutorchBackendConfig(extract_delegate_segments=True, do_quant_fusion_and_const_prop=True,
