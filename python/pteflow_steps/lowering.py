@@ -38,10 +38,48 @@ def low_memory() -> bool:
 class _Release:
     """What shared_weights_for_preprocess knows while one lowering runs."""
 
-    def __init__(self):
+    def __init__(self, source=None):
         self.after = {}     # id(partition program) -> weights only that partition reads
         self.by_copy = {}   # id(copy given to preprocess) -> the same list
         self.released = 0   # bytes
+        # storage -> the tensors of the ExportedProgram being lowered that hold it: to_edge shares
+        # each weight's storage with it (torchao's subclasses unwrapped into new tensor objects), and
+        # to_edge_transform_and_lower keeps that program until it returns.
+        self.source_views = {}
+        if source is not None:
+            for values in (source.state_dict, source.constants):
+                for t in values.values():
+                    for u in _plain_tensors(t):
+                        self.source_views.setdefault(_storage_key(u), []).append(u)
+
+    def release(self, t) -> None:
+        key = _storage_key(t)
+        self.released += t.numel() * t.element_size()
+        t.data = torch.empty(t.shape, dtype=t.dtype)
+        for u in self.source_views.pop(key, []):
+            u.data = torch.empty(u.shape, dtype=u.dtype)
+
+
+def _plain_tensors(t) -> list:
+    """The plain tensors a weight is made of (a torchao subclass flattened into its inner tensors)."""
+    if not isinstance(t, torch.Tensor):
+        return []
+    if type(t) in (torch.Tensor, torch.nn.Parameter):
+        return [t]
+    flatten = getattr(t, "__tensor_flatten__", None)
+    if flatten is None:
+        return []
+    out = []
+    for name in flatten()[0]:
+        out.extend(_plain_tensors(getattr(t, name)))
+    return out
+
+
+def _storage_key(t):
+    try:
+        return t.untyped_storage().data_ptr()
+    except RuntimeError:
+        return None
 
 
 def _exclusive_weights(node, owner) -> list:
@@ -78,7 +116,7 @@ def _exclusive_weights(node, owner) -> list:
 
 
 @contextlib.contextmanager
-def shared_weights_for_preprocess(enabled: bool = True):
+def shared_weights_for_preprocess(enabled: bool = True, source=None):
     """While lowering to XNNPACK, keep one copy of each weight: preprocess gets
     copies of the partitions that share the weights, and a weight only one
     partition reads is released as soon as that partition is serialized.
@@ -95,7 +133,10 @@ def shared_weights_for_preprocess(enabled: bool = True):
     only it reads (_exclusive_weights) gets an untouched placeholder storage
     of the same shape and dtype: ExecuTorch deletes those weights from the
     owning program right after, and to_executorch runs the partitions' graphs
-    on fake tensors only. The .pte is byte-identical (tests/cli/
+    on fake tensors only. The same goes for the tensors of `source`, the
+    ExportedProgram being lowered, that hold the same storage: nothing reads
+    that program once the edge program exists (--etrecord does: the caller
+    passes no source then). The .pte is byte-identical (tests/cli/
     test_steps.py compares one lowered both ways). Hooks into ExecuTorch
     1.5's backend_api; with an ExecuTorch that lacks them, lowering runs
     unchanged."""
@@ -111,7 +152,7 @@ def shared_weights_for_preprocess(enabled: bool = True):
     except (ImportError, AttributeError, KeyError):
         yield None
         return
-    state = _Release()
+    state = _Release(source)
     had_copy = "copy_exported_program_for_preprocess" in XnnpackBackend.__dict__
     old_copy = XnnpackBackend.__dict__.get("copy_exported_program_for_preprocess")
 
@@ -131,8 +172,7 @@ def shared_weights_for_preprocess(enabled: bool = True):
     def preprocess_releasing(edge_program, compile_specs):
         result = preprocess.__func__(edge_program, compile_specs)
         for t in state.by_copy.pop(id(edge_program), []):
-            state.released += t.numel() * t.element_size()
-            t.data = torch.empty(t.shape, dtype=t.dtype)
+            state.release(t)
         return result
 
     backend_api.lower_all_submodules_to_backend = lower_all_releasing
@@ -141,6 +181,7 @@ def shared_weights_for_preprocess(enabled: bool = True):
     try:
         yield state
     finally:
+        state.source_views.clear()
         backend_api.lower_all_submodules_to_backend = lower_all
         XnnpackBackend.preprocess = preprocess
         if had_copy:
@@ -224,7 +265,7 @@ def lower(ep, xnnpack: bool, tag_fn: Optional[Callable] = None, constant_methods
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
         partitioners.append(XnnpackPartitioner())
-    with shared_weights_for_preprocess(xnnpack and low_memory()) as released:
+    with shared_weights_for_preprocess(xnnpack and low_memory(), source=None if etrecord else ep) as released:
         edge = to_edge_transform_and_lower(
             ep,
             partitioner=partitioners or None,
@@ -236,10 +277,12 @@ def lower(ep, xnnpack: bool, tag_fn: Optional[Callable] = None, constant_methods
     release_memory()
     debug_memory(step, "to_edge_transform_and_lower")
     summary = delegation_summary(edge)
-    if released is not None and released.released:
-        debug_memory(step, f"released {released.released} bytes of weights as their partitions were lowered")
+    # What the memory levers did, for the step's result (tests compare a program lowered both ways).
+    summary["low_memory"] = {"enabled": low_memory(),
+                             "weights_released_while_lowering": released.released if released is not None else 0,
+                             "delegate_originals_dropped": 0}
     if not etrecord and low_memory():
-        drop_lowered_weights(edge)
+        summary["low_memory"]["delegate_originals_dropped"] = drop_lowered_weights(edge)
         release_memory()
     cfg = ExecutorchBackendConfig(extract_delegate_segments=True, do_quant_fusion_and_const_prop=True,
                                   external_constants=tag_fn if tag_fn is not None else False)

@@ -119,6 +119,24 @@ def test_llm_int8_xnnpack_result(tiny_int8):
     assert_estimate_holds("export_llm", json.loads((tiny_int8 / "args.json").read_text()), [pte], res)
 
 
+def test_low_memory_lowering_is_byte_identical_and_releases_weights(tiny_int8, work):
+    """Issue 21: the lowering levers (XNNPACK preprocess sharing weights, each partition's weights
+    released once its delegate data exists, the delegates' original weights dropped) change memory,
+    never the program: the same export with them turned off is byte-identical."""
+    res = json.loads((tiny_int8 / "model.export_llm.json").read_text())
+    lm = res["delegation"]["low_memory"]
+    assert lm["enabled"] is True
+    assert lm["weights_released_while_lowering"] > 0 and lm["delegate_originals_dropped"] > 0, lm
+    d = work / "tiny_int8_plain"
+    d.mkdir()
+    args = json.loads((tiny_int8 / "args.json").read_text())
+    args[args.index("--out") + 1] = str(d / "model.pte")
+    run_step("export_llm", *args, env_extra={"PTEFLOW_EXPORT_LOW_MEMORY": "0"})
+    plain = json.loads((d / "model.export_llm.json").read_text())["delegation"]["low_memory"]
+    assert plain == {"enabled": False, "weights_released_while_lowering": 0, "delegate_originals_dropped": 0}
+    assert (d / "model.pte").read_bytes() == (tiny_int8 / "model.pte").read_bytes()
+
+
 def test_llm_check_passes(tiny_int8_check):
     r, res = tiny_int8_check
     assert res["pass"] is True and res["ok"] is True
