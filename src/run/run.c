@@ -677,6 +677,8 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 	}
 	/* Gates run even after a failed step: the manifest then says what exists and what does not. */
 	mrc = verify_and_summarise(&c, produced_by);
+	if (rc != PF_EINTR)
+		run_evaluate_kpi(&c); /* after the artifact gates: their failure, when any, stays the run's reason */
 	pf_inc_finish(&c.inc); /* the manifest says whether each step's outputs were stored */
 	if (rc == 0 && mrc < 0)
 		rc = mrc;

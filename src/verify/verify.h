@@ -23,6 +23,15 @@
  */
 int pf_verify_artifacts(pf_artifact_result **out, size_t *n_out, const pf_plan *plan, const char *out_dir);
 
+/*
+ * Evaluate a step's runtime KPI gates on the result JSON it wrote (the "kpi"
+ * object of python/pteflow_steps/kpi.py; NULL when it wrote none). Never
+ * fails: a missing or malformed figure is a failed gate. Always has the
+ * gates "measured" and "crash", then one per gate the block sets. Returns a
+ * heap record (pf_kpi_record_free) whose failure names the first failed gate.
+ */
+pf_kpi_record *pf_verify_kpi(const char *step, const pf_kpi_gates *gates, const char *result_json);
+
 typedef enum pf_verify_status {
 	PF_VERIFY_OK = 0,
 	PF_VERIFY_MISMATCH,  /* size or hash differs */
