@@ -197,7 +197,7 @@ def median(values):
     if not v:
         return None
     m = len(v) // 2
-    return v[m] if len(v) % 2 else (v[m - 1] + v[m]) / 2.0
+    return round(v[m] if len(v) % 2 else (v[m - 1] + v[m]) / 2.0, 3)
 
 
 def leak(turns, warmup):

@@ -56,6 +56,16 @@ const char pf_usage_run[] =
 	"says which); 2 bad usage or invalid pipeline; 3 environment problem (interpreter, output\n"
 	"folder, network, token, disk, memory guard); 130 interrupted (steps stopped, manifest written).\n";
 
+/* The KPI gates (issue 17), one line each: what was asked, what this host measured. */
+static void print_kpi(const pf_kpi_record *k)
+{
+	printf("  kpi       %-20s %s%s%s\n", k->step, k->passed ? "ok" : "FAILED", k->preset ? "  preset " : "",
+	       k->preset ? k->preset : "");
+	for (size_t g = 0; g < k->n_gates; g++)
+		printf("            gate %-18s %-6s expected %s, measured %s\n", k->gates[g].name,
+		       k->gates[g].passed ? "ok" : "FAILED", k->gates[g].expected, k->gates[g].actual);
+}
+
 static void print_table(const pf_run_record *rec)
 {
 	printf("%s%s%s: %s\n", rec->pipeline_name ? rec->pipeline_name : "pipeline", rec->target ? " / " : "",
@@ -89,6 +99,8 @@ static void print_table(const pf_run_record *rec)
 				       a->gates[g].expected ? a->gates[g].expected : "-",
 				       a->gates[g].actual ? a->gates[g].actual : "-");
 	}
+	if (rec->kpi)
+		print_kpi(rec->kpi);
 	if (rec->failure)
 		printf("  reason    %s\n", rec->failure);
 }

@@ -34,11 +34,24 @@ typedef struct pf_manifest_entry {
 	bool check_external; /* the manifest recorded an external_data gate */
 } pf_manifest_entry;
 
+/* A runtime KPI gate as recorded (issue 17); `pteflow verify` re-checks value against limit. */
+typedef struct pf_manifest_kpi_gate {
+	char *name;
+	char *expected;
+	char *actual;
+	bool passed;
+	bool has_limit, has_value;
+	double limit, value;
+} pf_manifest_kpi_gate;
+
 typedef struct pf_manifest {
 	int schema_version;
 	char *pipeline_name;
 	pf_manifest_entry *entries;
 	size_t n_entries;
+	bool has_kpi;                   /* the run recorded a kpi section (not null) */
+	pf_manifest_kpi_gate *kpi_gates;
+	size_t n_kpi_gates;
 } pf_manifest;
 
 /* Parse (bounded size and depth) and check shape. PF_EINVALID with what is wrong. */

@@ -54,10 +54,10 @@ static bool number_of(const cJSON *obj, const char *key, double *out)
 	return true;
 }
 
-static char *fmt_value(double v, const char *unit)
+static char *fmt_value(double v, const char *unit, bool binary)
 {
 	if (unit && !strcmp(unit, "bytes")) {
-		char *abs_text = pf_verify_format_actual((uint64_t)fabs(v), false);
+		char *abs_text = pf_verify_format_actual((uint64_t)fabs(v), binary);
 		char *text = pf_xasprintf("%s%s", v < 0 ? "-" : "", abs_text);
 		free(abs_text);
 		return text;
@@ -82,7 +82,8 @@ static void limit_gate(kpi_ctx *c, const char *name, const char *what, const cha
 {
 	pf_kpi_gate *g = add_gate(c->rec, name, unit);
 	double v = 0;
-	char *lim = !strcmp(unit, "bytes") ? pf_verify_format_limit((uint64_t)limit, &(bool){false})
+	bool binary = false;
+	char *lim = !strcmp(unit, "bytes") ? pf_verify_format_limit((uint64_t)limit, &binary)
 					   : pf_xasprintf("%.4g %s", limit, unit);
 	g->limit = limit;
 	g->expected = pf_xasprintf("%s %s", upper ? "<=" : ">=", lim);
@@ -90,7 +91,7 @@ static void limit_gate(kpi_ctx *c, const char *name, const char *what, const cha
 	if (c->summary && number_of(c->summary, key, &v)) {
 		g->has_value = true;
 		g->value = v * scale;
-		g->actual = fmt_value(g->value, unit);
+		g->actual = fmt_value(g->value, unit, binary);
 		g->passed = upper ? g->value <= limit : g->value >= limit;
 	} else {
 		g->actual = pf_xstrdup("not measured");
@@ -204,4 +205,52 @@ pf_kpi_record *pf_verify_kpi(const char *step, const pf_kpi_gates *gates, const 
 	cJSON_Delete(root);
 	free(c.where);
 	return k;
+}
+
+/* ---- `pteflow verify`: the gates a manifest recorded ---- */
+
+static bool recheck(const pf_manifest_kpi_gate *g, const char **why)
+{
+	static const char *const upper[] = {"ttft_max", "load_max", "runtime_memory_max", "soak_max_growth", NULL};
+	static const char *const lower[] = {"decode_min_tps", "prefill_min_tps", "soak_turns", "soak_duration", NULL};
+	bool is_upper = false, is_lower = false;
+	*why = NULL;
+	if (!g->passed) {
+		*why = "failed at run time";
+		return false;
+	}
+	for (size_t i = 0; upper[i]; i++)
+		is_upper = is_upper || !strcmp(g->name, upper[i]);
+	for (size_t i = 0; lower[i]; i++)
+		is_lower = is_lower || !strcmp(g->name, lower[i]);
+	if ((is_upper || is_lower || !strcmp(g->name, "crash")) && (!g->has_limit || !g->has_value)) {
+		*why = "recorded as passed without its limit and value";
+		return false;
+	}
+	if ((is_upper && g->value > g->limit) || (is_lower && g->value < g->limit) ||
+	    (!strcmp(g->name, "crash") && g->value != 0)) {
+		*why = "recorded as passed, but its value does not meet its limit";
+		return false;
+	}
+	return true;
+}
+
+void pf_verify_kpi_recheck(pf_verify_report *r, const pf_manifest *m)
+{
+	if (!m->has_kpi)
+		return;
+	r->kpi = pf_xcalloc(m->n_kpi_gates ? m->n_kpi_gates : 1, sizeof(*r->kpi));
+	for (size_t i = 0; i < m->n_kpi_gates; i++) {
+		const pf_manifest_kpi_gate *g = &m->kpi_gates[i];
+		const char *why = NULL;
+		pf_verify_kpi_line *l = &r->kpi[r->n_kpi++];
+		l->name = pf_xstrdup(g->name);
+		l->ok = recheck(g, &why);
+		l->detail = pf_xasprintf("expected %.200s, measured %.300s%s%s", g->expected, g->actual, why ? ": " : "",
+					 why ? why : "");
+		if (!l->ok) {
+			r->kpi_failed++;
+			r->ok = false;
+		}
+	}
 }

@@ -51,13 +51,30 @@ typedef struct pf_verify_line {
 	uint64_t actual_size;
 } pf_verify_line;
 
+/* A recorded runtime KPI gate, re-checked (issue 17). */
+typedef struct pf_verify_kpi_line {
+	char *name;
+	bool ok;
+	char *detail;        /* "expected <= 200 ms, measured 183 ms" (and why it fails) */
+} pf_verify_kpi_line;
+
 typedef struct pf_verify_report {
 	pf_verify_line *lines;
 	size_t n_lines;
+	pf_verify_kpi_line *kpi; /* the manifest's KPI gates; none when it recorded no kpi section */
+	size_t n_kpi;
+	size_t kpi_failed;
 	bool ok;
 	size_t counts[5];    /* lines per pf_verify_status */
 	char *dir;           /* the folder the files were looked up in */
 } pf_verify_report;
+
+/*
+ * Re-check the KPI gates a manifest recorded into r->kpi: a gate fails when
+ * it was recorded as failed, or when its value does not meet its limit (an
+ * edited manifest). Clears r->ok on any failure.
+ */
+void pf_verify_kpi_recheck(pf_verify_report *r, const pf_manifest *m);
 
 const char *pf_verify_status_name(pf_verify_status s);
 /*
