@@ -125,6 +125,17 @@ def _context_len(md, a) -> int:
                            "pass --export-result or --max-seq-len")
 
 
+def set_runtime_threads(n: int) -> int:
+    """The ExecuTorch threadpool (XNNPACK's workers) is not torch's: size it, and return what it reports."""
+    try:
+        from executorch.extension.pybindings import portable_lib
+
+        portable_lib._unsafe_reset_threadpool(n)
+        return int(portable_lib._threadpool_get_thread_count())
+    except Exception:  # a build without the threadpool API: torch's setting is all there is
+        return n
+
+
 def session(a) -> int:
     common.setup_torch(a.threads)
     import torch
@@ -137,6 +148,7 @@ def session(a) -> int:
 
     from .generate import read_metadata
 
+    threads = set_runtime_threads(a.threads)
     t0 = time.perf_counter()
     program = Runtime.get().load_program(a.pte, data_path=a.data)
     forward = program.load_method("forward")
@@ -152,7 +164,11 @@ def session(a) -> int:
     # the vocabulary from the logits of one untimed token (its KV entry is overwritten by the first turn)
     vocab = int(md.get("get_vocab_size") or
                 forward.execute([torch.zeros((1, 1), dtype=torch.long), torch.zeros(1, dtype=torch.long)])[0].shape[-1])
-    _emit({"event": "load", "load_s": load_s, "context": context, "rss_bytes": rss_bytes()})
+    import executorch
+
+    _emit({"event": "load", "load_s": load_s, "context": context, "rss_bytes": rss_bytes(), "threads": threads,
+           "versions": {"torch": torch.__version__,
+                        "executorch": getattr(getattr(executorch, "version", None), "__version__", None)}})
     g = torch.Generator().manual_seed(a.seed)
     kept = []  # --test-leak-bytes
     pos, sess, turn, start = 0, 0, 0, time.perf_counter()
@@ -191,6 +207,20 @@ def session(a) -> int:
 
 
 # ---- the supervisor ----
+
+def versions():
+    """common.versions() without importing torch: the supervisor stays small and starts fast."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "pteflow_steps": os.path.dirname(os.path.abspath(__file__))}
+    for name in ("torch", "executorch", "torchao"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            if name != "torchao":
+                out[name] = "missing"
+    return out
+
 
 def median(values):
     v = sorted(x for x in values if x is not None)
@@ -269,7 +299,7 @@ def main(argv=None):
     a = parse_args(argv)
     if a.session:
         return session(a)
-    v = common.versions()
+    v = versions()
     common.print_versions(STEP, v)
     for path, what in ((a.pte, "program"), (a.data, "data file")):
         if path is not None and not os.path.isfile(path):
@@ -279,6 +309,8 @@ def main(argv=None):
         child_argv += ["--threads", str(a.threads)]
     load, turns, end, code, tail = supervise(a, child_argv)
     crash = crash_of(code, load, turns, end, tail)
+    if load:
+        v.update({k: x for k, x in (load.get("versions") or {}).items() if x})
     if crash and crash["exit_code"] == 1 and not turns and crash["phase"] == "load":
         # the session could not start (not an LLM program, unreadable file): nothing was measured
         raise common.StepError(f"the session could not start: {crash['message']}")
@@ -302,7 +334,7 @@ def main(argv=None):
     kpi = {"program": os.path.basename(a.pte), "data": os.path.basename(a.data) if a.data else None,
            "context": load["context"] if load else None, "prompt_tokens": a.prompt_len,
            "decode_tokens": a.decode_tokens, "warmup_turns": a.warmup, "memory_sampling": a.memory_sampling,
-           "host": {"cpu_model": cpu_model(), "threads": a.threads, "cpu_count": os.cpu_count(),
+           "host": {"cpu_model": cpu_model(), "threads": (load or {}).get("threads") or a.threads, "cpu_count": os.cpu_count(),
                     "machine": platform.machine(),
                     "note": "host is a proxy for a phone: figures measured on this CPU, not on a device"},
            "summary": summary, "crash": crash, "turns": turns}
