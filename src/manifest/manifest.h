@@ -15,6 +15,13 @@ int pf_manifest_render(char **out, const pf_run_record *rec);
 /* Write <out_dir>/<manifest_name> and <out_dir>/SHA256SUMS atomically. */
 int pf_manifest_write(const pf_run_record *rec, const char *out_dir, const char *manifest_name);
 
+/*
+ * Write the run's KPI figures to `path` as ExecuTorch benchmark "v3" records
+ * (a JSON list, one record per metric; src/manifest/kpi_record.c), atomically.
+ * PF_EINVALID when no step measured KPIs, PF_EENV when it cannot be written.
+ */
+int pf_manifest_write_kpi_record(const pf_run_record *rec, const char *path);
+
 /* A manifest as read back for verification. */
 typedef struct pf_manifest_entry {
 	char *path;

@@ -713,6 +713,12 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 	} else {
 		pf_log_info("manifest: %s", manifest_path);
 	}
+	if (opt->kpi_record && (mrc = pf_manifest_write_kpi_record(rec, opt->kpi_record)) < 0) {
+		pf_log_error("%s", pf_error_last()); /* the manifest stands; the run fails for want of its records */
+		rec->passed = false;
+		if (rc == 0)
+			rc = mrc == PF_EENV ? PF_EENV : PF_EFAILED;
+	}
 	if (pf_gha_active())
 		pf_gha_summary(rec, manifest_path);
 	if (rc < 0 && rec->failure)

@@ -40,7 +40,7 @@ def kpi_pipeline(tmp_path, gates, extra_args=""):
 def run(tmp_path, gates, extra_args="", env=None):
     out = tmp_path / "out"
     r = run_pteflow("run", kpi_pipeline(tmp_path, gates, extra_args), "--python", PYTHON, "--out", out,
-                    timeout=300, env=env)
+                    "--kpi-record", tmp_path / "records.json", timeout=300, env=env)
     m = manifest_of(out)
     jsonschema.validate(m, SCHEMA)
     return r, m, out
@@ -83,6 +83,21 @@ def test_loose_gates_pass_and_every_kpi_is_recorded(passing):
     assert m["pte_size_gb"] is None
     assert "gate decode_min_tps" in r.out
     assert "### Runtime KPIs" in summary and "`ttft_max`" in summary
+
+
+def test_kpi_record_is_executorch_benchmark_v3(passing):
+    _, m, out, _ = passing
+    records = json.loads((out.parent / "records.json").read_text())
+    by_name = {r["metric"]["name"]: r for r in records}
+    assert {"token_per_sec", "first_token_latency(ms)", "model_load_time(ms)",
+            "peak_inference_mem_usage(mb)"} <= set(by_name)
+    tps = by_name["token_per_sec"]
+    assert tps["benchmark"]["name"] == "ExecuTorch" and tps["benchmark"]["mode"] == "inference"
+    assert tps["model"]["name"] == "kpi-test" and {"backend", "quantization"} <= set(tps["model"])
+    assert tps["metric"]["benchmark_values"] == [m["kpi"]["measured"]["summary"]["decode_tps"]]
+    assert tps["metric"]["target_value"] == 1
+    assert tps["runners"][0]["name"] == m["kpi"]["host"]["cpu_model"] and tps["runners"][0]["threads"] == 1
+    assert "FAILURE_REPORT" not in by_name
 
 
 def test_verify_reports_the_kpi_gates_of_a_passing_run(passing):
@@ -140,3 +155,6 @@ def test_a_crashing_runtime_is_reported_with_its_turn_and_the_manifest_written(t
     assert g["crash"]["passed"] is False and g["soak_turns"]["passed"] is False
     assert m["steps"][0]["status"] == "success"  # the measurement itself finished: the gate says what failed
     assert (out / "kpi.json").is_file()
+    records = json.loads((tmp_path / "records.json").read_text())
+    failure = [x for x in records if x["metric"]["name"] == "FAILURE_REPORT"]
+    assert failure and "turn 3" in failure[0]["benchmark"]["extra_info"]["job_report"]
