@@ -205,8 +205,6 @@ static int parse_step(loader *ld, const pl_node *n, pf_step *s)
 		return rc;
 	if ((v = pl_map_get(n, "kpi", NULL)) && (rc = pl_parse_kpi(ld, v, &s->kpi)) < 0)
 		return rc;
-	if (s->kpi)
-		s->cache = false; /* a measurement is of this host, now: never restored from the store */
 	for (pf_step *o = ld->plan->steps; s->kpi && o < s; o++)
 		if (o->kpi)
 			return pl_fail(ld, v->pos, "step \"%s\" has a kpi block, and so has step \"%s\": one step of a "
