@@ -329,7 +329,7 @@ def main(argv=None):
         "leak_turns": n_leak,
         "turns": len(turns),
         "sessions": (turns[-1]["session"] + 1) if turns else 0,
-        "duration_s": round(end["elapsed_s"], 3) if end else None,
+        "duration_s": round(end["elapsed_s"], 6) if end else None,
     }
     kpi = {"program": os.path.basename(a.pte), "data": os.path.basename(a.data) if a.data else None,
            "context": load["context"] if load else None, "prompt_tokens": a.prompt_len,
