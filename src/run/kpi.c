@@ -11,6 +11,7 @@
 
 #include "gha/gha.h"
 #include "run/internal.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/text.h"
@@ -36,4 +37,16 @@ void run_evaluate_kpi(run_ctx *c)
 				rec->kpi->failure);
 		return;
 	}
+}
+
+int run_check_kpi_record(run_ctx *c)
+{
+	if (!c->opt->kpi_record)
+		return 0;
+	for (size_t i = 0; i < c->plan->n_steps; i++)
+		if (c->plan->steps[i].kpi)
+			return 0;
+	return pf_error_code(PF_EINVALID, "--kpi-record \"%s\": pipeline \"%s\" has no step with a kpi: block to record; "
+			     "add one (see README, Runtime KPI gates) or drop --kpi-record",
+			     c->opt->kpi_record, c->plan->name);
 }

@@ -647,7 +647,7 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 	memset(rec, 0, sizeof(*rec));
 	c.opt = opt;
 	c.rec = rec;
-	if ((rc = run_prepare(&c, rec, opt)) < 0)
+	if ((rc = run_prepare(&c, rec, opt)) < 0 || (rc = run_check_kpi_record(&c)) < 0)
 		goto done;
 	c.workdir = opt->workdir ? pf_fs_absolute(opt->workdir) : pf_xstrdup(c.out_dir);
 	c.ictx.workdir = c.workdir;

@@ -158,3 +158,17 @@ def test_a_crashing_runtime_is_reported_with_its_turn_and_the_manifest_written(t
     records = json.loads((tmp_path / "records.json").read_text())
     failure = [x for x in records if x["metric"]["name"] == "FAILURE_REPORT"]
     assert failure and "turn 3" in failure[0]["benchmark"]["extra_info"]["job_report"]
+
+
+def test_kpi_record_without_a_kpi_step_is_bad_usage_before_anything_runs(tmp_path):
+    p = write_pipeline(tmp_path, """\
+        version: 1
+        name: no-kpi
+        steps:
+          - name: touch
+            run: ["touch", "${out}/ran"]
+        """)
+    r = run_pteflow("run", p, "--out", tmp_path / "out", "--kpi-record", tmp_path / "r.json")
+    assert r.code == 2, r
+    assert "has no step with a kpi: block" in r.err
+    assert not (tmp_path / "out" / "ran").exists() and not (tmp_path / "r.json").exists()
