@@ -107,20 +107,25 @@ def _emit(obj) -> None:
     sys.stdout.flush()
 
 
-def _context_len(md, a) -> int:
+def _export_source(a) -> dict:
+    """The export result's source (max_seq_len, dynamic) when --export-result is given, else {}."""
+    if not a.export_result:
+        return {}
+    try:
+        with open(a.export_result, "r", encoding="utf-8") as f:
+            er = json.load(f)
+        return dict(er.get("source") or {}, **((er.get("programs") or [{}])[0].get("source") or {}))
+    except (OSError, ValueError, AttributeError, IndexError, TypeError):
+        return {}
+
+
+def _context_len(md, src, a) -> int:
     if a.max_seq_len > 0:
         return a.max_seq_len
     if "get_max_context_len" in md or "get_max_seq_len" in md:
         return int(md.get("get_max_context_len", md.get("get_max_seq_len")))
-    if a.export_result:
-        try:
-            with open(a.export_result, "r", encoding="utf-8") as f:
-                er = json.load(f)
-            src = dict(er.get("source") or {}, **((er.get("programs") or [{}])[0].get("source") or {}))
-            if src.get("max_seq_len"):
-                return int(src["max_seq_len"])
-        except (OSError, ValueError, AttributeError, IndexError):
-            pass
+    if src.get("max_seq_len"):
+        return int(src["max_seq_len"])
     raise common.StepError("the context length is unknown: the program has no get_max_seq_len method; "
                            "pass --export-result or --max-seq-len")
 
@@ -154,8 +159,10 @@ def session(a) -> int:
     forward = program.load_method("forward")
     load_s = time.perf_counter() - t0
     md = read_metadata(program)
-    context = _context_len(md, a)
-    dynamic = bool(md.get("enable_dynamic_shape", True))
+    src = _export_source(a)
+    context = _context_len(md, src, a)
+    # programs with metadata say whether they take several tokens per call; export_llm's say it in the result
+    dynamic = bool(md.get("enable_dynamic_shape", src.get("dynamic", True)))
     chunk = int(md.get("get_max_seq_len", context)) if dynamic else 1
     per_turn = a.prompt_len + a.decode_tokens
     if per_turn > context:
