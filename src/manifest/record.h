@@ -101,7 +101,7 @@ typedef struct pf_step_record {
 typedef struct pf_kpi_gate {
 	char *name;      /* "measured", "crash", "ttft_max", "decode_min_tps", "prefill_min_tps", "load_max",
 	                    "runtime_memory_max", "soak_turns", "soak_duration", "soak_max_growth" */
-	const char *unit; /* static: "ms", "tokens/s", "bytes", "turns", "crashes", NULL */
+	const char *unit; /* static: "ms", "s", "tokens/s", "bytes", "turns", "crashes", NULL */
 	double limit;
 	double value;
 	bool has_value;  /* false: not measured (the gate fails) */

@@ -56,12 +56,10 @@ static bool number_of(const cJSON *obj, const char *key, double *out)
 
 static char *fmt_value(double v, const char *unit, bool binary)
 {
-	if (unit && !strcmp(unit, "bytes")) {
-		char *abs_text = pf_verify_format_actual((uint64_t)fabs(v), binary);
-		char *text = pf_xasprintf("%s%s", v < 0 ? "-" : "", abs_text);
-		free(abs_text);
-		return text;
-	}
+	if (unit && !strcmp(unit, "bytes") && v < 0) /* memory handed back over a soak */
+		return pf_xasprintf("-%.2f %s (%.0f bytes)", -v / (binary ? 1048576.0 : 1e6), binary ? "MiB" : "MB", v);
+	if (unit && !strcmp(unit, "bytes"))
+		return pf_verify_format_actual((uint64_t)v, binary);
 	return pf_xasprintf("%.4g %s", v, unit);
 }
 
@@ -197,8 +195,8 @@ pf_kpi_record *pf_verify_kpi(const char *step, const pf_kpi_gates *gates, const 
 	if (gates->soak_turns)
 		limit_gate(&c, "soak_turns", "soak length", "turns", 1.0, (double)gates->soak_turns, false, "turns");
 	if (gates->soak_duration_ms)
-		limit_gate(&c, "soak_duration", "soak duration", "duration_s", 1000.0, (double)gates->soak_duration_ms,
-			   false, "ms");
+		limit_gate(&c, "soak_duration", "soak duration", "duration_s", 1.0,
+			   (double)gates->soak_duration_ms / 1000.0, false, "s");
 	if (gates->soak_max_growth_bytes)
 		limit_gate(&c, "soak_max_growth", "resident memory growth over the soak (a leak)", "rss_growth_bytes",
 			   1.0, (double)gates->soak_max_growth_bytes, true, "bytes");

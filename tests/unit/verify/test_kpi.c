@@ -30,6 +30,7 @@ Test(verify_kpi, gates_pass_and_fail_on_their_limits)
 	cr_assert_not(gate(k, "ttft_max")->passed);
 	cr_assert(gate(k, "decode_min_tps")->passed, "the limit itself passes");
 	cr_assert(gate(k, "soak_max_growth")->passed, "memory handed back is no leak");
+	cr_assert(strstr(gate(k, "soak_max_growth")->actual, "(-4096 bytes)"), "%s", gate(k, "soak_max_growth")->actual);
 	cr_assert_not(k->passed);
 	cr_assert(strstr(k->failure, "KPI gate ttft_max failed") && strstr(k->failure, "4 threads on Test CPU"),
 		  "%s", k->failure);
@@ -71,5 +72,15 @@ Test(verify_kpi, no_result_fails_the_measured_gate)
 	pf_kpi_record_free(k);
 	k = pf_verify_kpi("kpi", &g, "[\"not an object\"]");
 	cr_assert_not(gate(k, "measured")->passed);
+	pf_kpi_record_free(k);
+}
+
+Test(verify_kpi, the_soak_duration_is_in_seconds)
+{
+	pf_kpi_gates g = {.soak_duration_ms = 600000};
+	pf_kpi_record *k = pf_verify_kpi("kpi", &g, RESULT("\"duration_s\": 603.3", "null"));
+	cr_assert(gate(k, "soak_duration")->passed);
+	cr_assert_str_eq(gate(k, "soak_duration")->expected, ">= 600 s");
+	cr_assert_str_eq(gate(k, "soak_duration")->actual, "603.3 s");
 	pf_kpi_record_free(k);
 }
