@@ -44,6 +44,9 @@ const char pf_usage_run[] =
 	"                          ones); repeat for several steps\n"
 	"      --store DIR         the store of step outputs (default: $PTEFLOW_STORE, else\n"
 	"                          ~/.cache/pteflow/store)\n"
+	"      --kpi-record FILE   also write the KPI figures (a step with kpi:) as ExecuTorch\n"
+	"                          benchmark v3 records (a JSON list); with several targets,\n"
+	"                          FILE gets -<target> before its extension\n"
 	"      --sign-key KEY.pem  sign provenance.intoto.jsonl (Ed25519 or ECDSA P-256 private key,\n"
 	"                          made by 'pteflow keygen'); without it the provenance is unsigned\n"
 	"  -q, --quiet             hide progress and notes (errors are always shown)\n"
@@ -55,6 +58,16 @@ const char pf_usage_run[] =
 	"exit codes: 0 every step and gate passed; 1 a step, download or gate failed (the manifest\n"
 	"says which); 2 bad usage or invalid pipeline; 3 environment problem (interpreter, output\n"
 	"folder, network, token, disk, memory guard); 130 interrupted (steps stopped, manifest written).\n";
+
+/* The KPI gates (issue 17), one line each: what was asked, what this host measured. */
+static void print_kpi(const pf_kpi_record *k)
+{
+	printf("  kpi       %-20s %s%s%s\n", k->step, k->passed ? "ok" : "FAILED", k->preset ? "  preset " : "",
+	       k->preset ? k->preset : "");
+	for (size_t g = 0; g < k->n_gates; g++)
+		printf("            gate %-18s %-6s expected %s, measured %s\n", k->gates[g].name,
+		       k->gates[g].passed ? "ok" : "FAILED", k->gates[g].expected, k->gates[g].actual);
+}
 
 static void print_table(const pf_run_record *rec)
 {
@@ -89,6 +102,8 @@ static void print_table(const pf_run_record *rec)
 				       a->gates[g].expected ? a->gates[g].expected : "-",
 				       a->gates[g].actual ? a->gates[g].actual : "-");
 	}
+	if (rec->kpi)
+		print_kpi(rec->kpi);
 	if (rec->failure)
 		printf("  reason    %s\n", rec->failure);
 }
@@ -120,6 +135,15 @@ static int run_one(const pf_run_options *opt, bool json)
 	return code;
 }
 
+/* --kpi-record FILE for one of several targets: FILE-<target>.json (heap). */
+static char *per_target(const char *file, const char *target)
+{
+	const char *slash = strrchr(file, '/'), *dot = strrchr(file, '.');
+	if (dot && (!slash || dot > slash + 1))
+		return pf_xasprintf("%.*s-%s%s", (int)(dot - file), file, target, dot);
+	return pf_xasprintf("%s-%s", file, target);
+}
+
 /* The names of the pipeline's targets, or none; exit code on failure. */
 static int list_targets(char ***out, size_t *n_out, const char *path)
 {
@@ -146,7 +170,7 @@ static int list_targets(char ***out, size_t *n_out, const char *path)
 int cmd_run(int argc, char **argv)
 {
 	enum { OPT_JSON = 256, OPT_PYTHON, OPT_GUARD, OPT_FORCE, OPT_OFFLINE, OPT_WORKDIR, OPT_NOECHO, OPT_NOCACHE,
-	       OPT_REBUILD, OPT_STORE, OPT_SIGN_KEY };
+	       OPT_REBUILD, OPT_STORE, OPT_SIGN_KEY, OPT_KPI_RECORD };
 	static const struct option longopts[] = {
 		{"out", required_argument, NULL, 'o'},      {"target", required_argument, NULL, 't'},
 		{"dry-run", no_argument, NULL, 'n'},        {"json", no_argument, NULL, OPT_JSON},
@@ -157,6 +181,7 @@ int cmd_run(int argc, char **argv)
 		{"no-cache", no_argument, NULL, OPT_NOCACHE}, {"rebuild", required_argument, NULL, OPT_REBUILD},
 		{"store", required_argument, NULL, OPT_STORE},
 		{"sign-key", required_argument, NULL, OPT_SIGN_KEY},
+		{"kpi-record", required_argument, NULL, OPT_KPI_RECORD},
 		{"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
 	pf_run_options opt;
@@ -206,6 +231,7 @@ int cmd_run(int argc, char **argv)
 			rebuild[opt.n_rebuild++] = optarg;
 			break;
 		case OPT_SIGN_KEY: sign_key_path = optarg; break;
+		case OPT_KPI_RECORD: opt.kpi_record = optarg; break;
 		case 'q': pf_log_set_quiet(true); break;
 		case 'h': return pf_cli_print_help("run");
 		default:
@@ -235,16 +261,18 @@ int cmd_run(int argc, char **argv)
 	if (n_targets == 0) {
 		code = run_one(&opt, json);
 	} else {
-		const char *base_out = opt.out_dir;
+		const char *base_out = opt.out_dir, *base_record = opt.kpi_record;
 		for (size_t i = 0; i < n_targets && code != PF_EXIT_INTERRUPTED; i++) {
 			char *out = base_out ? pf_xasprintf("%s/%s", base_out, targets[i]) : NULL;
 			int one;
 			opt.target = targets[i];
 			opt.out_dir = out;
 			pf_log_info("target \"%s\" (%zu of %zu)", targets[i], i + 1, n_targets);
+			opt.kpi_record = base_record ? per_target(base_record, targets[i]) : NULL;
 			one = run_one(&opt, json);
 			if (one != 0 && (code == 0 || one == PF_EXIT_INTERRUPTED))
 				code = one;
+			free((char *)opt.kpi_record);
 			free(out);
 		}
 		pf_strv_free(targets, n_targets);

@@ -422,6 +422,29 @@ static void step_row(pf_buf *b, const pf_step_record *s)
 	(void)pf_buf_puts(b, " |\n");
 }
 
+/* The runtime KPI gates (issue 17): a table of gate, limit, measured value and verdict. */
+static void kpi_section(pf_buf *b, const pf_kpi_record *k)
+{
+	(void)pf_buf_puts(b, "### Runtime KPIs\n\nStep ");
+	cell_code(b, k->step);
+	if (k->preset) {
+		(void)pf_buf_puts(b, ", preset ");
+		cell_code(b, k->preset);
+	}
+	(void)pf_buf_puts(b, " (measured on the runner's CPU, a proxy for a phone).\n\n"
+			     "| gate | expected | measured | verdict |\n| --- | --- | --- | --- |\n");
+	for (size_t i = 0; i < k->n_gates; i++) {
+		(void)pf_buf_puts(b, "| ");
+		cell_code(b, k->gates[i].name);
+		(void)pf_buf_puts(b, " | ");
+		cell(b, k->gates[i].expected);
+		(void)pf_buf_puts(b, " | ");
+		cell(b, k->gates[i].actual);
+		(void)pf_buf_printf(b, " | %s |\n", k->gates[i].passed ? MARK_PASS " pass" : MARK_FAIL " fail");
+	}
+	(void)pf_buf_puts(b, "\n");
+}
+
 /* Render the Markdown summary of a run (heap, not yet redacted). */
 char *pf_gha_render_summary(const pf_run_record *rec)
 {
@@ -471,6 +494,8 @@ char *pf_gha_render_summary(const pf_run_record *rec)
 			step_row(&b, &rec->steps[i]);
 		(void)pf_buf_puts(&b, "\n");
 	}
+	if (rec->kpi)
+		kpi_section(&b, rec->kpi);
 	return pf_buf_detach(&b);
 }
 

@@ -15,6 +15,13 @@ int pf_manifest_render(char **out, const pf_run_record *rec);
 /* Write <out_dir>/<manifest_name> and <out_dir>/SHA256SUMS atomically. */
 int pf_manifest_write(const pf_run_record *rec, const char *out_dir, const char *manifest_name);
 
+/*
+ * Write the run's KPI figures to `path` as ExecuTorch benchmark "v3" records
+ * (a JSON list, one record per metric; src/manifest/kpi_record.c), atomically.
+ * PF_EINVALID when no step measured KPIs, PF_EENV when it cannot be written.
+ */
+int pf_manifest_write_kpi_record(const pf_run_record *rec, const char *path);
+
 /* A manifest as read back for verification. */
 typedef struct pf_manifest_entry {
 	char *path;
@@ -34,11 +41,24 @@ typedef struct pf_manifest_entry {
 	bool check_external; /* the manifest recorded an external_data gate */
 } pf_manifest_entry;
 
+/* A runtime KPI gate as recorded (issue 17); `pteflow verify` re-checks value against limit. */
+typedef struct pf_manifest_kpi_gate {
+	char *name;
+	char *expected;
+	char *actual;
+	bool passed;
+	bool has_limit, has_value;
+	double limit, value;
+} pf_manifest_kpi_gate;
+
 typedef struct pf_manifest {
 	int schema_version;
 	char *pipeline_name;
 	pf_manifest_entry *entries;
 	size_t n_entries;
+	bool has_kpi;                   /* the run recorded a kpi section (not null) */
+	pf_manifest_kpi_gate *kpi_gates;
+	size_t n_kpi_gates;
 } pf_manifest;
 
 /* Parse (bounded size and depth) and check shape. PF_EINVALID with what is wrong. */

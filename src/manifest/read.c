@@ -139,6 +139,48 @@ static int read_entry(pf_manifest_entry *e, const cJSON *a, size_t index)
 	return 0;
 }
 
+static char *opt_string(const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	return cJSON_IsString(v) ? pf_xstrdup(v->valuestring) : pf_xstrdup("");
+}
+
+/* The kpi section (issue 17): null, absent (a manifest from before it) or the gates as recorded. */
+static int read_kpi(pf_manifest *m, const cJSON *root)
+{
+	const cJSON *kpi = cJSON_GetObjectItemCaseSensitive(root, "kpi"), *gates, *g;
+	size_t n, i = 0;
+	if (!kpi || cJSON_IsNull(kpi))
+		return 0;
+	gates = cJSON_GetObjectItemCaseSensitive(kpi, "gates");
+	if (!cJSON_IsObject(kpi) || !cJSON_IsArray(gates))
+		return bad("its \"kpi\"", "has no \"gates\" list");
+	n = (size_t)cJSON_GetArraySize(gates);
+	if (n > MAX_NAMES)
+		return bad("its \"kpi\" gates", "are too many");
+	m->has_kpi = true;
+	m->kpi_gates = pf_xcalloc(n ? n : 1, sizeof(*m->kpi_gates));
+	cJSON_ArrayForEach(g, gates) {
+		pf_manifest_kpi_gate *k = &m->kpi_gates[i];
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(g, "name");
+		const cJSON *passed = cJSON_GetObjectItemCaseSensitive(g, "passed");
+		const cJSON *limit = cJSON_GetObjectItemCaseSensitive(g, "limit");
+		const cJSON *value = cJSON_GetObjectItemCaseSensitive(g, "value");
+		if (!cJSON_IsString(name) || !cJSON_IsBool(passed))
+			return bad("a \"kpi\" gate", "has no \"name\" or \"passed\"");
+		m->n_kpi_gates = ++i;
+		k->name = pf_xstrdup(name->valuestring);
+		k->expected = opt_string(g, "expected");
+		k->actual = opt_string(g, "actual");
+		k->passed = cJSON_IsTrue(passed);
+		if ((k->has_limit = cJSON_IsNumber(limit)))
+			k->limit = limit->valuedouble;
+		if ((k->has_value = cJSON_IsNumber(value)))
+			k->value = value->valuedouble;
+	}
+	return 0;
+}
+
 int pf_manifest_parse(pf_manifest **out, const char *data, size_t len)
 {
 	pf_manifest *m = NULL;
@@ -199,6 +241,8 @@ int pf_manifest_parse(pf_manifest **out, const char *data, size_t len)
 			goto done;
 		i++;
 	}
+	if ((rc = read_kpi(m, root)) < 0)
+		goto done;
 	*out = m;
 	m = NULL;
 done:
@@ -235,6 +279,12 @@ void pf_manifest_free(pf_manifest *m)
 		pf_strv_free(e->data, e->n_data);
 	}
 	free(m->entries);
+	for (size_t i = 0; i < m->n_kpi_gates; i++) {
+		free(m->kpi_gates[i].name);
+		free(m->kpi_gates[i].expected);
+		free(m->kpi_gates[i].actual);
+	}
+	free(m->kpi_gates);
 	free(m->pipeline_name);
 	free(m);
 }

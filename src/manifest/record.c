@@ -113,7 +113,25 @@ void pf_run_record_dispose(pf_run_record *rec)
 	for (size_t i = 0; i < rec->n_artifacts; i++)
 		pf_artifact_result_dispose(&rec->artifacts[i]);
 	free(rec->artifacts);
+	pf_kpi_record_free(rec->kpi);
 	free(rec->tool_versions_json);
 	free(rec->failure);
 	memset(rec, 0, sizeof(*rec));
+}
+
+void pf_kpi_record_free(pf_kpi_record *k)
+{
+	if (!k)
+		return;
+	for (size_t i = 0; i < k->n_gates; i++) {
+		free(k->gates[i].name);
+		free(k->gates[i].expected);
+		free(k->gates[i].actual);
+	}
+	free(k->gates);
+	free(k->step);
+	free(k->preset);
+	free(k->failure);
+	free(k->measured_json);
+	free(k);
 }

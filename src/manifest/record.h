@@ -97,6 +97,30 @@ typedef struct pf_step_record {
 	pf_prediction *prediction; /* NULL when none was made (not an export step, or the estimator failed) */
 } pf_step_record;
 
+/* One runtime KPI gate (issue 17): what the pipeline asked, what the step measured. */
+typedef struct pf_kpi_gate {
+	char *name;      /* "measured", "crash", "ttft_max", "decode_min_tps", "prefill_min_tps", "load_max",
+	                    "runtime_memory_max", "soak_turns", "soak_duration", "soak_max_growth" */
+	const char *unit; /* static: "ms", "s", "tokens/s", "bytes", "turns", "crashes", NULL */
+	double limit;
+	double value;
+	bool has_value;  /* false: not measured (the gate fails) */
+	char *expected;  /* "<= 200 ms" */
+	char *actual;    /* "183.2 ms", "not measured" */
+	bool passed;
+} pf_kpi_gate;
+
+/* The KPI section of a run: the gates of the step that carries `kpi:` and what it measured. */
+typedef struct pf_kpi_record {
+	char *step;
+	char *preset;        /* NULL when none */
+	pf_kpi_gate *gates;
+	size_t n_gates;
+	bool passed;
+	char *failure;       /* one line naming the first failed gate, or NULL */
+	char *measured_json; /* the step result's "kpi" object (compact JSON), or NULL */
+} pf_kpi_record;
+
 typedef struct pf_model_file {
 	char *path;          /* path in the repo */
 	uint64_t size_bytes;
@@ -158,6 +182,7 @@ typedef struct pf_run_record {
 	size_t n_steps;
 	pf_artifact_result *artifacts;
 	size_t n_artifacts;
+	pf_kpi_record *kpi;  /* NULL when no step carries kpi: */
 	char *tool_versions_json; /* {"python": "...", "torch": "...", "executorch": "..."} merged from step results; may be NULL */
 	uint64_t duration_ms;
 	bool passed;
@@ -168,5 +193,6 @@ void pf_run_record_dispose(pf_run_record *rec);
 void pf_prediction_free(pf_prediction *p);
 void pf_artifact_result_dispose(pf_artifact_result *a);
 void pf_gate_result_dispose(pf_gate_result *g);
+void pf_kpi_record_free(pf_kpi_record *k);
 
 #endif

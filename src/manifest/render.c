@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "guard/guard.h"
+#include "manifest/prd.h"
 #include "manifest/structure.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -450,6 +451,7 @@ static cJSON *render_record(const pf_run_record *rec)
 	cJSON_AddBoolToObject(root, "all_gates_passed", all);
 	cJSON_AddStringToObject(root, "status", rec->passed ? "passed" : "failed");
 	add_str(root, "failure", rec->failure);
+	pf_manifest_render_prd(root, rec);
 	return root;
 }
 

@@ -54,5 +54,8 @@ int pl_want_scalar_text(loader *ld, const pl_node *n, const char *key, char **ou
 int pl_want_size(loader *ld, const pl_node *n, const char *key, bool positive, uint64_t *out);
 int pl_want_string(loader *ld, const pl_node *n, const char *key, bool allow_empty, char **out);
 int pl_want_string_list(loader *ld, const pl_node *n, const char *key, char ***out, size_t *n_out);
+/* kpi.c: a step's `kpi:` block (*out heap, freed with pl_kpi_free). */
+int pl_parse_kpi(loader *ld, const pl_node *n, pf_kpi_gates **out);
+void pl_kpi_free(pf_kpi_gates *k);
 
 #endif

@@ -111,7 +111,8 @@ static int parse_model(loader *ld, const pl_node *n, pf_model_source **out)
 	return 0;
 }
 
-static const char *const step_keys[] = {"name", "run", "shell", "env", "cwd", "limits", "inputs", "cache", NULL};
+static const char *const step_keys[] = {"name",   "run",   "shell", "env", "cwd",
+                                        "limits", "inputs", "cache", "kpi", NULL};
 
 static int parse_run(loader *ld, const pl_node *v, pf_step *s)
 {
@@ -202,6 +203,13 @@ static int parse_step(loader *ld, const pl_node *n, pf_step *s)
 	s->cache = true;
 	if ((v = pl_map_get(n, "cache", NULL)) && (rc = pl_want_bool(ld, v, "cache", &s->cache)) < 0)
 		return rc;
+	if ((v = pl_map_get(n, "kpi", NULL)) && (rc = pl_parse_kpi(ld, v, &s->kpi)) < 0)
+		return rc;
+	for (pf_step *o = ld->plan->steps; s->kpi && o < s; o++)
+		if (o->kpi)
+			return pl_fail(ld, v->pos, "step \"%s\" has a kpi block, and so has step \"%s\": one step of a "
+			               "pipeline measures the runtime KPIs (the manifest records one kpi section)",
+			               s->name, o->name);
 	return 0;
 }
 
@@ -738,6 +746,7 @@ void pf_plan_free(pf_plan *p)
 		kvs_free(p->steps[i].env, p->steps[i].n_env);
 		free(p->steps[i].cwd);
 		pf_strv_free(p->steps[i].inputs, p->steps[i].n_inputs);
+		pl_kpi_free(p->steps[i].kpi);
 	}
 	free(p->steps);
 	for (size_t i = 0; i < p->n_artifacts; i++)

@@ -30,6 +30,24 @@ typedef struct pf_kv {
 	pf_pos pos;
 } pf_kv;
 
+/*
+ * Runtime KPI gates of a measuring step (`kpi:` on a step, src/pipeline/kpi.c):
+ * pteflow evaluates them on the step's result (src/verify/kpi.c). A preset
+ * fills every field; keys written next to it replace the preset's value.
+ */
+typedef struct pf_kpi_gates {
+	char *preset;                      /* "flagship", "mid-range" or NULL */
+	uint64_t ttft_max_us;              /* 0 = no gate (each field); latencies in microseconds */
+	double decode_min_tps;
+	double prefill_min_tps;
+	uint64_t load_max_us;
+	uint64_t runtime_memory_max_bytes;
+	uint64_t soak_turns;               /* 0 = the step's default */
+	uint64_t soak_duration_ms;
+	uint64_t soak_max_growth_bytes;    /* 0 = no leak gate */
+	pf_pos pos;
+} pf_kpi_gates;
+
 typedef struct pf_step {
 	char *name;
 	char **argv; /* n_argv strings, ${...} not yet interpolated */
@@ -42,6 +60,7 @@ typedef struct pf_step {
 	char **inputs; /* paths or globs (${...} allowed) whose content the step reads: part of its fingerprint */
 	size_t n_inputs;
 	bool cache;    /* false: never restored from or written to the store (cache: false) */
+	pf_kpi_gates *kpi; /* NULL when the step measures no KPIs */
 	pf_pos pos;
 } pf_step;
 

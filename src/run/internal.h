@@ -38,6 +38,10 @@ void run_ctx_dispose(run_ctx *c);
 void run_hub_options(pf_hub_options *ho, const pf_model_source *m);
 /* A step's argv, interpolated; with dry, a value that cannot be expanded becomes "<template>" (why in *why). */
 int run_expand_argv(char ***out, size_t *n_out, const pf_step *s, const pf_interp_ctx *ictx, bool dry, char **why);
+/* kpi.c: evaluate the KPI gates of the step that carries `kpi:` into rec->kpi; a failed gate fails the run. */
+void run_evaluate_kpi(run_ctx *c);
+/* --kpi-record without a step that carries kpi: is bad usage, found before anything runs (PF_EINVALID). */
+int run_check_kpi_record(run_ctx *c);
 /* Find `name` in PATH when it has no slash; true if it can be executed. */
 bool run_program_exists(const char *name);
 

@@ -647,7 +647,7 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 	memset(rec, 0, sizeof(*rec));
 	c.opt = opt;
 	c.rec = rec;
-	if ((rc = run_prepare(&c, rec, opt)) < 0)
+	if ((rc = run_prepare(&c, rec, opt)) < 0 || (rc = run_check_kpi_record(&c)) < 0)
 		goto done;
 	c.workdir = opt->workdir ? pf_fs_absolute(opt->workdir) : pf_xstrdup(c.out_dir);
 	c.ictx.workdir = c.workdir;
@@ -677,6 +677,8 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 	}
 	/* Gates run even after a failed step: the manifest then says what exists and what does not. */
 	mrc = verify_and_summarise(&c, produced_by);
+	if (rc != PF_EINTR)
+		run_evaluate_kpi(&c); /* after the artifact gates: their failure, when any, stays the run's reason */
 	pf_inc_finish(&c.inc); /* the manifest says whether each step's outputs were stored */
 	if (rc == 0 && mrc < 0)
 		rc = mrc;
@@ -710,6 +712,12 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 			(void)pf_manifest_write(rec, c.out_dir, c.plan->manifest ? c.plan->manifest : "manifest.json");
 	} else {
 		pf_log_info("manifest: %s", manifest_path);
+	}
+	if (opt->kpi_record && (mrc = pf_manifest_write_kpi_record(rec, opt->kpi_record)) < 0) {
+		pf_log_error("%s", pf_error_last()); /* the manifest stands; the run fails for want of its records */
+		rec->passed = false;
+		if (rc == 0)
+			rc = mrc == PF_EENV ? PF_EENV : PF_EFAILED;
 	}
 	if (pf_gha_active())
 		pf_gha_summary(rec, manifest_path);

@@ -30,6 +30,7 @@ typedef struct pf_run_options {
 	const char *const *rebuild; /* steps to run even when the store has them */
 	size_t n_rebuild;
 	const pf_attest_key *sign_key; /* signs provenance.intoto.jsonl; NULL = written unsigned */
+	const char *kpi_record;   /* write the KPI figures here as ExecuTorch benchmark v3 records; NULL = not */
 } pf_run_options;
 
 /*

@@ -53,6 +53,11 @@ int pf_steps_env_build(char ***out, const pf_step *step, const pf_interp_ctx *ic
 	n = env_add(&envp, n, pf_xasprintf("PTEFLOW_STEP=%s", step->name));
 	n = env_add(&envp, n, pf_xasprintf("PTEFLOW_RESULT=%s", result_path));
 	n = env_add(&envp, n, pf_xstrdup("PYTHONUNBUFFERED=1"));
+	if (step->kpi && step->kpi->soak_turns) /* read by python/pteflow_steps/kpi.py */
+		n = env_add(&envp, n, pf_xasprintf("PTEFLOW_KPI_TURNS=%llu", (unsigned long long)step->kpi->soak_turns));
+	if (step->kpi && step->kpi->soak_duration_ms)
+		n = env_add(&envp, n,
+			    pf_xasprintf("PTEFLOW_KPI_DURATION_MS=%llu", (unsigned long long)step->kpi->soak_duration_ms));
 	if (steps_path)
 		n = env_add(&envp, n,
 			    pp && pp[0] ? pf_xasprintf("PYTHONPATH=%s:%s", steps_path, pp)

@@ -23,6 +23,15 @@
  */
 int pf_verify_artifacts(pf_artifact_result **out, size_t *n_out, const pf_plan *plan, const char *out_dir);
 
+/*
+ * Evaluate a step's runtime KPI gates on the result JSON it wrote (the "kpi"
+ * object of python/pteflow_steps/kpi.py; NULL when it wrote none). Never
+ * fails: a missing or malformed figure is a failed gate. Always has the
+ * gates "measured" and "crash", then one per gate the block sets. Returns a
+ * heap record (pf_kpi_record_free) whose failure names the first failed gate.
+ */
+pf_kpi_record *pf_verify_kpi(const char *step, const pf_kpi_gates *gates, const char *result_json);
+
 typedef enum pf_verify_status {
 	PF_VERIFY_OK = 0,
 	PF_VERIFY_MISMATCH,  /* size or hash differs */
@@ -42,13 +51,30 @@ typedef struct pf_verify_line {
 	uint64_t actual_size;
 } pf_verify_line;
 
+/* A recorded runtime KPI gate, re-checked (issue 17). */
+typedef struct pf_verify_kpi_line {
+	char *name;
+	bool ok;
+	char *detail;        /* "expected <= 200 ms, measured 183 ms" (and why it fails) */
+} pf_verify_kpi_line;
+
 typedef struct pf_verify_report {
 	pf_verify_line *lines;
 	size_t n_lines;
+	pf_verify_kpi_line *kpi; /* the manifest's KPI gates; none when it recorded no kpi section */
+	size_t n_kpi;
+	size_t kpi_failed;
 	bool ok;
 	size_t counts[5];    /* lines per pf_verify_status */
 	char *dir;           /* the folder the files were looked up in */
 } pf_verify_report;
+
+/*
+ * Re-check the KPI gates a manifest recorded into r->kpi: a gate fails when
+ * it was recorded as failed, or when its value does not meet its limit (an
+ * edited manifest). Clears r->ok on any failure.
+ */
+void pf_verify_kpi_recheck(pf_verify_report *r, const pf_manifest *m);
 
 const char *pf_verify_status_name(pf_verify_status s);
 /*

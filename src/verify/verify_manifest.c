@@ -167,6 +167,7 @@ int pf_verify_manifest(pf_verify_report *out, const char *manifest_path, const c
 		out->counts[out->lines[i].status]++;
 		out->ok = out->ok && out->lines[i].status == PF_VERIFY_OK;
 	}
+	pf_verify_kpi_recheck(out, m);
 done:
 	for (size_t i = 0; i < n; i++)
 		pf_artifact_result_dispose(&res[i]);
@@ -185,6 +186,11 @@ void pf_verify_report_dispose(pf_verify_report *r)
 		free(r->lines[i].detail);
 	}
 	free(r->lines);
+	for (size_t i = 0; i < r->n_kpi; i++) {
+		free(r->kpi[i].name);
+		free(r->kpi[i].detail);
+	}
+	free(r->kpi);
 	free(r->dir);
 	memset(r, 0, sizeof(*r));
 }
@@ -202,12 +208,19 @@ static char *printable(const char *s)
 static void verdict(pf_buf *b, const pf_verify_report *r)
 {
 	size_t bad = r->n_lines - r->counts[PF_VERIFY_OK];
+	if (r->n_lines && !bad && r->kpi_failed) {
+		(void)pf_buf_printf(b, "FAILED: all %zu files match the manifest, but %zu of %zu KPI gates failed", r->n_lines,
+				    r->kpi_failed, r->n_kpi);
+		return;
+	}
 	if (r->n_lines == 0) {
 		(void)pf_buf_puts(b, "FAILED: the manifest lists no artifact: nothing was verified");
 		return;
 	}
 	if (r->ok) {
 		(void)pf_buf_printf(b, "verified: all %zu files match the manifest", r->n_lines);
+		if (r->n_kpi)
+			(void)pf_buf_printf(b, ", and its %zu KPI gates passed", r->n_kpi);
 		return;
 	}
 	(void)pf_buf_printf(b, "FAILED: %zu of %zu files do not match the manifest (", bad, r->n_lines);
@@ -230,6 +243,12 @@ char *pf_verify_report_text(const pf_verify_report *r)
 		(void)pf_buf_printf(&b, "%s  %s%s%s\n", pf_verify_status_name(l->status), path, detail ? ": " : "",
 				    detail ? detail : "");
 		free(path);
+		free(detail);
+	}
+	for (size_t i = 0; i < r->n_kpi; i++) {
+		char *name = printable(r->kpi[i].name), *detail = printable(r->kpi[i].detail);
+		(void)pf_buf_printf(&b, "%s  KPI %s: %s\n", r->kpi[i].ok ? "OK" : "FAILED", name, detail);
+		free(name);
 		free(detail);
 	}
 	verdict(&b, r);
@@ -284,8 +303,17 @@ char *pf_verify_report_json(const pf_verify_report *r, const char *manifest_path
 	(void)pf_buf_printf(&b, "%s],\n  \"counts\": {", r->n_lines ? "\n  " : "");
 	for (int s = 0; s < 5; s++)
 		(void)pf_buf_printf(&b, "%s\"%s\": %zu", s ? ", " : "", pf_verify_status_name((pf_verify_status)s), r->counts[s]);
+	(void)pf_buf_puts(&b, "},\n  \"kpi\": [");
+	for (size_t i = 0; i < r->n_kpi; i++) {
+		(void)pf_buf_printf(&b, "%s\n    {\"name\": ", i ? "," : "");
+		json_str(&b, r->kpi[i].name);
+		(void)pf_buf_printf(&b, ", \"status\": \"%s\", \"detail\": ", r->kpi[i].ok ? "OK" : "FAILED");
+		json_str(&b, r->kpi[i].detail);
+		(void)pf_buf_puts(&b, "}");
+	}
+	(void)pf_buf_printf(&b, "%s]", r->n_kpi ? "\n  " : "");
 	verdict(&v, r);
-	(void)pf_buf_puts(&b, "},\n  \"verdict\": ");
+	(void)pf_buf_puts(&b, ",\n  \"verdict\": ");
 	json_str(&b, pf_buf_cstr(&v));
 	(void)pf_buf_puts(&b, "\n}\n");
 	pf_buf_dispose(&v);

@@ -65,6 +65,14 @@ def test_demo_passes_every_gate_and_the_numerical_check(demo):
     assert errors["max_abs_error"] <= errors["bound"]
     assert check["programs"][0]["timing"]["decode_tokens_per_s"] > 0
     assert set(m["tool_versions"]) >= {"python", "torch", "executorch"}
+    # issue 17: the guide's checklist (jq '.prd_compliant, .runtime, .pte_size_gb'), and every KPI reported
+    assert m["prd_compliant"] is True and m["pte_size_gb"] == pte["size_bytes"] / 1e9
+    assert m["pte_size_gb_path"] == "model.pte"
+    assert m["kpi"]["passed"] and steps["kpi"]["status"] == "success"
+    assert {g["name"] for g in m["kpi"]["gates"]} == {
+        "measured", "crash", "ttft_max", "decode_min_tps", "prefill_min_tps", "load_max", "runtime_memory_max",
+        "soak_turns", "soak_max_growth"}
+    assert len(m["kpi"]["measured"]["turns"]) >= 20
 
 
 def test_demo_prediction_contains_the_measured_figures(demo):
@@ -176,7 +184,7 @@ def test_demo_again_with_nothing_changed_restores_every_step_in_seconds(demo, de
     jsonschema.validate(m, SCHEMA)
     steps = {s["name"]: s for s in m["steps"]}
     assert all(s["cached"] and s["cache"]["status"] == "hit" for s in steps.values()), steps
-    assert r.out.count(" cached ") == 2, r.out
+    assert r.out.count(" cached ") == 3, r.out
     # every gate ran again on the restored .pte, and it is the stored run's bytes
     pte = next(a for a in m["artifacts"] if a["path"] == "model.pte")
     assert pte["passed"] and all(g["passed"] for g in pte["gates"]) and pte["structure"]["methods"]
@@ -210,17 +218,17 @@ def test_demo_a_changed_value_or_step_file_reruns_only_the_check(tmp_path, demo,
         assert r.code == 0, r
         return {s["name"]: s["cached"] for s in manifest_of(out)["steps"]}
 
-    assert ran() == {"export": True, "check": True}
+    assert ran() == {"export": True, "check": True, "kpi": True}
 
     pipeline.write_text(pipeline.read_text().replace("atol: 0.01", "atol: 0.02"))
     e = explained()
     assert e["export"]["status"] == "hit" and e["check"]["status"] == "miss", e
     assert e["check"]["component"] == "command" and '"0.01" -> "0.02"' in e["check"]["reason"], e["check"]
-    assert ran() == {"export": True, "check": False}
+    assert ran() == {"export": True, "check": False, "kpi": True}
 
     with open(root / "python" / "pteflow_steps" / "check.py", "a") as f:
         f.write("# one more byte\n")
     e = explained()
     assert e["export"]["status"] == "hit" and e["check"]["status"] == "miss", e
     assert e["check"]["component"] == "steps" and "pteflow_steps/check.py" in e["check"]["reason"], e["check"]
-    assert ran() == {"export": True, "check": False}
+    assert ran() == {"export": True, "check": False, "kpi": True}
