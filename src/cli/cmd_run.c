@@ -33,6 +33,8 @@ const char pf_usage_run[] =
 	"                          made by scripts/setup-python.sh, then python3)\n"
 	"      --memory-guard M    auto|cgroup2|cgroup1|rlimit|watchdog|none (default auto: the best\n"
 	"                          this host supports; the manifest records which was used)\n"
+	"      --memory-sample-ms N  sample each step's memory every N ms for the manifest's\n"
+	"                          memory curve (default 250; 0: no curve)\n"
 	"      --force             run a step even when its limits.expect exceeds available memory\n"
 	"      --offline           use the Hugging Face cache only (as HF_HUB_OFFLINE=1)\n"
 	"  -j, --jobs N            parallel downloads (default 8)\n"
@@ -146,7 +148,7 @@ static int list_targets(char ***out, size_t *n_out, const char *path)
 int cmd_run(int argc, char **argv)
 {
 	enum { OPT_JSON = 256, OPT_PYTHON, OPT_GUARD, OPT_FORCE, OPT_OFFLINE, OPT_WORKDIR, OPT_NOECHO, OPT_NOCACHE,
-	       OPT_REBUILD, OPT_STORE, OPT_SIGN_KEY };
+	       OPT_REBUILD, OPT_STORE, OPT_SIGN_KEY, OPT_SAMPLE };
 	static const struct option longopts[] = {
 		{"out", required_argument, NULL, 'o'},      {"target", required_argument, NULL, 't'},
 		{"dry-run", no_argument, NULL, 'n'},        {"json", no_argument, NULL, OPT_JSON},
@@ -157,6 +159,7 @@ int cmd_run(int argc, char **argv)
 		{"no-cache", no_argument, NULL, OPT_NOCACHE}, {"rebuild", required_argument, NULL, OPT_REBUILD},
 		{"store", required_argument, NULL, OPT_STORE},
 		{"sign-key", required_argument, NULL, OPT_SIGN_KEY},
+		{"memory-sample-ms", required_argument, NULL, OPT_SAMPLE},
 		{"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
 	pf_run_options opt;
@@ -206,6 +209,15 @@ int cmd_run(int argc, char **argv)
 			rebuild[opt.n_rebuild++] = optarg;
 			break;
 		case OPT_SIGN_KEY: sign_key_path = optarg; break;
+		case OPT_SAMPLE: {
+			char *end = NULL;
+			long v = strtol(optarg, &end, 10);
+			if (!end || end == optarg || *end || v < 0 || v > 60000)
+				return pf_cli_usage_error("run", "--memory-sample-ms takes a number from 0 (no series) "
+							  "to 60000, not \"%s\"", optarg);
+			opt.memory_sample_ms = v == 0 ? -1 : (int)v;
+			break;
+		}
 		case 'q': pf_log_set_quiet(true); break;
 		case 'h': return pf_cli_print_help("run");
 		default:

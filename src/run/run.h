@@ -30,6 +30,7 @@ typedef struct pf_run_options {
 	const char *const *rebuild; /* steps to run even when the store has them */
 	size_t n_rebuild;
 	const pf_attest_key *sign_key; /* signs provenance.intoto.jsonl; NULL = written unsigned */
+	int memory_sample_ms;     /* memory series interval: 0 = PF_SERIES_DEFAULT_MS, < 0 = none */
 } pf_run_options;
 
 /*
