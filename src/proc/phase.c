@@ -41,23 +41,19 @@ void pf_proc_phase_feed(pf_proc_phase_scan *sc, const char *p, size_t n, uint32_
 {
 	for (size_t i = 0; i < n; i++) {
 		char c = p[i];
-		if (c == '\n') {
+		/* CR ends a line too: progress bars redraw with it, and a marker may follow one */
+		if (c == '\n' || c == '\r') {
 			end_line(sc, t_ms, out);
 			continue;
 		}
 		if (sc->skip)
 			continue;
-		if (sc->col < PREFIX_LEN) {
+		if (sc->col < PREFIX_LEN)
 			sc->skip = c != PF_PROC_PHASE_PREFIX[sc->col];
-		} else if (sc->has_cr) {
-			sc->skip = true;
-		} else if (c == '\r') {
-			sc->has_cr = true;
-		} else if (name_char(c) && sc->len < PF_PROC_PHASE_NAME_MAX - 1) {
+		else if (name_char(c) && sc->len < PF_PROC_PHASE_NAME_MAX - 1)
 			sc->name[sc->len++] = c;
-		} else {
+		else
 			sc->skip = true;
-		}
 		sc->col++;
 	}
 }

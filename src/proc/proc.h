@@ -40,7 +40,8 @@ typedef struct pf_proc_spec {
 /*
  * Phase markers: a line "PTEFLOW_PHASE=<name>" on the step's output (stdout
  * or stderr) says a phase starts now. <name> is 1-31 of [A-Za-z0-9_.-]; a
- * trailing CR is allowed; any other line is ignored. At most
+ * line ends at LF or CR (a progress bar's redraw ends one); any other line
+ * is ignored: a longer name, another character, text before the prefix. At most
  * PF_PROC_MAX_PHASES are kept (later ones are counted in n_phases_dropped).
  */
 #define PF_PROC_PHASE_PREFIX "PTEFLOW_PHASE="
@@ -73,7 +74,6 @@ typedef struct pf_proc_result {
 typedef struct pf_proc_phase_scan {
 	size_t col;      /* bytes of the current line seen so far */
 	bool skip;       /* the current line is not a marker */
-	bool has_cr;     /* a CR ended the name: only the newline may follow */
 	size_t len;
 	char name[PF_PROC_PHASE_NAME_MAX];
 } pf_proc_phase_scan;
