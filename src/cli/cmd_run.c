@@ -58,6 +58,31 @@ const char pf_usage_run[] =
 	"says which); 2 bad usage or invalid pipeline; 3 environment problem (interpreter, output\n"
 	"folder, network, token, disk, memory guard); 130 interrupted (steps stopped, manifest written).\n";
 
+/* The run table's sparklines use Unicode blocks only where the locale says UTF-8. */
+static bool locale_utf8(void)
+{
+	static const char *const vars[] = {"LC_ALL", "LC_CTYPE", "LANG"};
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = getenv(vars[i]);
+		if (v && *v)
+			return strstr(v, "UTF-8") || strstr(v, "utf-8") || strstr(v, "UTF8") || strstr(v, "utf8");
+	}
+	return false;
+}
+
+/* "  mem <sparkline>" of a step with a memory series (issue 22), else nothing. */
+static void print_sparkline(const pf_step_record *s)
+{
+	char line[3 * 24 + 1];
+	const pf_series *se = &s->result.guard.series;
+	if (se->n == 0)
+		return;
+	printf("  mem %s", pf_series_sparkline(line, sizeof(line), se, (uint32_t)(s->result.wall_ms > UINT32_MAX
+	                                                                                     ? UINT32_MAX
+	                                                                                     : s->result.wall_ms),
+	                                       24, locale_utf8()));
+}
+
 static void print_table(const pf_run_record *rec)
 {
 	printf("%s%s%s: %s\n", rec->pipeline_name ? rec->pipeline_name : "pipeline", rec->target ? " / " : "",
@@ -77,9 +102,11 @@ static void print_table(const pf_run_record *rec)
 			       (double)s->result.wall_ms / 1000.0);
 			continue;
 		}
-		printf("  step      %-20s %-14s %6.1fs  peak %7.1f MiB  guard %s\n", s->name,
+		printf("  step      %-20s %-14s %6.1fs  peak %7.1f MiB  guard %s", s->name,
 		       pf_proc_end_name(s->result.end), (double)s->result.wall_ms / 1000.0,
 		       (double)s->result.guard.peak_bytes / (1024.0 * 1024.0), pf_guard_mode_name(s->result.guard.mode));
+		print_sparkline(s);
+		printf("\n");
 	}
 	for (size_t i = 0; i < rec->n_artifacts; i++) {
 		const pf_artifact_result *a = &rec->artifacts[i];

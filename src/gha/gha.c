@@ -471,6 +471,7 @@ char *pf_gha_render_summary(const pf_run_record *rec)
 			step_row(&b, &rec->steps[i]);
 		(void)pf_buf_puts(&b, "\n");
 	}
+	pf_gha_memory_charts(&b, rec); /* issue 22: memory.c */
 	return pf_buf_detach(&b);
 }
 

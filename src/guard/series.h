@@ -55,4 +55,22 @@ void pf_series_settle(pf_series *s, uint64_t peak_bytes, uint32_t end_ms);
 /* Largest point's bytes (0 when empty); *index (when not NULL) its position. */
 uint64_t pf_series_max(const pf_series *s, size_t *index);
 
+/*
+ * The series on an even grid of `columns` over [0, end_ms) (end_ms: the
+ * step's duration; later points fall in the last column), for charts that
+ * space values evenly (Mermaid, sparklines). A column holds the largest
+ * point inside it, so the peak survives; an empty one repeats the value
+ * before it (the first point's, at the start). Returns how many columns
+ * were filled: `columns`, or 0 when the series is empty.
+ */
+size_t pf_series_resample(uint64_t *out, size_t columns, const pf_series *s, uint32_t end_ms);
+
+/*
+ * A one-line sparkline of the series into out (NUL-terminated, `columns`
+ * wide, at most columns x 3 + 1 bytes), scaled to its peak: Unicode blocks
+ * U+2581..U+2588 with `utf8`, else the ASCII ramp "_.-~=+*#". "" when the
+ * series is empty. Returns out.
+ */
+char *pf_series_sparkline(char *out, size_t cap, const pf_series *s, uint32_t end_ms, size_t columns, bool utf8);
+
 #endif
