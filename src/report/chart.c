@@ -73,7 +73,10 @@ static void axes(pf_buf *b, const frame *f)
 		double v = f->xmax * i / 4.0;
 		(void)pf_buf_printf(b, "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", px(f, v),
 		                    MT + PH + 16);
-		pf_report_duration(b, v);
+		if (f->xmax < 10000.0)
+			(void)pf_buf_printf(b, "%.2f s", v / 1000.0); /* short steps: ticks closer than 0.1 s */
+		else
+			pf_report_duration(b, v);
 		(void)pf_buf_puts(b, "</text>");
 	}
 }
@@ -206,8 +209,10 @@ static double gate_bytes(const cJSON *artifact, const char *name, const char *fi
 
 static void size_marker(pf_buf *b, double x, const char *what, double bytes)
 {
+	/* the label stays inside the picture at either end */
+	double tx = x < 40 ? 40 : x > W - 50 ? W - 50 : x;
 	(void)pf_buf_printf(b, "<line class=\"gate\" x1=\"%.1f\" y1=\"4\" x2=\"%.1f\" y2=\"30\"/>", x, x);
-	(void)pf_buf_printf(b, "<text class=\"label\" x=\"%.1f\" y=\"44\" text-anchor=\"middle\">%s ", x, what);
+	(void)pf_buf_printf(b, "<text class=\"label\" x=\"%.1f\" y=\"44\" text-anchor=\"middle\">%s ", tx, what);
 	pf_report_size(b, bytes);
 	(void)pf_buf_puts(b, "</text>");
 }
