@@ -7,9 +7,11 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "report/internal.h"
+#include "util/mem.h"
 
 #define W 760.0
 #define H 240.0
@@ -147,17 +149,22 @@ static void curve(pf_buf *b, const frame *f, const double *t, const double *byte
 
 bool pf_report_memory_chart(pf_buf *b, const cJSON *step, size_t index)
 {
-	static double t[PF_REPORT_MAX_POINTS], bytes[PF_REPORT_MAX_POINTS];
+	double *t = NULL, *bytes = NULL;
 	const cJSON *mem = cJSON_GetObjectItemCaseSensitive(step, "memory");
 	const cJSON *guard = cJSON_GetObjectItemCaseSensitive(step, "guard");
 	const cJSON *pm = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(step, "prediction"),
 	                                                   "peak_memory");
 	double limit = pf_report_num(guard, "limit_bytes", 0);
 	double high = pf_report_num(cJSON_GetObjectItemCaseSensitive(pm, "predicted"), "high", 0);
-	size_t n = cJSON_IsObject(mem) ? read_series(mem, t, bytes) : 0;
+	size_t n;
 	frame f = {pf_report_num(step, "duration_ms", 0), pf_report_num(step, "peak_memory_bytes", 0)};
-	if (n == 0)
+	if (!cJSON_IsObject(mem))
 		return false;
+	t = pf_xcalloc(PF_REPORT_MAX_POINTS, sizeof(*t));
+	bytes = pf_xcalloc(PF_REPORT_MAX_POINTS, sizeof(*bytes));
+	n = read_series(mem, t, bytes);
+	if (n == 0)
+		goto done;
 	for (size_t i = 0; i < n; i++) {
 		if (t[i] > f.xmax)
 			f.xmax = t[i];
@@ -190,7 +197,10 @@ bool pf_report_memory_chart(pf_buf *b, const cJSON *step, size_t index)
 	}
 	curve(b, &f, t, bytes, n);
 	(void)pf_buf_puts(b, "</svg>\n");
-	return true;
+done:
+	free(t);
+	free(bytes);
+	return n > 0;
 }
 
 /* The bytes of the gate named `name` (its `field`), or -1. */

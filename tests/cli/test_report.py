@@ -22,7 +22,7 @@ from mermaid_xychart import XYChartError, mermaid_blocks, parse
 
 SCHEMA = json.loads((SOURCE_DIR / "schemas" / "manifest.schema.json").read_text())
 ARTIFACTS = BINARY_DIR / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 
 
 def pipeline_body():
