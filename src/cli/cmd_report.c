@@ -23,6 +23,7 @@ const char pf_usage_report[] =
 	"artifact, say). Every text from the manifest is escaped: a manifest is untrusted.\n\n"
 	"options:\n"
 	"  -o, --out FILE  the page to write (default: report.html next to the manifest)\n"
+	"  -q, --quiet     do not say where the page went\n"
 	"  -h, --help      show this help\n\n"
 	"exit codes: 0 written; 2 bad usage or not a manifest; 3 the manifest cannot be read or\n"
 	"the page cannot be written.\n";
@@ -31,6 +32,7 @@ int cmd_report(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"out", required_argument, NULL, 'o'},
+		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -39,9 +41,10 @@ int cmd_report(int argc, char **argv)
 	int c, rc;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': out = optarg; break;
+		case 'q': pf_log_set_quiet(true); break;
 		case 'h': return pf_cli_print_help("report");
 		default: return pf_cli_usage_error("report", "unknown option \"%s\"", argv[optind - 1]);
 		}

@@ -14,10 +14,10 @@
 #include "util/mem.h"
 
 #define W 760.0
-#define H 240.0
+#define H 262.0
 #define ML 70.0
 #define MR 20.0
-#define MT 18.0
+#define MT 44.0 /* phase labels live above the plot, clear of the limit and prediction labels */
 #define MB 34.0
 #define PW (W - ML - MR)
 #define PH (H - MT - MB)
@@ -117,11 +117,11 @@ static void phases(pf_buf *b, const frame *f, const cJSON *step)
 		if (t < 0)
 			continue;
 		x = px(f, t);
-		(void)pf_buf_printf(b, "<line class=\"phase\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x, MT, x,
-		                    MT + PH);
+		(void)pf_buf_printf(b, "<line class=\"phase\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", x,
+		                    4 + (double)((i - 1) % 3) * 13, x, MT + PH);
 		/* near the right edge the label goes to the left of its line */
 		(void)pf_buf_printf(b, "<text class=\"label phase-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\">",
-		                    x > ML + PW * 0.85 ? x - 3 : x + 3, MT + 11 + (double)((i - 1) % 3) * 12,
+		                    x > ML + PW * 0.85 ? x - 3 : x + 3, 13 + (double)((i - 1) % 3) * 13,
 		                    x > ML + PW * 0.85 ? "end" : "start");
 		pf_report_text(b, pf_report_str(p, "name"));
 		(void)pf_buf_puts(b, "</text>");
