@@ -44,6 +44,17 @@ def pipeline_body():
     """
 
 
+def hold_pipeline(tmp_path, hold_ms):
+    """A one-step pipeline that holds 4 MiB for hold_ms."""
+    return write_pipeline(tmp_path, f"""\
+        version: 1
+        name: hold
+        steps:
+          - name: hold
+            run: ["{tool("alloc")}", "--mib", "4", "--hold-ms", "{hold_ms}"]
+    """)
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report")
@@ -76,13 +87,7 @@ def test_each_step_has_a_bounded_curve_whose_top_is_the_recorded_peak(run):
 
 
 def test_sampling_interval_is_an_option_and_zero_turns_it_off(tmp_path):
-    p = write_pipeline(tmp_path, f"""\
-        version: 1
-        name: sample
-        steps:
-          - name: hold
-            run: ["{tool("alloc")}", "--mib", "4", "--hold-ms", "400"]
-    """)
+    p = hold_pipeline(tmp_path, 400)
     r = run_pteflow("run", p, "--out", tmp_path / "fast", "--no-cache", "--memory-sample-ms", "50")
     assert r.code == 0, r
     fast = manifest_of(tmp_path / "fast")["steps"][0]["memory"]
@@ -222,13 +227,7 @@ def test_run_table_has_a_sparkline_in_blocks_or_ascii(run, tmp_path):
     _out, r, _s = run
     rows = [l for l in r.out.splitlines() if l.lstrip().startswith("step")]
     assert len(rows) == 2 and all(re.search(r"  mem [\u2581-\u2588]{24}$", l) for l in rows), r.out
-    p = write_pipeline(tmp_path, f"""\
-        version: 1
-        name: ascii
-        steps:
-          - name: hold
-            run: ["{tool("alloc")}", "--mib", "4", "--hold-ms", "300"]
-    """)
+    p = hold_pipeline(tmp_path, 300)
     r = run_pteflow("run", p, "--out", tmp_path / "o", "--no-cache", env={"LANG": "C", "LC_ALL": ""})
     assert r.code == 0, r
     row = next(l for l in r.out.splitlines() if l.lstrip().startswith("step"))
