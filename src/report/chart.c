@@ -73,8 +73,8 @@ static void axes(pf_buf *b, const frame *f)
 	}
 	for (int i = 0; i <= 4; i++) {
 		double v = f->xmax * i / 4.0;
-		(void)pf_buf_printf(b, "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", px(f, v),
-		                    MT + PH + 16);
+		(void)pf_buf_printf(b, "<text class=\"axis\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\">", px(f, v),
+		                    MT + PH + 16, i == 4 ? "end" : "middle"); /* the last one stays in the picture */
 		if (f->xmax < 10000.0)
 			(void)pf_buf_printf(b, "%.2f s", v / 1000.0); /* short steps: ticks closer than 0.1 s */
 		else
