@@ -14,7 +14,8 @@ usage: bench/bench_pipeline_1b.py [--target int8-seq512] [--work DIR] [--keep]
 env:   PTEFLOW_BIN (default build/pteflow), PTEFLOW_PYTHON (the project's venv
        interpreter, with torch, transformers and safetensors)
 Needs about 6 GiB of memory, 7 GB of disk and 10 minutes on 2 cores.
-Writes bench/results/pipeline-1b-<date>.json (not committed).
+Writes bench/results/pipeline-1b-<date>.json and the run's `pteflow report`
+page pipeline-1b-<date>.html (not committed).
 """
 import argparse
 import json
@@ -147,7 +148,17 @@ def main():
               f"(bound {c['bound']:.3g}), TTFT {c['time_to_first_token_s']} s, "
               f"{c['decode_tokens_per_s']} tokens/s |")
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    res = os.path.join(HERE, "results", "pipeline-1b-%s.json" % time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    # issue 22: each step's memory curve tops at the peak the manifest records, and the report draws it
+    page = os.path.join(HERE, "results", f"pipeline-1b-{stamp}.html")
+    rep = subprocess.run([pteflow, "report", man_path, "-o", page, "-q"], capture_output=True, text=True)
+    rows["curves"] = [{"name": s["name"], "points": len(s.get("memory", {}).get("bytes", [])),
+                       "top_is_peak": max(s.get("memory", {}).get("bytes", [0])) == s["peak_memory_bytes"],
+                       "phases": [p["name"] for p in s.get("phases", [])]} for s in m["steps"]]
+    curves = ", ".join(f"{c['name']}: {c['points']} points, top = peak {c['top_is_peak']}, phases "
+                       f"{' '.join(c['phases'])}" for c in rows["curves"])
+    print(f"| memory curves | {curves}; report {'written' if rep.returncode == 0 else 'FAILED'} |")
+    res = os.path.join(HERE, "results", "pipeline-1b-%s.json" % stamp)
     with open(res, "w") as f:
         json.dump(rows, f, indent=1)
     print(f"results: {res}")

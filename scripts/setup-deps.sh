@@ -8,7 +8,15 @@ packages=(
   libyaml-dev libcurl4-openssl-dev libcjson-dev libssl-dev libgit2-dev libcriterion-dev
   python3 python3-venv
   curl nginx-light hyperfine time
+  fonts-dejavu-core
 )
+# A headless browser: tests/cli/test_report.py renders `pteflow report` in it. Debian's chromium,
+# unless one of the Chromium family is there already (GitHub's Ubuntu runners ship Google Chrome;
+# Ubuntu's own chromium package is only a wrapper around a snap).
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null &&
+   ! command -v google-chrome >/dev/null; then
+  packages+=(chromium)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -270,15 +270,18 @@ def main(argv=None):
             data = [os.path.abspath(d) for d in a.data] if a.data else \
                 [d if os.path.isabs(d) else os.path.join(base, d) for d in prog.get("data", [])]
             source = dict(er.get("source") or {}, **(prog.get("source") or {}))
+            common.phase("load")
             _p, method, load_s = _load(path, data)
             print(f"{STEP}: loaded '{os.path.basename(path)}'"
                   f"{' with ' + ', '.join(os.path.basename(d) for d in data) if data else ''} in {load_s:.3f} s",
                   flush=True)
+            common.phase("run")
             try:
                 if source.get("kind") in ("llm", "causal_lm"):
                     steps, timing = run_llm_program(method, source, a)
                     del _p, method  # the program's memory goes back before the eager model is built
                     common.release_memory()
+                    common.phase("compare")
                     compare = compare_causal_lm if source["kind"] == "causal_lm" else compare_llm
                     acc, shapes, extra = compare(steps, source)
                     del steps

@@ -275,7 +275,29 @@ def run_main(step: str, main_fn, argv: Optional[Iterable[str]] = None) -> int:
         return 1
 
 
+PHASE_PREFIX = "PTEFLOW_PHASE="
+
+
+def phase(name: str) -> None:
+    """Tell pteflow a phase of the step starts now: a line PTEFLOW_PHASE=<name> on stdout, which
+    pteflow times and draws on the step's memory curve (README "Memory over time"). stderr is
+    flushed first so the marker starts a line of the output pteflow reads (both go to one pipe)."""
+    sys.stderr.flush()
+    sys.stdout.write(f"{PHASE_PREFIX}{name}\n")
+    sys.stdout.flush()
+
+
+def phase_of(timer_name: str) -> str:
+    """The phase a Timer section marks: a "build" builds (loads) the weights, and "build_quantize"
+    loads and quantizes in one pass, layer by layer (see llm_source.build)."""
+    if timer_name.startswith("build"):
+        return "load" + timer_name[len("build"):]
+    return timer_name
+
+
 class Timer:
+    """Times named sections of a step (its result's timings_s) and marks each as a phase."""
+
     def __init__(self):
         self.t = {}
 
@@ -284,6 +306,7 @@ class Timer:
 
         class _T:
             def __enter__(self_):
+                phase(phase_of(name))
                 self_.s = time.perf_counter()
 
             def __exit__(self_, *a):

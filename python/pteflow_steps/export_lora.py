@@ -124,6 +124,7 @@ def main(argv=None):
                     raise common.StepError("the LoRA program's base weights are not byte-identical to the "
                                            "base model's; the .ptd cannot be shared")
             pte = os.path.join(a.out_dir, f"{a.name}_{label}.pte")
+            common.phase(f"serialize_{label}")
             size = common.write_program(pte, et)
             programs.append({"path": os.path.basename(pte), "kind": "pte", "size": size, "data": [ptd_name],
                              "source": src, "methods": list(lowering.method_names(et)),

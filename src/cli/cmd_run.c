@@ -33,6 +33,8 @@ const char pf_usage_run[] =
 	"                          made by scripts/setup-python.sh, then python3)\n"
 	"      --memory-guard M    auto|cgroup2|cgroup1|rlimit|watchdog|none (default auto: the best\n"
 	"                          this host supports; the manifest records which was used)\n"
+	"      --memory-sample-ms N  sample each step's memory every N ms for the manifest's\n"
+	"                          memory curve (default 250; 0: no curve)\n"
 	"      --force             run a step even when its limits.expect exceeds available memory\n"
 	"      --offline           use the Hugging Face cache only (as HF_HUB_OFFLINE=1)\n"
 	"  -j, --jobs N            parallel downloads (default 8)\n"
@@ -69,6 +71,31 @@ static void print_kpi(const pf_kpi_record *k)
 		       k->gates[g].passed ? "ok" : "FAILED", k->gates[g].expected, k->gates[g].actual);
 }
 
+/* The run table's sparklines use Unicode blocks only where the locale says UTF-8. */
+static bool locale_utf8(void)
+{
+	static const char *const vars[] = {"LC_ALL", "LC_CTYPE", "LANG"};
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = getenv(vars[i]);
+		if (v && *v)
+			return strstr(v, "UTF-8") || strstr(v, "utf-8") || strstr(v, "UTF8") || strstr(v, "utf8");
+	}
+	return false;
+}
+
+/* "  mem <sparkline>" of a step with a memory series (issue 22), else nothing. */
+static void print_sparkline(const pf_step_record *s)
+{
+	char line[3 * 24 + 1];
+	const pf_series *se = &s->result.guard.series;
+	if (se->n == 0)
+		return;
+	printf("  mem %s", pf_series_sparkline(line, sizeof(line), se, (uint32_t)(s->result.wall_ms > UINT32_MAX
+	                                                                                     ? UINT32_MAX
+	                                                                                     : s->result.wall_ms),
+	                                       24, locale_utf8()));
+}
+
 static void print_table(const pf_run_record *rec)
 {
 	printf("%s%s%s: %s\n", rec->pipeline_name ? rec->pipeline_name : "pipeline", rec->target ? " / " : "",
@@ -88,9 +115,11 @@ static void print_table(const pf_run_record *rec)
 			       (double)s->result.wall_ms / 1000.0);
 			continue;
 		}
-		printf("  step      %-20s %-14s %6.1fs  peak %7.1f MiB  guard %s\n", s->name,
+		printf("  step      %-20s %-14s %6.1fs  peak %7.1f MiB  guard %s", s->name,
 		       pf_proc_end_name(s->result.end), (double)s->result.wall_ms / 1000.0,
 		       (double)s->result.guard.peak_bytes / (1024.0 * 1024.0), pf_guard_mode_name(s->result.guard.mode));
+		print_sparkline(s);
+		printf("\n");
 	}
 	for (size_t i = 0; i < rec->n_artifacts; i++) {
 		const pf_artifact_result *a = &rec->artifacts[i];
@@ -170,7 +199,7 @@ static int list_targets(char ***out, size_t *n_out, const char *path)
 int cmd_run(int argc, char **argv)
 {
 	enum { OPT_JSON = 256, OPT_PYTHON, OPT_GUARD, OPT_FORCE, OPT_OFFLINE, OPT_WORKDIR, OPT_NOECHO, OPT_NOCACHE,
-	       OPT_REBUILD, OPT_STORE, OPT_SIGN_KEY, OPT_KPI_RECORD };
+	       OPT_REBUILD, OPT_STORE, OPT_SIGN_KEY, OPT_KPI_RECORD, OPT_SAMPLE };
 	static const struct option longopts[] = {
 		{"out", required_argument, NULL, 'o'},      {"target", required_argument, NULL, 't'},
 		{"dry-run", no_argument, NULL, 'n'},        {"json", no_argument, NULL, OPT_JSON},
@@ -182,6 +211,7 @@ int cmd_run(int argc, char **argv)
 		{"store", required_argument, NULL, OPT_STORE},
 		{"sign-key", required_argument, NULL, OPT_SIGN_KEY},
 		{"kpi-record", required_argument, NULL, OPT_KPI_RECORD},
+		{"memory-sample-ms", required_argument, NULL, OPT_SAMPLE},
 		{"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
 	pf_run_options opt;
@@ -232,6 +262,15 @@ int cmd_run(int argc, char **argv)
 			break;
 		case OPT_SIGN_KEY: sign_key_path = optarg; break;
 		case OPT_KPI_RECORD: opt.kpi_record = optarg; break;
+		case OPT_SAMPLE: {
+			char *end = NULL;
+			long v = strtol(optarg, &end, 10);
+			if (!end || end == optarg || *end || v < 0 || v > 60000)
+				return pf_cli_usage_error("run", "--memory-sample-ms takes a number from 0 (no series) "
+							  "to 60000, not \"%s\"", optarg);
+			opt.memory_sample_ms = v == 0 ? -1 : (int)v;
+			break;
+		}
 		case 'q': pf_log_set_quiet(true); break;
 		case 'h': return pf_cli_print_help("run");
 		default:

@@ -18,6 +18,7 @@ const pf_command pf_commands[] = {
 	{"keygen", cmd_keygen, "make a key pair for signing release provenance (Ed25519, ECDSA P-256)", pf_usage_keygen},
 	{"matrix", cmd_matrix, "print the GitHub Actions matrix for pipelines and their targets", pf_usage_matrix},
 	{"explain", cmd_explain, "say which steps a run would restore from the store and why the others run", pf_usage_explain},
+	{"report", cmd_report, "draw a run's manifest as one HTML page: memory curves, sizes, gates, verdicts", pf_usage_report},
 	{"store", cmd_store, "list or garbage-collect the store of step outputs", pf_usage_store},
 	{"setup", cmd_setup, "find or create the export steps' Python environment and print its interpreter", pf_usage_setup},
 	{"version", cmd_version, "print pteflow's version and the versions of its libraries", pf_usage_version},

@@ -496,6 +496,7 @@ char *pf_gha_render_summary(const pf_run_record *rec)
 	}
 	if (rec->kpi)
 		kpi_section(&b, rec->kpi);
+	pf_gha_memory_charts(&b, rec); /* issue 22: memory.c */
 	return pf_buf_detach(&b);
 }
 

@@ -37,6 +37,12 @@ int pf_gha_summary(const pf_run_record *rec, const char *manifest_path);
 /* The pieces of pf_gha_summary(), for tests and other callers (heap strings; caller frees). */
 char *pf_gha_render_summary(const pf_run_record *rec);
 char *pf_gha_render_outputs(const pf_run_record *rec, const char *manifest_path);
+/*
+ * Append the "### Memory" section: a Mermaid xychart-beta block per step
+ * with a memory series (memory.c), its limit as a second line. Nothing
+ * when no step was sampled.
+ */
+void pf_gha_memory_charts(pf_buf *b, const pf_run_record *rec);
 /* "<prefix>_<path sanitised>" as above. */
 char *pf_gha_output_name(const char *prefix, const char *path);
 /* Append one GITHUB_OUTPUT entry to b: "name=value\n", or the heredoc form when value has a line break. */

@@ -196,6 +196,8 @@ int pf_guard_parent_attach(pf_guard *g, pid_t pid)
 	g->pid = pid;
 	g->start_ns = pf_guard_mono_ns();
 	g->next_ns = g->start_ns;
+	g->series_next_ns = g->start_ns;
+	g->series.from_cgroup = g->version > 0;
 	g->seen[g->n_seen++] = pid;
 	return 0;
 }
@@ -265,13 +267,34 @@ static int next_interval(pf_guard *g, uint64_t now, uint64_t sum)
 	return ms;
 }
 
-int pf_guard_poll_interval_ms(const pf_guard *g)
+static bool guarding(const pf_guard *g)
 {
-	if (!g || (!g->watchdog && !g->measure_tree && !g->sample_cgroup && !g->watch_oom))
+	return g->watchdog || g->measure_tree || g->sample_cgroup || g->watch_oom;
+}
+
+static int guard_interval_ms(const pf_guard *g)
+{
+	if (!guarding(g))
 		return -1;
 	if (!g->watchdog && !g->measure_tree)
 		return 20;
 	return g->interval_ms;
+}
+
+int pf_guard_poll_interval_ms(const pf_guard *g)
+{
+	int ms;
+	if (!g)
+		return -1;
+	ms = guard_interval_ms(g);
+	if (g->series.interval_ms && g->pid > 0) {
+		uint64_t now = pf_guard_mono_ns(), left_ms = 0;
+		if (g->series_next_ns > now)
+			left_ms = (g->series_next_ns - now + 999999ULL) / 1000000ULL;
+		if (ms < 0 || left_ms < (uint64_t)ms)
+			ms = (int)left_ms;
+	}
+	return ms;
 }
 
 /*
@@ -292,15 +315,57 @@ static bool cg_oom_seen(pf_guard *g)
 	return kills > 0 || under > 0;
 }
 
+void pf_guard_set_sampling(pf_guard *g, uint32_t interval_ms)
+{
+	if (g)
+		pf_series_init(&g->series, interval_ms);
+}
+
+static uint32_t since_start_ms(const pf_guard *g, uint64_t now)
+{
+	uint64_t ms = now > g->start_ns ? (now - g->start_ns) / 1000000ULL : 0;
+	return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+}
+
+/*
+ * The series (pf_guard_set_sampling): every tree sum this poll `measured`
+ * goes in (a bucket keeps its largest), and when a sample is due, the
+ * cgroup's usage (memory.current, v1 memory.usage_in_bytes: page cache
+ * included, as the cgroup's peak figure) or a fresh tree sum.
+ */
+static void sample_series(pf_guard *g, uint64_t now, bool measured, uint64_t sum)
+{
+	size_t n_procs;
+	if (!g->series.interval_ms)
+		return;
+	if (measured && !g->version)
+		pf_series_add(&g->series, since_start_ms(g, now), sum);
+	if (now < g->series_next_ns)
+		return;
+	g->series_next_ns = now + (uint64_t)g->series.interval_ms * 1000000ULL;
+	if (g->version) {
+		char *f = pf_guard_cg_file(g->cg_dir, g->version == 2 ? "memory.current" : "memory.usage_in_bytes");
+		uint64_t cur;
+		if (pf_guard_read_u64(f, &cur))
+			pf_series_add(&g->series, since_start_ms(g, now), cur);
+		free(f);
+	} else if (!measured) {
+		pf_series_add(&g->series, since_start_ms(g, now), tree_sum(g, &n_procs, false));
+	}
+}
+
 bool pf_guard_poll(pf_guard *g)
 {
 	uint64_t now, sum = 0;
 	size_t n_procs = 0;
-	if (!g || g->pid <= 0 || (!g->watchdog && !g->measure_tree && !g->sample_cgroup && !g->watch_oom))
+	bool measured = false;
+	if (!g || g->pid <= 0 || (!guarding(g) && !g->series.interval_ms))
 		return false;
 	now = pf_guard_mono_ns();
-	if (now < g->next_ns)
+	if (!guarding(g) || now < g->next_ns) {
+		sample_series(g, now, false, 0);
 		return false;
+	}
 	g->samples++;
 	if (g->sample_cgroup) {
 		char *f = pf_guard_cg_file(g->cg_dir, "memory.current");
@@ -333,8 +398,10 @@ bool pf_guard_poll(pf_guard *g)
 			g->interval_ms = (int)(g->pss_cost_ns * 4 / 1000000ULL);
 		g->last_ns = now;
 		g->last_sum = sum;
+		measured = true;
 	}
 	g->next_ns = now + (uint64_t)g->interval_ms * 1000000ULL;
+	sample_series(g, now, measured, sum);
 	if (g->watchdog && g->limit_bytes && sum > g->limit_bytes) {
 		g->fired = true;
 		g->fired_procs = n_procs;
@@ -525,6 +592,8 @@ void pf_guard_finish(pf_guard *g, uint64_t rusage_maxrss_bytes, int term_signal,
 			out->detail[sizeof(out->detail) - 1] = '\0';
 		}
 	}
+	out->series = g->series;
+	pf_series_settle(&out->series, out->peak_bytes, since_start_ms(g, pf_guard_mono_ns()));
 	if (g->fallback[0]) {
 		size_t used = strlen(out->detail);
 		snprintf(out->detail + used, sizeof(out->detail) - used, "%s%s", used ? "; " : "", g->fallback);

@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "guard/series.h"
+
 typedef enum pf_guard_mode {
 	PF_GUARD_AUTO = 0,
 	PF_GUARD_CGROUP2,
@@ -39,6 +41,7 @@ typedef struct pf_guard_report {
 	uint64_t oom_kills;        /* from memory.events / memory.oom_control */
 	bool watchdog_fired;
 	char detail[256];          /* evidence, e.g. "memory.events oom_kill 1" */
+	pf_series series;          /* memory over time (interval 0: not sampled); its top is peak_bytes */
 } pf_guard_report;
 
 const char *pf_guard_mode_name(pf_guard_mode mode);
@@ -57,6 +60,15 @@ pf_guard_mode pf_guard_detect(void);
  * no-internal-processes rule): see the top of guard.c.
  */
 int pf_guard_new(pf_guard **out, pf_guard_mode mode, uint64_t limit_bytes);
+
+/*
+ * Sample the step's memory into a series every `interval_ms` (0: off, the
+ * default): the cgroup's usage where a cgroup guards the step, the tree's
+ * resident memory otherwise; every tree measurement the watchdog makes
+ * between two samples counts too (a bucket keeps its largest). Call before
+ * pf_guard_parent_attach(); pf_guard_finish() hands the series over.
+ */
+void pf_guard_set_sampling(pf_guard *g, uint32_t interval_ms);
 
 /* In the child after fork, before exec. Async-signal-safe; returns 0 or -errno. */
 int pf_guard_child_enter(pf_guard *g);

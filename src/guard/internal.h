@@ -47,6 +47,8 @@ struct pf_guard {
 	size_t fired_procs;
 	unsigned long pss_checks;
 	uint64_t pss_cost_ns;
+	pf_series series;
+	uint64_t series_next_ns; /* next sample of the series */
 	char fallback[160]; /* auto: the mechanism that could not be set up, and why */
 	pid_t seen[SEEN_MAX];
 	size_t n_seen;

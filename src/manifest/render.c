@@ -16,6 +16,7 @@
 #include "guard/guard.h"
 #include "manifest/prd.h"
 #include "manifest/structure.h"
+#include "manifest/timeline.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -328,6 +329,8 @@ static cJSON *render_step(const pf_step_record *s)
 	/* Appended last (issue 13); absent when no prediction was made. */
 	if (s->prediction)
 		cJSON_AddItemToObject(o, "prediction", render_prediction(s));
+	/* Issue 22: absent when not sampled / no phase announced (timeline.c). */
+	pf_manifest_add_timeline(o, r);
 	return o;
 }
 

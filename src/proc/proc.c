@@ -236,6 +236,7 @@ typedef struct run {
 	const pf_proc_spec *spec;
 	pf_proc_result *out;
 	pf_proc_sink s;
+	pf_proc_phase_scan phase;
 	pf_guard *g;
 	pid_t pid;       /* the step (its supervisor's child) */
 	pid_t sup;       /* the step's supervisor: see internal.h */
@@ -476,8 +477,12 @@ static int watch(run *r)
 		if (!r->eof && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
 			char buf[READ_CHUNK];
 			ssize_t n = read(r->out_pipe[0], buf, sizeof(buf));
-			if (n > 0)
+			if (n > 0) {
+				uint64_t ms = (mono_ns() - r->start_ns) / 1000000ULL;
 				pf_proc_sink_feed(&r->s, buf, (size_t)n, false);
+				pf_proc_phase_feed(&r->phase, buf, (size_t)n, ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms,
+				                   r->out);
+			}
 			else if (n == 0 || (errno != EINTR && errno != EAGAIN))
 				r->eof = true;
 		}
@@ -552,6 +557,7 @@ int pf_proc_run(pf_proc_result *out, const pf_proc_spec *spec)
 	}
 	if ((rc = pf_guard_new(&r.g, spec->guard_mode, spec->memory_limit_bytes)) != 0)
 		goto done;
+	pf_guard_set_sampling(r.g, spec->sample_ms);
 	/* orphans of the step come back to us, not to init: see guard.h */
 	(void)prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	memset(&sa, 0, sizeof(sa));

@@ -34,7 +34,24 @@ typedef struct pf_proc_spec {
 	uint64_t grace_ms;         /* SIGTERM -> SIGKILL; 0 = 5000 */
 	pf_guard_mode guard_mode;
 	uint64_t memory_limit_bytes; /* 0 = measure only */
+	uint32_t sample_ms;        /* memory series interval (pf_guard_set_sampling); 0 = none */
 } pf_proc_spec;
+
+/*
+ * Phase markers: a line "PTEFLOW_PHASE=<name>" on the step's output (stdout
+ * or stderr) says a phase starts now. <name> is 1-31 of [A-Za-z0-9_.-]; a
+ * line ends at LF or CR (a progress bar's redraw ends one); any other line
+ * is ignored: a longer name, another character, text before the prefix. At most
+ * PF_PROC_MAX_PHASES are kept (later ones are counted in n_phases_dropped).
+ */
+#define PF_PROC_PHASE_PREFIX "PTEFLOW_PHASE="
+#define PF_PROC_MAX_PHASES 16
+#define PF_PROC_PHASE_NAME_MAX 32
+
+typedef struct pf_proc_phase {
+	char name[PF_PROC_PHASE_NAME_MAX];
+	uint32_t t_ms; /* since the step started */
+} pf_proc_phase;
 
 typedef struct pf_proc_result {
 	pf_proc_end end;
@@ -48,7 +65,22 @@ typedef struct pf_proc_result {
 	uint64_t log_bytes;
 	char log_sha256[65];   /* of the log file as written; "" when none */
 	char spawn_error[256]; /* end PF_END_SPAWN: why, e.g. "\"foo\" was not found in PATH" */
+	pf_proc_phase phases[PF_PROC_MAX_PHASES]; /* in the order the step printed them */
+	size_t n_phases;
+	size_t n_phases_dropped;
 } pf_proc_result;
+
+/* The state of the phase-marker scan over a step's output, fed in pieces of any size. */
+typedef struct pf_proc_phase_scan {
+	size_t col;      /* bytes of the current line seen so far */
+	bool skip;       /* the current line is not a marker */
+	size_t len;
+	char name[PF_PROC_PHASE_NAME_MAX];
+} pf_proc_phase_scan;
+
+void pf_proc_phase_scan_init(pf_proc_phase_scan *sc);
+/* Scan output bytes read at `t_ms`; each complete marker line adds a phase to out. Bounded, no allocation. */
+void pf_proc_phase_feed(pf_proc_phase_scan *sc, const char *p, size_t n, uint32_t t_ms, pf_proc_result *out);
 
 /* Human word for an end: "success", "failed", "killed by signal", "timed out", "out of memory", "interrupted", "could not start". */
 const char *pf_proc_end_name(pf_proc_end end);

@@ -327,6 +327,9 @@ static int run_one_step(run_ctx *c, size_t idx, pf_step_record *sr)
 	spec.timeout_ms = s->limits.timeout_ms;
 	spec.guard_mode = c->opt->guard_mode;
 	spec.memory_limit_bytes = s->limits.memory_bytes;
+	spec.sample_ms = c->opt->memory_sample_ms < 0    ? 0
+	                 : c->opt->memory_sample_ms == 0 ? PF_SERIES_DEFAULT_MS
+	                                                 : (uint32_t)c->opt->memory_sample_ms;
 
 	pf_log_info("step \"%s\" (%zu of %zu): %s", s->name, idx + 1, c->plan->n_steps, sr->argv[0]);
 	pf_gha_group_begin(s->name);

@@ -31,6 +31,7 @@ typedef struct pf_run_options {
 	size_t n_rebuild;
 	const pf_attest_key *sign_key; /* signs provenance.intoto.jsonl; NULL = written unsigned */
 	const char *kpi_record;   /* write the KPI figures here as ExecuTorch benchmark v3 records; NULL = not */
+	int memory_sample_ms;     /* memory series interval: 0 = PF_SERIES_DEFAULT_MS, < 0 = none */
 } pf_run_options;
 
 /*

@@ -75,6 +75,29 @@ def test_demo_passes_every_gate_and_the_numerical_check(demo):
     assert len(m["kpi"]["measured"]["turns"]) >= 20
 
 
+def test_demo_curves_end_at_the_recorded_peak_and_are_labelled_with_phases(demo):
+    """Issue 22: each step's memory series tops at the peak the manifest records, the Python steps
+    mark their phases, and `pteflow report` draws one curve per step (the page is kept in the build
+    tree's test-artifacts/ for people to look at)."""
+    out, r = demo
+    assert r.code == 0, r
+    m = manifest_of(out)
+    steps = {s["name"]: s for s in m["steps"]}
+    for s in m["steps"]:
+        assert max(s["memory"]["bytes"]) == s["peak_memory_bytes"], s["name"]
+        assert len(s["memory"]["bytes"]) >= 2
+    assert [p["name"] for p in steps["export"]["phases"]] == ["load_quantize", "export", "lower", "serialize"]
+    assert [p["name"] for p in steps["check"]["phases"]] == ["load", "run", "compare"]
+    html = out / "report.html"
+    rep = run_pteflow("report", out / "manifest.json")
+    assert rep.code == 0, rep
+    page = html.read_text()
+    assert page.count('<svg class="mem"') == len(m["steps"]) and page.count('class="predicted"') == 1
+    artifacts = pathlib.Path(os.environ.get("PTEFLOW_BINARY_DIR", SOURCE_DIR / "build")) / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    shutil.copyfile(html, artifacts / "demo-report.html")
+
+
 def test_demo_prediction_contains_the_measured_figures(demo):
     out, r = demo
     assert r.code == 0, r
