@@ -320,8 +320,7 @@ int pf_remote_http_get_file(pf_remote_http *h, const char *key, int fd, uint64_t
 {
 	xfer x = {.fd = fd, .max = max_bytes, .sha = pf_sha256_new()};
 	int rc = request(h, "GET", key, &x, 0, NULL);
-	pf_sha256_final_hex(x.sha, hex);
-	pf_sha256_free(x.sha);
+	pf_sha256_final_hex(x.sha, hex); /* frees it */
 	*size = x.done;
 	return rc;
 }
