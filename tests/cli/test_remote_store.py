@@ -4,6 +4,7 @@ records, a flipped byte in a remote object, and a fault-injecting server for
 a dead server, 5xx, 507, a slow upload, a redirect to another origin and the
 token. The pipeline is two small steps: a Python step that writes a .pte (its
 gate re-checks the structure after every restore) and a shell step."""
+import base64
 import json
 import pathlib
 import time
@@ -78,6 +79,13 @@ def steps_of(out):
     return {s["name"]: s for s in m["steps"]}
 
 
+def restored_from(out):
+    """Each step's restoredFrom in the run's provenance (None when it ran)."""
+    env = json.loads((pathlib.Path(out) / "provenance.intoto.jsonl").read_text())
+    st = json.loads(base64.b64decode(env["payload"]))
+    return {s["name"]: s.get("restoredFrom") for s in st["predicate"]["buildDefinition"]["internalParameters"]["steps"]}
+
+
 def test_second_machine_restores_every_step_from_the_remote_and_reruns_the_gates(tmp_path, nginx):
     url = nginx.url + "/" + tmp_path.name  # a base path of its own on the shared server
     r, out = machine(tmp_path, "a", url)
@@ -92,6 +100,7 @@ def test_second_machine_restores_every_step_from_the_remote_and_reruns_the_gates
         assert s["cached"] and s["cache"]["status"] == "hit", s
         assert s["cache"]["source"] == "remote" and s["cache"]["remote_verified"] is False, s
     assert "restored from the remote store" in r.err
+    assert restored_from(out2) == {"export": "unverified-remote-store", "describe": "unverified-remote-store"}
     assert (out2 / "model.pte").read_bytes() == PTE.read_bytes()
     m = json.loads((out2 / "manifest.json").read_text())
     assert all(a["gates"] and all(g["passed"] for g in a["gates"]) for a in m["artifacts"]), m["artifacts"]
@@ -100,6 +109,7 @@ def test_second_machine_restores_every_step_from_the_remote_and_reruns_the_gates
     r, out2 = machine(tmp_path, "b", url)
     assert r.code == 0, r
     assert all(s["cache"]["source"] == "local" for s in steps_of(out2).values())
+    assert set(restored_from(out2).values()) == {"store"}
 
 
 def test_a_flipped_byte_in_a_remote_object_is_refused_and_the_step_runs(tmp_path, nginx):
@@ -142,6 +152,7 @@ def test_remote_key_refuses_unsigned_records_and_accepts_signed_ones(tmp_path, n
     assert r.code == 0, r
     s = steps_of(out)
     assert all(x["cache"]["source"] == "remote" and x["cache"]["remote_verified"] for x in s.values()), s
+    assert set(restored_from(out).values()) == {"remote-store"}
     r, out = machine(tmp_path, "e", url2, "--remote-key", keys / "other.pub.pem", "--remote-store-mode", "read")
     assert r.code == 0, r
     assert not any(x["cached"] for x in steps_of(out).values())
