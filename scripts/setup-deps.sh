@@ -7,8 +7,11 @@ packages=(
   build-essential cmake pkg-config git clang libclang-rt-dev
   libyaml-dev libcurl4-openssl-dev libcjson-dev libssl-dev libgit2-dev libcriterion-dev
   python3 python3-venv
-  curl nginx-light hyperfine time
+  curl nginx hyperfine time
 )
+# nginx: Debian's (bookworm) and Ubuntu's (noble) nginx package is built with
+# the WebDAV module (nginx -V: --with-http_dav_module), which the remote store
+# tests and bench use as a Bazel-style HTTP cache (PUT with create_full_put_path).
 
 missing=()
 for p in "${packages[@]}"; do
