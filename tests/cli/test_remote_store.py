@@ -242,3 +242,12 @@ def test_store_key_in_the_pipeline_and_credentials_refused_there(tmp_path, fault
     assert r.code == 2 and "PTEFLOW_REMOTE_STORE_TOKEN" in r.err, r
     r = run_pteflow("run", p, "--remote-store-mode", "sometimes")
     assert r.code == 2, r
+
+
+def test_export_workflow_takes_the_remote_store_from_a_variable_and_its_token_from_a_secret():
+    import yaml
+    ex = yaml.safe_load((SOURCE_DIR / ".github" / "workflows" / "export.yml").read_text())
+    step = next(s for s in ex["jobs"]["export"]["steps"] if s.get("id") == "run")
+    assert step["env"]["PTEFLOW_REMOTE_STORE"] == "${{ vars.PTEFLOW_REMOTE_STORE }}"
+    assert step["env"]["PTEFLOW_REMOTE_STORE_TOKEN"] == "${{ secrets.PTEFLOW_REMOTE_STORE_TOKEN }}"
+    assert "--remote-key" in step["run"]
