@@ -24,6 +24,7 @@
 #include "cache/store_internal.h"
 #include "util/clock.h"
 #include "util/error.h"
+#include "util/log.h"
 #include "util/mem.h"
 #include "util/safefs.h"
 
@@ -55,6 +56,12 @@ int pf_remote_new(pf_remote **out, const pf_remote_options *o)
 	r->token = o->token ? pf_xstrdup(o->token) : NULL;
 	r->o.url = r->url;
 	r->o.token = r->token;
+	if (r->token && r->token[0]) { /* here, on the main thread: the registry of secrets is not for threads */
+		const char *colon = strchr(r->token, ':');
+		pf_secret_add(r->token);
+		if (colon)
+			pf_secret_add(colon + 1);
+	}
 	if (!r->o.upload_timeout_ms)
 		r->o.upload_timeout_ms = PF_REMOTE_UPLOAD_TIMEOUT_MS;
 	if (!r->o.connect_timeout_s)
@@ -106,9 +113,9 @@ static int http_open(pf_remote_http **out, pf_remote *r)
 }
 
 /* A request failed for the network or the server: mark the remote down for the rest of the run. */
-static int note_down(pf_remote *r, int rc)
+static int note_down(pf_remote *r, const pf_remote_http *h, int rc)
 {
-	if (rc == PF_EENV)
+	if (rc == PF_EENV && pf_remote_http_unreachable(h))
 		__atomic_store_n(&r->down, true, __ATOMIC_RELEASE);
 	return rc;
 }
@@ -134,8 +141,10 @@ static int fetch_object(pf_remote *r, pf_remote_http *h, pf_store *s, const pf_s
 				   f->path, (unsigned long long)size, hex, (unsigned long long)f->size_bytes, f->sha256);
 	else if (rc == PF_ELIMIT)
 		rc = pf_error_code(PF_EINVALID, "\"%s\" from the remote store: %s: refused", f->path, pf_error_last());
+	else if (rc < 0 && !pf_remote_http_unreachable(h) && rc != PF_EAUTH)
+		rc = pf_error_code(PF_EINVALID, "\"%s\" from the remote store: %s: refused", f->path, pf_error_last());
 	else if (rc < 0)
-		note_down(r, rc);
+		note_down(r, h, rc);
 	if (rc == 0 && (rc = pf_store_object_commit(s, fd, tmp, f, NULL)) == 0)
 		tmp[0] = '\0';
 	close(fd);
@@ -172,7 +181,7 @@ int pf_remote_fetch(pf_remote *r, pf_store *s, const char *fp, bool *verified)
 	}
 	if ((rc = http_open(&h, r)) < 0)
 		goto done;
-	if ((rc = note_down(r, pf_remote_http_get_text(h, key, RECORD_MAX_BYTES, &text, &len))) < 0)
+	if ((rc = note_down(r, h, pf_remote_http_get_text(h, key, RECORD_MAX_BYTES, &text, &len))) < 0)
 		goto done;
 	if ((rc = pf_remote_record_open(&e, verified, text, len, fp, r->o.trust_key)) < 0) {
 		rc = pf_error_code(rc, "remote store entry %.16s... refused: %s", fp, pf_error_last());
@@ -247,9 +256,9 @@ int pf_remote_push(pf_remote *r, pf_store *s, const pf_store_entry *e)
 	}
 	/* every object first: a record is never there without all of its objects */
 	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = note_down(r, push_object(h, s, files[i], deadline_ms));
+		rc = note_down(r, h, push_object(h, s, files[i], deadline_ms));
 	if (rc == 0)
-		rc = note_down(r, pf_remote_http_put(h, key, -1, record, strlen(record), deadline_ms));
+		rc = note_down(r, h, pf_remote_http_put(h, key, -1, record, strlen(record), deadline_ms));
 done:
 	if (lock >= 0)
 		close(lock);

@@ -7,8 +7,8 @@
  * hand-made header: libcurl sends it to the URL's host and port only and
  * drops it when a redirect leads elsewhere (CURLOPT_UNRESTRICTED_AUTH off).
  * Redirects stay on the base URL's scheme (no https -> http downgrade).
- * TLS peer and host verification are on. The token is registered as a
- * secret, so no log line can show it.
+ * TLS peer and host verification are on. The caller registers the token
+ * as a secret (remote.c, once, on the main thread), so no log line shows it.
  */
 #define _GNU_SOURCE
 #include "cache/remote_http.h"
@@ -35,6 +35,7 @@ struct pf_remote_http {
 	char *base;      /* no trailing '/' */
 	char *user, *password, *bearer;
 	bool https;
+	bool unreachable; /* the last request failed to connect, timed out or met 5xx to the end */
 	pf_remote_http_options o;
 	CURL *easy;      /* reused: one connection for the requests of a run */
 };
@@ -75,11 +76,9 @@ int pf_remote_http_new(pf_remote_http **out, const pf_remote_http_options *o)
 	h->o.base_url = h->base;
 	if (o->token && o->token[0]) {
 		const char *colon = strchr(o->token, ':');
-		pf_secret_add(o->token);
 		if (colon) {
 			h->user = pf_xstrndup(o->token, (size_t)(colon - o->token));
 			h->password = pf_xstrdup(colon + 1);
-			pf_secret_add(h->password);
 		} else {
 			h->bearer = pf_xstrdup(o->token);
 		}
@@ -249,6 +248,7 @@ static int request(pf_remote_http *h, const char *method, const char *key, xfer 
 	uint64_t wait_ms = h->o.backoff_ms;
 	long status = 0;
 	int rc = -1;
+	CURLcode last = CURLE_OK;
 	for (int attempt = 1;; attempt++) {
 		CURLcode c;
 		struct curl_slist *hdr = NULL;
@@ -269,7 +269,7 @@ static int request(pf_remote_http *h, const char *method, const char *key, xfer 
 		}
 		curl_easy_setopt(h->easy, CURLOPT_WRITEFUNCTION, on_body);
 		curl_easy_setopt(h->easy, CURLOPT_WRITEDATA, put ? &answer : x);
-		c = curl_easy_perform(h->easy);
+		c = last = curl_easy_perform(h->easy);
 		curl_slist_free_all(hdr);
 		status = 0;
 		curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -311,8 +311,16 @@ static int request(pf_remote_http *h, const char *method, const char *key, xfer 
 		usleep((useconds_t)(wait_ms * 1000u));
 		wait_ms = wait_ms * 2 > BACKOFF_CAP_MS ? BACKOFF_CAP_MS : wait_ms * 2;
 	}
+	/* a truncated answer or a body too large is this object's fault, not the server's */
+	h->unreachable = rc == PF_EENV && !x->io_error && !x->too_big && last != CURLE_PARTIAL_FILE &&
+			 last != CURLE_RECV_ERROR;
 	free(url);
 	return rc;
+}
+
+bool pf_remote_http_unreachable(const pf_remote_http *h)
+{
+	return h->unreachable;
 }
 
 int pf_remote_http_get_file(pf_remote_http *h, const char *key, int fd, uint64_t max_bytes, char hex[65],

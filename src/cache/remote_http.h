@@ -8,6 +8,7 @@
 #ifndef PF_CACHE_REMOTE_HTTP_H
 #define PF_CACHE_REMOTE_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,5 +48,8 @@ int pf_remote_http_head(pf_remote_http *h, const char *key, uint64_t *size);
  */
 int pf_remote_http_put(pf_remote_http *h, const char *key, int fd, const void *data, uint64_t size,
 		       uint64_t deadline_ms);
+
+/* The last request failed for the server (no connection, timeouts, 5xx after the retries), not the object. */
+bool pf_remote_http_unreachable(const pf_remote_http *h);
 
 #endif

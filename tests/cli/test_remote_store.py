@@ -199,6 +199,19 @@ def test_5xx_are_retried_and_the_token_goes_only_to_the_store(tmp_path, faults):
         other.stop()
 
 
+def test_a_truncated_object_is_refused_and_the_remote_stays_in_use(tmp_path, faults):
+    r, _ = machine(tmp_path, "a", faults.url)
+    assert r.code == 0, r
+    pte_sha = __import__("hashlib").sha256(PTE.read_bytes()).hexdigest()
+    faults.fault("GET", f"/cas/{pte_sha}", "truncate")
+    r, out = machine(tmp_path, "b", faults.url, "--remote-store-mode", "read")
+    assert r.code == 0, r
+    s = steps_of(out)
+    assert not s["export"]["cached"] and "model.pte" in r.err and "refused" in r.err, r.err
+    assert s["describe"]["cache"]["source"] == "remote", r.err  # the server is not marked down
+    assert "local store only" not in r.err
+
+
 def test_507_on_upload_is_a_warning_and_no_record_without_its_objects(tmp_path, faults):
     faults.fault("PUT", "/cas/", "status", 507, 100)
     r, out = machine(tmp_path, "a", faults.url)

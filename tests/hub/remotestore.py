@@ -94,7 +94,8 @@ class Nginx:
 class FaultServer:
     """An in-memory Bazel HTTP cache. `faults` is a list of (method, prefix, action) tried in order;
     an action is ("status", code, times) -> answer code `times` times, ("sleep", seconds) -> stall
-    before answering, ("redirect", url_base) -> 307 to url_base + path. Records every request with
+    before answering, ("redirect", url_base) -> 307 to url_base + path, ("truncate",) -> a GET
+    answered with half its body and the connection closed. Records every request with
     its Authorization header in `seen`."""
 
     def __init__(self):
@@ -120,6 +121,15 @@ class FaultServer:
                         return action[1]
                     if action[0] == "sleep":
                         time.sleep(action[1])
+                    if action[0] == "truncate" and self.command == "GET" and self.path in server.blobs:
+                        body = server.blobs[self.path]
+                        self.send_response(200)
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body[: len(body) // 2])
+                        self.wfile.flush()
+                        self.close_connection = True
+                        return 0
                     if action[0] == "redirect":
                         self.send_response(307)
                         self.send_header("Location", action[1] + self.path)
