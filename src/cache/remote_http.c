@@ -42,6 +42,7 @@ struct pf_remote_http {
 
 /* One transfer: where the body goes (fd or buf) or comes from (fd or data). */
 typedef struct xfer {
+	CURL *easy;
 	int fd;
 	pf_buf *buf;
 	const char *data;
@@ -114,6 +115,10 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
 	xfer *x = arg;
 	size_t len = size * n;
+	long status = 0;
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200)
+		return len; /* the body of an error or a redirect is not the object */
 	if (x->done + len > x->max || x->done + len < x->done) {
 		x->too_big = true;
 		return 0;
@@ -255,6 +260,7 @@ static int request(pf_remote_http *h, const char *method, const char *key, xfer 
 		xfer answer = {.fd = -1, .max = ANSWER_MAX_BYTES}; /* a PUT's answer: dropped */
 		if ((rc = xfer_reset(x, put)) < 0)
 			break;
+		x->easy = answer.easy = h->easy;
 		set_common(h, url, deadline_ms);
 		if (head) {
 			curl_easy_setopt(h->easy, CURLOPT_NOBODY, 1L);

@@ -212,6 +212,17 @@ def test_a_truncated_object_is_refused_and_the_remote_stays_in_use(tmp_path, fau
     assert "local store only" not in r.err
 
 
+def test_a_record_whose_object_is_gone_is_a_miss_with_a_warning(tmp_path, faults):
+    r, _ = machine(tmp_path, "a", faults.url)
+    assert r.code == 0, r
+    pte_sha = __import__("hashlib").sha256(PTE.read_bytes()).hexdigest()
+    del faults.blobs[f"/cas/{pte_sha}"]
+    r, out = machine(tmp_path, "b", faults.url, "--remote-store-mode", "read")
+    assert r.code == 0, r
+    assert not steps_of(out)["export"]["cached"]
+    assert '"model.pte"' in r.err and "missing from the remote store" in r.err, r.err
+
+
 def test_507_on_upload_is_a_warning_and_no_record_without_its_objects(tmp_path, faults):
     faults.fault("PUT", "/cas/", "status", 507, 100)
     r, out = machine(tmp_path, "a", faults.url)
