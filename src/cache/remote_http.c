@@ -25,6 +25,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/text.h"
 #include "verify/hash.h"
 
 #define MAX_REDIRECTS 3L
@@ -54,20 +55,17 @@ typedef struct xfer {
 int pf_remote_http_new(pf_remote_http **out, const pf_remote_http_options *o)
 {
 	pf_remote_http *h;
-	const char *url = o->base_url, *rest, *slash, *at;
+	const char *url = o->base_url;
 	size_t len = strlen(url);
+	pf_url_kind kind = pf_url_check(url);
 	*out = NULL;
-	if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
-		return pf_error_code(PF_EINVALID, "remote store \"%s\" is not an http:// or https:// URL", url);
-	rest = strstr(url, "://") + 3;
-	slash = strchr(rest, '/');
-	at = strchr(rest, '@');
-	if (at && (!slash || at < slash))
+	if (kind == PF_URL_CREDENTIALS) /* not printed: it holds them */
 		return pf_error_code(PF_EINVALID,
 				     "the remote store URL carries credentials: put them in PTEFLOW_REMOTE_STORE_TOKEN "
 				     "(\"user:password\" or a bearer token) instead");
-	if (rest[0] == '\0' || rest[0] == '/')
-		return pf_error_code(PF_EINVALID, "remote store \"%s\" names no host", url);
+	if (kind != PF_URL_OK)
+		return pf_error_code(PF_EINVALID, "remote store \"%s\" is not an http:// or https:// URL with a host",
+				     url);
 	h = pf_xcalloc(1, sizeof(*h));
 	while (len > 0 && url[len - 1] == '/')
 		len--;

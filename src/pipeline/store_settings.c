@@ -7,21 +7,10 @@
 #include <string.h>
 
 #include "pipeline/loader.h"
+#include "util/text.h"
 
 static const char *const store_keys[] = {"remote", "mode", "upload_timeout", NULL};
 static const char *const modes[] = {"read", "readwrite", NULL};
-
-/* http(s)://host..., no user info. */
-static bool url_fit(const char *url)
-{
-	const char *rest, *slash, *at;
-	if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
-		return false;
-	rest = strstr(url, "://") + 3;
-	slash = strchr(rest, '/');
-	at = strchr(rest, '@');
-	return rest[0] && rest[0] != '/' && !(at && (!slash || at < slash));
-}
 
 int pl_parse_store(loader *ld, const pl_node *n, pf_store_settings *out)
 {
@@ -32,7 +21,7 @@ int pl_parse_store(loader *ld, const pl_node *n, pf_store_settings *out)
 	if ((v = pl_map_get(n, "remote", NULL))) {
 		if ((rc = pl_want_string(ld, v, "remote", false, &out->remote)) < 0)
 			return rc;
-		if (!url_fit(out->remote))
+		if (pf_url_check(out->remote) != PF_URL_OK)
 			return pl_fail(ld, v->pos,
 				       "store.remote: an http:// or https:// URL without credentials (the token goes "
 				       "in PTEFLOW_REMOTE_STORE_TOKEN)");
