@@ -6,6 +6,7 @@ token. The pipeline is two small steps: a Python step that writes a .pte (its
 gate re-checks the structure after every restore) and a shell step."""
 import base64
 import json
+import os
 import pathlib
 import time
 
@@ -275,3 +276,26 @@ def test_export_workflow_takes_the_remote_store_from_a_variable_and_its_token_fr
     assert step["env"]["PTEFLOW_REMOTE_STORE"] == "${{ vars.PTEFLOW_REMOTE_STORE }}"
     assert step["env"]["PTEFLOW_REMOTE_STORE_TOKEN"] == "${{ secrets.PTEFLOW_REMOTE_STORE_TOKEN }}"
     assert "--remote-key" in step["run"]
+
+
+@pytest.mark.skipif(os.environ.get("PTEFLOW_REMOTE_DEMO") != "1",
+                    reason="opt-in (PTEFLOW_REMOTE_DEMO=1): the real demo export on one machine, restored on another")
+def test_demo_on_two_machines_second_restores_every_step_from_the_remote(tmp_path, nginx, keys):
+    """The issue's acceptance run: pipelines/demo.yaml (a real export and its numerical check) on machine A,
+    which signs and pushes; machine B, trusting A's key, restores both steps with every gate re-run."""
+    demo = (SOURCE_DIR / "pipelines" / "demo.yaml").read_text()
+    (tmp_path / "demo.yaml").write_text(demo.replace("${pipeline.dir}/../python", str(SOURCE_DIR / "python")))
+    url = nginx.url + "/" + tmp_path.name
+    r, out = machine(tmp_path, "demo", url, "--sign-key", keys / "k.pem")
+    assert r.code == 0, r
+    assert all(s["cache"]["remote_stored"] for s in steps_of(out).values())
+    (tmp_path / "b.yaml").write_text((tmp_path / "demo.yaml").read_text())
+    r, out = machine(tmp_path, "b", url, "--remote-key", keys / "k.pub.pem")
+    assert r.code == 0, r
+    s = steps_of(out)
+    assert set(s) == {"export", "check"}
+    assert all(x["cached"] and x["cache"]["source"] == "remote" and x["cache"]["remote_verified"] for x in s.values())
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["status"] == "passed" and m["all_gates_passed"] is True
+    assert set(restored_from(out).values()) == {"remote-store"}
+
