@@ -30,6 +30,18 @@ static bool default_write(void)
 	return !(event && (!strcmp(event, "pull_request") || !strcmp(event, "pull_request_target")));
 }
 
+/* host[:port][/...] names this machine. */
+static bool loopback(const char *host)
+{
+	static const char *const names[] = {"127.0.0.1", "localhost", "[::1]", NULL};
+	for (size_t i = 0; names[i]; i++) {
+		size_t n = strlen(names[i]);
+		if (!strncmp(host, names[i], n) && (host[n] == '\0' || host[n] == ':' || host[n] == '/'))
+			return true;
+	}
+	return false;
+}
+
 int run_remote_open(pf_remote **out, const pf_run_options *opt, const pf_plan *plan)
 {
 	const pf_store_settings *st = &plan->store;
@@ -50,6 +62,10 @@ int run_remote_open(pf_remote **out, const pf_run_options *opt, const pf_plan *p
 	ro.upload_timeout_ms = opt->remote_upload_timeout_ms ? opt->remote_upload_timeout_ms : st->upload_timeout_ms;
 	if (pf_remote_new(out, &ro) < 0)
 		return PF_EINVALID;
+	if (ro.token && ro.token[0] && !strncmp(url, "http://", 7) && !loopback(url + 7))
+		pf_log_warn("remote store %s is plain http: PTEFLOW_REMOTE_STORE_TOKEN crosses the network unencrypted "
+			    "(use https)",
+			    url);
 	pf_log_info("remote store %s (%s%s)", pf_remote_url(*out), ro.write ? "readwrite" : "read only",
 		    ro.trust_key ? ", records must be signed" : "");
 	return 0;

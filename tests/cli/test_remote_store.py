@@ -106,6 +106,7 @@ def test_second_machine_restores_every_step_from_the_remote_and_reruns_the_gates
     m = json.loads((out2 / "manifest.json").read_text())
     assert all(a["gates"] and all(g["passed"] for g in a["gates"]) for a in m["artifacts"]), m["artifacts"]
     assert TOKEN not in r.err + (out2 / "manifest.json").read_text()
+    assert "unencrypted" not in r.err  # plain http to this machine only
     # a third run on machine b: now a local hit
     r, out2 = machine(tmp_path, "b", url)
     assert r.code == 0, r
@@ -161,11 +162,12 @@ def test_remote_key_refuses_unsigned_records_and_accepts_signed_ones(tmp_path, n
 
 
 def test_a_dead_server_is_one_warning_and_a_local_run(tmp_path):
-    url = f"http://127.0.0.1:{free_port()}"
+    url = f"http://0.0.0.0:{free_port()}"  # reaches this machine, but is not named as a loopback address
     t0 = time.monotonic()
     r, out = machine(tmp_path, "a", url)
     assert r.code == 0, r
     assert r.err.count("the run goes on with the local store only") == 1, r.err
+    assert "plain http: PTEFLOW_REMOTE_STORE_TOKEN crosses the network unencrypted" in r.err
     s = steps_of(out)
     assert all(x["cache"]["status"] == "miss" and x["cache"]["stored"] for x in s.values())
     assert "remote_stored" not in s["export"]["cache"]  # down: no push was tried
