@@ -13,11 +13,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FP "e33db11ce8a20291ecffdef22f0bc3fdc5b4ee8caf63b75c6098473046be7ff8"
+#define FP "4c3ca75f15f71cb0dc9b2749781ddc6460256346a6f9611287c8ff2ee36acca6"
 
-/* the public half of the key that signed corpus/remote_record/signed.json */
+/* the public half of the key that signed corpus/remote_record/signed.json (unit test remote_record.corpus_*) */
 static const char pub_pem[] = "-----BEGIN PUBLIC KEY-----\n"
-			      "MCowBQYDK2VwAyEAbb9tUlKYlL9+KOXM4KQ7Z/Rq6AZop8fga5D648VifAU=\n"
+			      "MCowBQYDK2VwAyEAYV49mYqaCtmqLq0IqqHXRrgietqESTkDp525dQIeO0w=\n"
 			      "-----END PUBLIC KEY-----\n";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

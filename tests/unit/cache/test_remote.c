@@ -124,3 +124,30 @@ Test(remote_record, another_fingerprint_or_payload_type_is_refused)
 	pf_attest_envelope_free(env);
 	pf_store_entry_free(e);
 }
+
+/* The fuzz corpus's signed record verifies with the key the fuzz target trusts (tests/fuzz/fuzz_remote_record.c),
+ * so the fuzzer starts from an accepted record; its forged copy does not. */
+Test(remote_record, corpus_signed_record_verifies_and_its_forgery_does_not)
+{
+	static const char pem[] = "-----BEGIN PUBLIC KEY-----\n"
+				  "MCowBQYDK2VwAyEAYV49mYqaCtmqLq0IqqHXRrgietqESTkDp525dQIeO0w=\n"
+				  "-----END PUBLIC KEY-----\n";
+	static const char *const names[] = {"signed.json", "forged.json"};
+	pf_attest_key *key = NULL;
+	cr_assert_eq(pf_attest_key_parse_public(&key, pem, sizeof(pem) - 1), 0, "%s", pf_error_last());
+	for (size_t i = 0; i < 2; i++) {
+		char *path = pf_xasprintf("%s/tests/fuzz/corpus/remote_record/%s", PF_SOURCE_DIR, names[i]);
+		pf_store_entry *e = NULL;
+		bool verified = false;
+		pf_buf b;
+		pf_buf_init(&b, 1u << 20);
+		cr_assert_eq(pf_fs_read_file(&b, path, 1u << 20), 0, "%s", pf_error_last());
+		cr_assert_eq(pf_remote_record_open(&e, &verified, b.data, b.len, FP, key), i == 0 ? 0 : PF_EAUTH, "%s: %s",
+			     names[i], pf_error_last());
+		cr_assert_eq(verified, i == 0);
+		pf_store_entry_free(e);
+		pf_buf_dispose(&b);
+		free(path);
+	}
+	pf_attest_key_free(key);
+}
