@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config git clang libclang-rt-dev
   libyaml-dev libcurl4-openssl-dev libcjson-dev libssl-dev libgit2-dev libcriterion-dev
   python3 python3-venv
-  curl nginx-light hyperfine time
+  curl nginx hyperfine time
   fonts-dejavu-core
 )
 # A headless browser: tests/cli/test_report.py renders `pteflow report` in it. Debian's chromium,
@@ -17,6 +17,9 @@ if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null 
    ! command -v google-chrome >/dev/null; then
   packages+=(chromium)
 fi
+# nginx: Debian's (bookworm) and Ubuntu's (noble) nginx package is built with
+# the WebDAV module (nginx -V: --with-http_dav_module), which the remote store
+# tests and bench use as a Bazel-style HTTP cache (PUT with create_full_put_path).
 
 missing=()
 for p in "${packages[@]}"; do

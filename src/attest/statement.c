@@ -210,6 +210,11 @@ static cJSON *internal_parameters(const pf_run_record *rec)
 		}
 		cJSON_AddItemToObject(so, "argv", argv);
 		add_str(so, "status", pf_manifest_step_status(s));
+		if (s->cached) /* the bytes of a remote store are only as good as its writers, unless signed */
+			add_str(so, "restoredFrom",
+				!s->cache_source || strcmp(s->cache_source, "remote") ? "store"
+				: s->cache_remote_verified			       ? "remote-store"
+										       : "unverified-remote-store");
 		cJSON_AddItemToArray(steps, so);
 	}
 	cJSON_AddItemToObject(o, "steps", steps);

@@ -321,9 +321,20 @@ int pf_store_last(char out[65], pf_store *s, const char *pipeline, const char *t
 	return rc;
 }
 
+int pf_store_entry_write(pf_store *s, const pf_store_entry *e)
+{
+	char *text = pf_store_entry_to_json(e), name[70];
+	int rc;
+	pf_store_entry_name(name, e->fingerprint);
+	rc = pf_safefs_write_atomic(s->fd[PF_STORE_ENTRIES], name, text, strlen(text), name);
+	if (rc == 0)
+		pf_store_set_last(s, e);
+	free(text);
+	return rc;
+}
+
 int pf_store_put(pf_store *s, pf_store_entry *e, const char *out_dir, uint64_t *stored_bytes)
 {
-	char *text = NULL, name[70];
 	uint64_t copied = 0;
 	int rc = 0, lock = -1, out_fd = open(out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (out_fd < 0) {
@@ -343,11 +354,8 @@ int pf_store_put(pf_store *s, pf_store_entry *e, const char *out_dir, uint64_t *
 		rc = pf_store_object_put(s, &e->result, out_fd, true, &copied);
 	if (rc < 0)
 		goto done;
-	text = pf_store_entry_to_json(e);
-	pf_store_entry_name(name, e->fingerprint);
-	if ((rc = pf_safefs_write_atomic(s->fd[PF_STORE_ENTRIES], name, text, strlen(text), name)) < 0)
+	if ((rc = pf_store_entry_write(s, e)) < 0)
 		goto done;
-	pf_store_set_last(s, e);
 	if (stored_bytes)
 		*stored_bytes = copied;
 done:
@@ -355,6 +363,5 @@ done:
 		close(lock);
 	if (out_fd >= 0)
 		close(out_fd);
-	free(text);
 	return rc;
 }

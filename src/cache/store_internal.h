@@ -60,6 +60,15 @@ void pf_store_set_last(pf_store *s, const pf_store_entry *e);
 /* objects/<xx> as a descriptor, created when create is true; PF_ENOTFOUND, PF_EINVALID (a link) or -1. */
 int pf_store_object_dir(pf_store *s, const char *sha, bool create);
 
+/* The object f->sha256 exists already (a regular file of f's size). */
+bool pf_store_object_there(pf_store *s, const pf_store_file *f);
+
+/* Move tmp/<tmp> (open as fd) to objects/<xx>/<f->sha256>, read-only; *copied (may be NULL) grows by its size. */
+int pf_store_object_commit(pf_store *s, int fd, const char *tmp, const pf_store_file *f, uint64_t *copied);
+
+/* Write e's record into entries/ atomically and make it the last one of its step (its objects must be there). */
+int pf_store_entry_write(pf_store *s, const pf_store_entry *e);
+
 /* Copy the output folder's file f (under out_fd) into the objects (see pf_store_put). redact: the result file. */
 int pf_store_object_put(pf_store *s, pf_store_file *f, int out_fd, bool redact, uint64_t *copied);
 

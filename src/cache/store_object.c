@@ -174,7 +174,7 @@ done:
 }
 
 /* The object f->sha256 exists already (a regular file of the right size): nothing to copy. */
-static bool object_there(pf_store *s, const pf_store_file *f)
+bool pf_store_object_there(pf_store *s, const pf_store_file *f)
 {
 	struct stat st;
 	int dfd = pf_store_object_dir(s, f->sha256, false);
@@ -186,7 +186,7 @@ static bool object_there(pf_store *s, const pf_store_file *f)
 }
 
 /* Move tmp/<tmp> to objects/<xx>/<sha> (read-only); the same bytes stored meanwhile are fine. */
-static int object_commit(pf_store *s, int fd, const char *tmp, const pf_store_file *f, uint64_t *copied)
+int pf_store_object_commit(pf_store *s, int fd, const char *tmp, const pf_store_file *f, uint64_t *copied)
 {
 	int dfd = pf_store_object_dir(s, f->sha256, true), rc = 0;
 	if (dfd < 0)
@@ -215,7 +215,7 @@ int pf_store_object_put(pf_store *s, pf_store_file *f, int out_fd, bool redact, 
 			rc = pf_error_code(PF_EINVALID, "\"%s\" changed after the step that wrote it ended", f->path);
 			goto done;
 		}
-		if (object_there(s, f))
+		if (pf_store_object_there(s, f))
 			goto done; /* the same bytes are stored already */
 	}
 	if ((fd = pf_safefs_temp(tmp, s->fd[PF_STORE_TMP], "object")) < 0) {
@@ -244,9 +244,9 @@ int pf_store_object_put(pf_store *s, pf_store_file *f, int out_fd, bool redact, 
 				goto done;
 		}
 	}
-	if (object_there(s, f))
+	if (pf_store_object_there(s, f))
 		goto done; /* the same bytes are stored already */
-	if ((rc = object_commit(s, fd, tmp, f, copied)) == 0)
+	if ((rc = pf_store_object_commit(s, fd, tmp, f, copied)) == 0)
 		tmp[0] = '\0';
 done:
 	if (fd >= 0)

@@ -50,7 +50,17 @@ const char pf_usage_run[] =
 	"                          benchmark v3 records (a JSON list); with several targets,\n"
 	"                          FILE gets -<target> before its extension\n"
 	"      --sign-key KEY.pem  sign provenance.intoto.jsonl (Ed25519 or ECDSA P-256 private key,\n"
-	"                          made by 'pteflow keygen'); without it the provenance is unsigned\n"
+	"                          made by 'pteflow keygen'); without it the provenance is unsigned;\n"
+	"                          also signs the records pushed to the remote store\n"
+	"      --remote-store URL  a shared store behind the local one (Bazel HTTP cache protocol:\n"
+	"                          bazel-remote, nginx WebDAV); default $PTEFLOW_REMOTE_STORE, then\n"
+	"                          the pipeline's store.remote. Token: $PTEFLOW_REMOTE_STORE_TOKEN\n"
+	"                          (bearer, or user:password for basic auth)\n"
+	"      --remote-store-mode M  read|readwrite (default readwrite; read under a pull_request\n"
+	"                          event on GitHub Actions)\n"
+	"      --remote-key PUB.pem  restore only remote records signed by this key ('pteflow keygen');\n"
+	"                          without it remote restores are marked unverified in the manifest\n"
+	"      --remote-upload-timeout T  the longest one step's upload may take (default 5m)\n"
 	"  -q, --quiet             hide progress and notes (errors are always shown)\n"
 	"  -h, --help              show this help\n\n"
 	"A step whose fingerprint (its command, environment, interpreter and package versions,\n"
@@ -199,7 +209,7 @@ static int list_targets(char ***out, size_t *n_out, const char *path)
 int cmd_run(int argc, char **argv)
 {
 	enum { OPT_JSON = 256, OPT_PYTHON, OPT_GUARD, OPT_FORCE, OPT_OFFLINE, OPT_WORKDIR, OPT_NOECHO, OPT_NOCACHE,
-	       OPT_REBUILD, OPT_STORE, OPT_SIGN_KEY, OPT_KPI_RECORD, OPT_SAMPLE };
+	       OPT_REBUILD, OPT_STORE, OPT_SIGN_KEY, OPT_KPI_RECORD, OPT_SAMPLE, OPT_REMOTE, OPT_REMOTE_MODE, OPT_REMOTE_KEY, OPT_REMOTE_TIMEOUT };
 	static const struct option longopts[] = {
 		{"out", required_argument, NULL, 'o'},      {"target", required_argument, NULL, 't'},
 		{"dry-run", no_argument, NULL, 'n'},        {"json", no_argument, NULL, OPT_JSON},
@@ -212,6 +222,10 @@ int cmd_run(int argc, char **argv)
 		{"sign-key", required_argument, NULL, OPT_SIGN_KEY},
 		{"kpi-record", required_argument, NULL, OPT_KPI_RECORD},
 		{"memory-sample-ms", required_argument, NULL, OPT_SAMPLE},
+		{"remote-store", required_argument, NULL, OPT_REMOTE},
+		{"remote-store-mode", required_argument, NULL, OPT_REMOTE_MODE},
+		{"remote-key", required_argument, NULL, OPT_REMOTE_KEY},
+		{"remote-upload-timeout", required_argument, NULL, OPT_REMOTE_TIMEOUT},
 		{"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
 	pf_run_options opt;
@@ -221,6 +235,8 @@ int cmd_run(int argc, char **argv)
 	size_t n_targets = 0;
 	const char *sign_key_path = NULL;
 	pf_attest_key *sign_key = NULL;
+	const char *remote_key_path = NULL;
+	pf_attest_key *remote_key = NULL;
 	int c, code = 0;
 
 	memset(&opt, 0, sizeof(opt));
@@ -271,6 +287,19 @@ int cmd_run(int argc, char **argv)
 			opt.memory_sample_ms = v == 0 ? -1 : (int)v;
 			break;
 		}
+		case OPT_REMOTE: opt.remote_store = optarg; break;
+		case OPT_REMOTE_MODE:
+			if (strcmp(optarg, "read") && strcmp(optarg, "readwrite"))
+				return pf_cli_usage_error("run", "--remote-store-mode takes read or readwrite, not \"%s\"",
+							  optarg);
+			opt.remote_mode = optarg;
+			break;
+		case OPT_REMOTE_KEY: remote_key_path = optarg; break;
+		case OPT_REMOTE_TIMEOUT:
+			if (pf_parse_duration(&opt.remote_upload_timeout_ms, optarg) < 0 || !opt.remote_upload_timeout_ms)
+				return pf_cli_usage_error("run", "--remote-upload-timeout takes a duration (30s, 5m), not \"%s\"",
+							  optarg);
+			break;
 		case 'q': pf_log_set_quiet(true); break;
 		case 'h': return pf_cli_print_help("run");
 		default:
@@ -289,11 +318,20 @@ int cmd_run(int argc, char **argv)
 			return pf_cli_fail(rc == PF_ENOTFOUND ? PF_EINVALID : rc);
 		opt.sign_key = sign_key;
 	}
+	if (remote_key_path && !opt.dry_run) {
+		int rc = pf_attest_key_load_public(&remote_key, remote_key_path);
+		if (rc < 0) {
+			pf_attest_key_free(sign_key);
+			return pf_cli_fail(rc == PF_ENOTFOUND ? PF_EINVALID : rc);
+		}
+		opt.remote_key = remote_key;
+	}
 	pf_proc_install_signal_handlers();
 
 	if (!opt.target) {
 		if ((code = list_targets(&targets, &n_targets, opt.pipeline_path)) != 0) {
 			pf_attest_key_free(sign_key);
+			pf_attest_key_free(remote_key);
 			return code;
 		}
 	}
@@ -317,5 +355,6 @@ int cmd_run(int argc, char **argv)
 		pf_strv_free(targets, n_targets);
 	}
 	pf_attest_key_free(sign_key);
+	pf_attest_key_free(remote_key);
 	return pf_cli_finish_stdout(code);
 }

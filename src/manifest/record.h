@@ -94,6 +94,9 @@ typedef struct pf_step_record {
 	uint64_t cache_overhead_ms; /* fingerprinting, and on a miss hashing and storing the outputs */
 	bool cache_stored;       /* miss: the outputs went into the store */
 	uint64_t cache_store_ms; /* miss: the copy into the store, done while the next steps ran */
+	const char *cache_source; /* static: hit: "local" or "remote" (restored from the remote store); else NULL */
+	bool cache_remote_verified; /* remote hit: its record's signature verified with --remote-key */
+	int cache_remote_stored; /* miss, writable remote store: 1 pushed, -1 not; 0 no push tried */
 	pf_prediction *prediction; /* NULL when none was made (not an export step, or the estimator failed) */
 } pf_step_record;
 

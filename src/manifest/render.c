@@ -219,6 +219,12 @@ static cJSON *render_cache(const pf_step_record *s)
 	add_u64(o, "overhead_ms", s->cache_overhead_ms);
 	add_u64(o, "store_ms", s->cache_store_ms);
 	cJSON_AddBoolToObject(o, "stored", s->cache_stored);
+	if (s->cache_source)
+		add_str(o, "source", s->cache_source);
+	if (s->cache_source && !strcmp(s->cache_source, "remote"))
+		cJSON_AddBoolToObject(o, "remote_verified", s->cache_remote_verified);
+	if (s->cache_remote_stored)
+		cJSON_AddBoolToObject(o, "remote_stored", s->cache_remote_stored == 1);
 	return o;
 }
 

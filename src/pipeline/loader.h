@@ -53,6 +53,8 @@ int pl_want_rel_path(loader *ld, const pl_node *n, const char *key, char **out);
 int pl_want_scalar_text(loader *ld, const pl_node *n, const char *key, char **out);
 int pl_want_size(loader *ld, const pl_node *n, const char *key, bool positive, uint64_t *out);
 int pl_want_string(loader *ld, const pl_node *n, const char *key, bool allow_empty, char **out);
+/* The root's store: section (store_settings.c). */
+int pl_parse_store(loader *ld, const pl_node *n, pf_store_settings *out);
 int pl_want_string_list(loader *ld, const pl_node *n, const char *key, char ***out, size_t *n_out);
 /* kpi.c: a step's `kpi:` block (*out heap, freed with pl_kpi_free). */
 int pl_parse_kpi(loader *ld, const pl_node *n, pf_kpi_gates **out);

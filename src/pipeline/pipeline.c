@@ -415,7 +415,7 @@ done:
 }
 
 static const char *const root_keys[] = {"version", "name",      "description", "model",    "vars", "limits",
-                                        "steps",   "artifacts", "targets",     "manifest", NULL};
+                                        "steps",   "artifacts", "targets",     "manifest", "store", NULL};
 
 static int parse_version(loader *ld, const pl_node *root)
 {
@@ -557,6 +557,8 @@ static int parse_root(loader *ld, const pl_node *root)
 	rc_arts = keep(&first, parse_artifacts(ld, root));
 	if (rc_vars == 0 && rc_arts == 0)
 		keep(&first, parse_targets(ld, root));
+	if ((v = pl_map_get(root, "store", NULL)))
+		keep(&first, pl_parse_store(ld, v, &p->store));
 	if ((v = pl_map_get(root, "manifest", NULL)))
 		keep(&first, pl_want_rel_path(ld, v, "manifest", &p->manifest));
 	else
@@ -763,6 +765,8 @@ void pf_plan_free(pf_plan *p)
 	}
 	free(p->targets);
 	free(p->manifest);
+	free(p->store.remote);
+	free(p->store.mode);
 	free(p->target);
 	free(p);
 }

@@ -115,6 +115,13 @@ typedef struct pf_target {
 	pf_pos pos;
 } pf_target;
 
+/* The pipeline's store: section: settings of the remote store that are not secret (README "Remote store"). */
+typedef struct pf_store_settings {
+	char *remote;               /* http(s) URL of a Bazel-style HTTP cache, or NULL */
+	char *mode;                 /* "read" | "readwrite" | NULL */
+	uint64_t upload_timeout_ms; /* 0 = the default */
+} pf_store_settings;
+
 typedef struct pf_plan {
 	char *path;          /* the YAML file as given */
 	char *name;
@@ -131,6 +138,7 @@ typedef struct pf_plan {
 	pf_target *targets;
 	size_t n_targets;
 	char *manifest;      /* manifest file name relative to the output folder; default "manifest.json" */
+	pf_store_settings store;
 	char *target;        /* name of the target applied by pf_plan_apply_target, or NULL */
 } pf_plan;
 

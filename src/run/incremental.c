@@ -531,6 +531,7 @@ static void fill_cached(pf_step_record *sr, const pf_store_entry *e, uint64_t re
 	sr->ran = true;
 	sr->cached = true;
 	sr->cache_status = "hit";
+	sr->cache_source = "local";
 	sr->cache_origin_utc = pf_xstrdup(e->created_utc);
 	sr->cache_restore_ms = restore_ms;
 	memset(&sr->result, 0, sizeof(sr->result));
@@ -544,6 +545,31 @@ static void fill_cached(pf_step_record *sr, const pf_store_entry *e, uint64_t re
 		sr->result.guard.mode = mode;
 	sr->result.log_bytes = e->log.size_bytes;
 	memcpy(sr->result.log_sha256, e->log.sha256, 65);
+}
+
+/*
+ * A local miss: ask the remote store, which copies the entry into the local
+ * store when it has one that passes its checks. Anything else is a miss; a
+ * refused entry or an unreachable server is a warning (the latter once).
+ */
+static int remote_fetch(pf_inc *inc, const pf_step *s, pf_step_record *sr)
+{
+	bool verified = false, was_down = pf_remote_down(inc->remote);
+	int rc;
+	if (was_down)
+		return PF_ENOTFOUND;
+	rc = pf_remote_fetch(inc->remote, inc->store, sr->fingerprint, &verified);
+	if (rc == 0) {
+		sr->cache_source = "remote";
+		sr->cache_remote_verified = verified;
+		pf_log_info("step \"%s\": restored from the remote store%s", s->name,
+			    verified ? " (signature verified)" : " (unverified: no --remote-key)");
+	} else if (pf_remote_down(inc->remote)) {
+		pf_log_warn("%s: the run goes on with the local store only", pf_error_last());
+	} else if (rc != PF_ENOTFOUND) {
+		pf_log_warn("step \"%s\": %s; it runs", s->name, pf_error_last());
+	}
+	return rc;
 }
 
 int pf_inc_before_step(pf_inc *inc, const pf_step *s, pf_step_record *sr, char *const *argv, size_t n_argv,
@@ -579,6 +605,8 @@ int pf_inc_before_step(pf_inc *inc, const pf_step *s, pf_step_record *sr, char *
 	if (rebuild)
 		goto done;
 	rc = pf_store_get(&e, inc->store, sr->fingerprint);
+	if (rc == PF_ENOTFOUND && inc->remote && remote_fetch(inc, s, sr) == 0)
+		rc = pf_store_get(&e, inc->store, sr->fingerprint);
 	if (rc == 0 && (sr->cache_reason = pf_inc_limits_reason(s, e->peak_bytes, e->wall_ms)) != NULL) {
 		pf_log_info("step \"%s\": stored, but it runs again under this run's guard (%s)", s->name,
 			    sr->cache_reason);
@@ -589,7 +617,10 @@ int pf_inc_before_step(pf_inc *inc, const pf_step *s, pf_step_record *sr, char *
 		t1 = pf_clock_mono_ms();
 		rc = pf_store_restore(inc->store, e, inc->ictx->out);
 		if (rc == 0) {
+			bool remote = sr->cache_source != NULL; /* set by remote_fetch */
 			fill_cached(sr, e, pf_clock_mono_ms() - t1);
+			if (remote)
+				sr->cache_source = "remote";
 			pf_inc_add_upstream(inc, e->outputs, e->n_outputs);
 			pf_store_unlock(*lock_fd);
 			*lock_fd = -1;
@@ -612,164 +643,12 @@ int pf_inc_before_step(pf_inc *inc, const pf_step *s, pf_step_record *sr, char *
 		sr->cache_reason = pf_inc_miss_reason(inc, s, &inc->pending, NULL);
 	pf_log_info("step \"%s\": not in the store (%s)", s->name, sr->cache_reason);
 done:
-	if (rc != 1)
+	if (rc != 1) {
 		rc = 0;
+		sr->cache_source = NULL; /* fetched from the remote, maybe, but it runs */
+	}
 	sr->cache_overhead_ms = pf_clock_mono_ms() - t0 - sr->cache_restore_ms;
 	pf_store_entry_free(e);
 	pf_fp_dispose(&fp);
 	return rc;
-}
-
-/*
- * Hash a step's outputs (the later steps' fingerprints need them at once),
- * with each file's ctime first: the background copy checks it is the same.
- */
-static void hash_outputs(pf_store_file *files, size_t n, const char *out_dir)
-{
-	for (size_t i = 0; i < n; i++) {
-		char *p = pf_fs_join(out_dir, files[i].path);
-		struct stat st;
-		files[i].ctime_ns = lstat(p, &st) == 0 ? (uint64_t)st.st_ctim.tv_sec * 1000000000u +
-								 (uint64_t)st.st_ctim.tv_nsec
-						       : 0;
-		if (pf_sha256_file(files[i].sha256, &files[i].size_bytes, p) < 0) {
-			pf_sha256_bytes(files[i].sha256, "", 0); /* gone again: counts as empty, never stored */
-			files[i].ctime_ns = 1;
-		}
-		free(p);
-	}
-}
-
-/* One entry being copied into the store by a thread of its own. */
-typedef struct pf_inc_put {
-	pthread_t thread;
-	bool started;
-	pf_store *store;
-	pf_store_entry entry;
-	char *out_dir;
-	int lock_fd;
-	pf_step_record *sr;
-	int rc;
-	char *error;
-	uint64_t ms;
-	bool done;   /* set by the thread when it is through (atomic) */
-} pf_inc_put;
-
-static void *put_main(void *arg)
-{
-	pf_inc_put *p = arg;
-	uint64_t t0 = pf_clock_mono_ms();
-	p->rc = pf_store_put(p->store, &p->entry, p->out_dir, NULL);
-	if (p->rc < 0)
-		p->error = pf_xstrdup(pf_error_last());
-	pf_store_unlock(p->lock_fd); /* a run waiting for this fingerprint can restore it now */
-	p->lock_fd = -1;
-	p->ms = pf_clock_mono_ms() - t0;
-	__atomic_store_n(&p->done, true, __ATOMIC_RELEASE);
-	return NULL;
-}
-
-/* Start the copy; signals stay with the main thread (the step's process handling relies on it). */
-static void put_start(pf_inc *inc, pf_inc_put *p)
-{
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	p->started = pthread_create(&p->thread, NULL, put_main, p) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!p->started)
-		put_main(p); /* no thread to be had: copy now */
-	inc->puts = pf_xreallocarray(inc->puts, inc->n_puts + 1, sizeof(*inc->puts));
-	inc->puts[inc->n_puts++] = p;
-}
-
-void pf_inc_finish(pf_inc *inc)
-{
-	for (size_t i = 0; i < inc->n_puts; i++) {
-		if (!__atomic_load_n(&inc->puts[i]->done, __ATOMIC_ACQUIRE)) {
-			pf_log_info("waiting for the store to take the outputs of step \"%s\"", inc->puts[i]->sr->name);
-			break;
-		}
-	}
-	for (size_t i = 0; i < inc->n_puts; i++) {
-		pf_inc_put *p = inc->puts[i];
-		if (p->started)
-			pthread_join(p->thread, NULL);
-		p->sr->cache_stored = p->rc == 0;
-		p->sr->cache_store_ms = p->ms;
-		if (p->rc < 0)
-			pf_log_warn("step \"%s\": its outputs could not be stored: %s", p->sr->name, p->error);
-		pf_store_entry_dispose(&p->entry);
-		free(p->out_dir);
-		free(p->error);
-		free(p);
-	}
-	free(inc->puts);
-	inc->puts = NULL;
-	inc->n_puts = 0;
-}
-
-void pf_inc_after_step(pf_inc *inc, const pf_step *s, pf_step_record *sr, const pf_snapshot *before, int lock_fd)
-{
-	pf_snapshot after;
-	const pf_snap_file **changed = NULL;
-	size_t n_changed = 0;
-	bool special = false;
-	pf_store_entry e;
-	uint64_t t0 = pf_clock_mono_ms();
-	const char *out = inc->ictx->out;
-	memset(&e, 0, sizeof(e));
-	if (!inc->store || !sr->ran || sr->result.end != PF_END_OK)
-		goto done;
-	pf_snapshot_take(&after, out, pf_inc_skip_names(inc));
-	pf_snapshot_changed(&changed, &n_changed, before, &after, &special);
-	e.outputs = pf_xcalloc(n_changed + 1, sizeof(pf_store_file));
-	for (size_t i = 0; i < n_changed; i++)
-		if (!changed[i]->special)
-			e.outputs[e.n_outputs++].path = pf_xstrdup(changed[i]->path);
-	hash_outputs(e.outputs, e.n_outputs, out);
-	pf_inc_add_upstream(inc, e.outputs, e.n_outputs);
-	if (s->cache && !special && !after.truncated && strcmp(sr->cache_status, "disabled")) {
-		pf_inc_put *put = pf_xcalloc(1, sizeof(*put));
-		memcpy(e.fingerprint, sr->fingerprint, 65);
-		e.pipeline = pf_xstrdup(inc->pipeline_name);
-		e.target = inc->target ? pf_xstrdup(inc->target) : NULL;
-		e.step = pf_xstrdup(s->name);
-		e.created_utc = pf_clock_utc_now();
-		e.wall_ms = sr->result.wall_ms;
-		e.user_ms = sr->result.user_ms;
-		e.sys_ms = sr->result.sys_ms;
-		e.peak_bytes = sr->result.guard.peak_bytes;
-		e.maxrss_bytes = sr->result.maxrss_bytes;
-		e.guard = pf_xstrdup(pf_guard_mode_name(sr->result.guard.mode));
-		e.log.path = pf_xstrdup(sr->log_path);
-		{
-			char *rel = pf_xasprintf("steps/%s.result.json", s->name), *abs = pf_fs_join(out, rel);
-			if (pf_fs_exists(abs))
-				e.result.path = rel;
-			else
-				free(rel);
-			free(abs);
-		}
-		e.fp = inc->pending; /* its components, for explain */
-		pf_fp_init(&inc->pending);
-		put->store = inc->store;
-		put->entry = e;
-		memset(&e, 0, sizeof(e));
-		put->out_dir = pf_xstrdup(out);
-		put->lock_fd = lock_fd;
-		lock_fd = -1;
-		put->sr = sr;
-		put_start(inc, put);
-	} else if (s->cache && (special || after.truncated) && strcmp(sr->cache_status, "disabled")) {
-		pf_log_warn("step \"%s\" was not stored: it wrote %s", s->name,
-			    special ? "a symbolic link or special file" : "more files than the store takes");
-	}
-	pf_snapshot_dispose(&after);
-	sr->cache_overhead_ms += pf_clock_mono_ms() - t0;
-done:
-	free(changed);
-	pf_store_entry_dispose(&e);
-	pf_fp_dispose(&inc->pending);
-	pf_store_unlock(lock_fd);
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "cache/fingerprint.h"
+#include "cache/remote.h"
 #include "cache/store.h"
 #include "manifest/record.h"
 #include "pipeline/interp.h"
@@ -20,6 +21,7 @@
 
 typedef struct pf_inc {
 	pf_store *store;          /* NULL: caching is off for this run */
+	pf_remote *remote;        /* the remote store behind it, or NULL (owned by the caller) */
 	const char *pipeline_name;
 	const char *target;       /* NULL when none */
 	const pf_interp_ctx *ictx; /* out, workdir, pipeline.dir, python, model.dir */

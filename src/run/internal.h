@@ -30,6 +30,14 @@ typedef struct run_ctx {
 	pf_inc inc;                /* fingerprints and the store (store NULL: caching off) */
 } run_ctx;
 
+/*
+ * The remote store of this run (src/run/remote_setup.c): *out NULL when none
+ * is configured. The URL, mode and upload timeout from the options, the
+ * environment, then the pipeline's store:; read-only by default under a
+ * pull_request event on GitHub Actions. PF_EINVALID for a bad URL or mode.
+ */
+int run_remote_open(pf_remote **out, const pf_run_options *opt, const pf_plan *plan);
+
 /* Plan the pipeline, pick the output folder, interpreter and steps folder (run_ctx_dispose frees). */
 int run_prepare(run_ctx *c, pf_run_record *rec, const pf_run_options *opt);
 /* What run_prepare() and a run or an explain left in the context (waits for copies into the store). */

@@ -519,6 +519,8 @@ static void open_store(run_ctx *c)
 	if (pf_store_open(&c->inc.store, c->opt->store_dir) < 0) {
 		pf_log_warn("%s: the steps run without it", pf_error_last());
 		c->inc.store = NULL;
+	} else if (run_remote_open(&c->inc.remote, c->opt, c->plan) < 0) {
+		pf_log_warn("%s: the run uses the local store only", pf_error_last());
 	}
 }
 
@@ -528,6 +530,8 @@ void run_ctx_dispose(run_ctx *c)
 	pf_inc_finish(&c->inc); /* the copies use the store: they end before it is closed */
 	pf_store_free(c->inc.store);
 	c->inc.store = NULL;
+	pf_remote_free(c->inc.remote);
+	c->inc.remote = NULL;
 	pf_inc_dispose(&c->inc);
 	free(c->artifact_mtimes);
 	free(c->out_dir);

@@ -29,7 +29,11 @@ typedef struct pf_run_options {
 	const char *store_dir;    /* NULL = $PTEFLOW_STORE or the default */
 	const char *const *rebuild; /* steps to run even when the store has them */
 	size_t n_rebuild;
-	const pf_attest_key *sign_key; /* signs provenance.intoto.jsonl; NULL = written unsigned */
+	const pf_attest_key *sign_key; /* signs provenance.intoto.jsonl and remote store records; NULL = unsigned */
+	const char *remote_store;  /* NULL = $PTEFLOW_REMOTE_STORE, then the pipeline's store.remote, else none */
+	const char *remote_mode;   /* "read", "readwrite"; NULL = $PTEFLOW_REMOTE_STORE_MODE, store.mode, default */
+	const pf_attest_key *remote_key; /* records from the remote store must be signed by it; NULL = unverified */
+	uint64_t remote_upload_timeout_ms; /* 0 = store.upload_timeout, else the default */
 	const char *kpi_record;   /* write the KPI figures here as ExecuTorch benchmark v3 records; NULL = not */
 	int memory_sample_ms;     /* memory series interval: 0 = PF_SERIES_DEFAULT_MS, < 0 = none */
 } pf_run_options;

@@ -65,3 +65,16 @@ char *pf_text_printable(const char *s)
 	*o = '\0';
 	return out;
 }
+
+pf_url_kind pf_url_check(const char *url)
+{
+	const char *rest, *slash, *at;
+	if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
+		return PF_URL_NOT_HTTP;
+	rest = strstr(url, "://") + 3;
+	if (rest[0] == '\0' || rest[0] == '/')
+		return PF_URL_NOT_HTTP;
+	slash = strchr(rest, '/');
+	at = strchr(rest, '@');
+	return at && (!slash || at < slash) ? PF_URL_CREDENTIALS : PF_URL_OK;
+}

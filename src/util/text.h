@@ -21,4 +21,12 @@ bool pf_json_depth_ok(const char *s, size_t len, int max);
  */
 char *pf_text_printable(const char *s);
 
+typedef enum pf_url_kind { PF_URL_OK = 0, PF_URL_NOT_HTTP, PF_URL_CREDENTIALS } pf_url_kind;
+/*
+ * Whether url is http:// or https:// with a host, and carries no user info
+ * ("user:pass@"): where a URL is written down (a pipeline, a log line), its
+ * credentials must come from elsewhere.
+ */
+pf_url_kind pf_url_check(const char *url);
+
 #endif

@@ -9,6 +9,7 @@
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/text.h"
 
 Test(util_buf, append_grows_and_stays_terminated)
 {
@@ -125,4 +126,17 @@ Test(util_error, a_message_can_wrap_the_last_one)
 	cr_assert_str_eq(pf_error_last(), "env \"HF_TOKEN\": variable \"HF_TOKEN\" is not set");
 	pf_error_set("step \"%s\": %s", "export", pf_error_last());
 	cr_assert_str_eq(pf_error_last(), "step \"export\": env \"HF_TOKEN\": variable \"HF_TOKEN\" is not set");
+}
+
+Test(util_url, check_wants_http_with_a_host_and_no_credentials)
+{
+	cr_assert_eq(pf_url_check("https://cache.example.org/pteflow"), PF_URL_OK);
+	cr_assert_eq(pf_url_check("http://127.0.0.1:8080"), PF_URL_OK);
+	cr_assert_eq(pf_url_check("http://h/path@v1"), PF_URL_OK); /* an @ in the path is no user info */
+	cr_assert_eq(pf_url_check("https://ci:secret@cache.example.org"), PF_URL_CREDENTIALS);
+	cr_assert_eq(pf_url_check("https://token@cache.example.org/x"), PF_URL_CREDENTIALS);
+	cr_assert_eq(pf_url_check("ftp://cache.example.org"), PF_URL_NOT_HTTP);
+	cr_assert_eq(pf_url_check("https:///path"), PF_URL_NOT_HTTP);
+	cr_assert_eq(pf_url_check("https://"), PF_URL_NOT_HTTP);
+	cr_assert_eq(pf_url_check("cache.example.org"), PF_URL_NOT_HTTP);
 }
