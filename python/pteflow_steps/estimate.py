@@ -71,7 +71,8 @@ bench_pipeline_1b.py).
 | OVERHEAD_LORA_PTE, _ADAPTER | 6,000 + 16,800/layer, 1,050/adapter | lora.yaml: 48,432 B and 66,944 B          |
 | OVERHEAD_PTD, KEY_BYTES  | 4,096, 250/key  | lora.yaml base_weights.ptd (619,648 B)                         |
 | BASE_PEAK                | 885-1000 MiB    | peak RSS of the tiny exports: 891-936 MiB; MiniLM 1117-1121 MiB |
-| K_QUANT                  | 2.63            | 1B int8 4855 MiB, 8da4w 5141 MiB (2.67 and 2.55 alone)         |
+| K_QUANT                  | 2.63            | 1B int8 4855 MiB, 8da4w 5141 MiB (2.67 and 2.55 alone), before the memory levers: used when they are off (PTEFLOW_EXPORT_LOW_MEMORY=0, no XNNPACK) |
+| K_LLM_FLOAT_LAYER, K_LLM_LOWER, K_LLM_EMIT | 0.4, 1.26, 1.58 | export_llm's stages with the levers (PTEFLOW_DEBUG_MEMORY=1), 1B int8 + int4 emb: build 2478, lower 2775, to_executorch 3021 MiB |
 | K_FLOAT                  | 1.4             | MiniLM fp32 (weights 87 MiB); weakly constrained              |
 | planned activations      | llm_activation_bytes, encoder 3.6 x seq x hidden x 4 + 2 x heads x seq^2 x 4 | `pteflow inspect` of the tiny Llamas, MiniLM seq 16/128, the 1B shape with 1 layer (271,059,008 B) |
 | K_QUANT check            | 2.63            | 1B shape, 1 layer, int8 + int4 emb, seq 512: 2453 MiB measured, 2480 predicted |
@@ -139,6 +140,11 @@ BASE_PEAK = {
 # Multiples of the in-memory weight bytes W at the peak (to_executorch/serialize
 # holds the edge program, the XNNPACK blobs and the serialized program at once).
 K_QUANT = 2.63    # 1B int8 (4855 MiB, W 1481 MiB) and 8da4w (5141 MiB, W 1665 MiB): 2.67 and 2.55
+# export_llm with its memory levers (XNNPACK, quantized, fp32; see llm_low_memory_stages), measured with
+# PTEFLOW_DEBUG_MEMORY=1 on the 1B shape int8 + int4 embedding, seq 512 (MEASURED):
+K_LLM_FLOAT_LAYER = 0.4   # build: 2478 MiB (Q 1481 MiB, the last layer's float32 232 MiB replacing its quantized form)
+K_LLM_LOWER = 1.26        # lower: 2775 MiB with Q 1481 MiB
+K_LLM_EMIT = 1.58         # to_executorch: 3021 MiB (the step's peak) with a 1,402,876,416-byte program
 K_FLOAT = 1.4     # MiniLM fp32 (W 87 MiB): the tiny exports cannot separate it from BASE; an fp32
                   # 1B-class export is an extrapolation (see the README's Predictions section)
 # export_causal_lm (transformers' modeling code, whole float32 model loaded, then quantized in place).
@@ -170,12 +176,16 @@ MEASURED = [
     # (what, figure, source)
     ("Llama-3.2-1B shape, int8 linears + int4 embedding, seq 512: .pte", 1_402_876_416,
      "README Measured figures / bench/bench_export.sh"),
-    ("same, peak RSS", 4855 * MiB, "README / bench/bench_export.sh"),
+    ("same, peak RSS before the memory levers (PTEFLOW_EXPORT_LOW_MEMORY=0 today)", 4855 * MiB,
+     "README / bench/bench_export.sh"),
+    ("same, peak RSS with the memory levers (to_executorch stage)", 3021 * MiB,
+     "README Big models on small machines / PTEFLOW_DEBUG_MEMORY=1"),
     ("Llama-3.2-1B shape, 8da4w + int4 embedding, seq 512: .pte", 860_216_832, "README / bench/bench_export.sh"),
-    ("same, peak RSS", 5141 * MiB, "README / bench/bench_export.sh"),
+    ("same, peak RSS before the memory levers", 5141 * MiB, "README / bench/bench_export.sh"),
+    ("same, peak RSS with the memory levers", 2865 * MiB, "README Big models on small machines / /usr/bin/time"),
     ("pipelines/llama3.2-1b.yaml end to end (bf16 checkpoint): .pte", 1_402_614_016,
      "README / bench/bench_pipeline_1b.py"),
-    ("same, export cgroup peak", 4777 * MiB, "README / bench/bench_pipeline_1b.py"),
+    ("same, export cgroup peak before the memory levers", 4777 * MiB, "README / bench/bench_pipeline_1b.py"),
     ("int8 linears + int8 embedding (1B shape): .pte", 1_501_890_048, "pipelines/llama3.2-1b.yaml comment"),
     ("export_causal_lm GPT-2 124M random checkpoint, int8, seq 1024, --bundle --etrecord: .pte", 281_921_988,
      "bench/bench_causal_lm.py --only full --stages"),
@@ -348,6 +358,7 @@ def estimate_llm(a) -> dict:
     # Streamed quantization (llm_source.build): the float32 embedding table is in memory while the
     # layers are quantized; otherwise the float model exists whole before quantizing.
     streamed = quant != "none" and a.dtype == "fp32"
+    stages = None
     if streamed:
         w = mem   # the float32 embedding table is quantized (or kept) before export starts
         k = K_QUANT
@@ -357,16 +368,50 @@ def estimate_llm(a) -> dict:
             w += mem
         k = K_FLOAT
     peak = BASE_PEAK["export_llm"] + k * w
+    if streamed and a.xnnpack and os.environ.get("PTEFLOW_EXPORT_LOW_MEMORY", "1") != "0":
+        stages = llm_low_memory_stages(d, tensors, quant, emb_q, gs, w, pte)
+        peak = max(stages.values())
     kv = 2 * L * d["num_key_value_heads"] * seq * d["head_dim"] * fb
     planned = kv + llm_activation_bytes(d, seq, fb)
+    model_extra = {"peak_by_stage": {k2: int(v) for k2, v in stages.items()}} if stages else {}
     return {
-        "model": {"family": "llama", "parameters": parameter_count(tensors, tied), "layers": L,
+        "model": {"family": "llama", "parameters": parameter_count(tensors, tied), "layers": L, **model_extra,
                   "hidden_size": d["hidden_size"], "vocab_size": d["vocab_size"], "tied_embeddings": tied,
                   "quant": quant, "embedding_quant": emb_q, "group_size": gs, "dtype": a.dtype, "max_seq_len": seq,
                   "weight_bytes_in_memory": int(w)},
         "artifacts": [artifact(a.out, "pte", pte, planned)],
         "peak_memory": interval(peak, SPREAD_PEAK, SPREAD_PEAK_FIXED),
     }
+
+
+def llm_low_memory_stages(d: dict, tensors, quant: str, emb_q: str, gs: int, w: int, pte: int) -> dict:
+    """Resident peak of each stage of export_llm with its memory levers (quantized while it loads,
+    lowering that keeps one copy of each weight; python/pteflow_steps/lowering.py). w = the weights
+    as torchao holds them, pte = the program's size. The step's peak is the largest."""
+    base = BASE_PEAK["export_llm"]
+    h, v = d["hidden_size"], d["vocab_size"]
+    tied = d["tie_word_embeddings"]
+    layer = [(o, n) for _, kind, o, n in tensors if kind == "linear"]
+    per_layer = layer[: len(layer) // max(1, d["num_hidden_layers"])]
+    float_layer = 4 * sum(o * n for o, n in per_layer)
+    table = 4 * v * h
+    q_head = linear_mem_bytes(v, h, quant, gs, 4)
+    q_emb = embedding_mem_bytes(v, h, emb_q, 4)
+    stages = {
+        # the float32 table as it is written, then its quantized copies (a tied lm_head's and its own)
+        "build_embedding": base + table + (q_head if tied else 0) + (q_emb if emb_q != "none" else 0),
+        # every layer quantized but the last, which is in float32 while it is quantized
+        "build_layers": base + (w - (0 if tied else q_head)) + K_LLM_FLOAT_LAYER * float_layer,
+        # lowering: the weights, the delegate data as it is made (each weight released once its
+        # partition's is), and ExecuTorch's graph copies
+        "lower": base + K_LLM_LOWER * w,
+        # to_executorch: the program's constants and delegate data gathered for emission
+        "to_executorch": base + K_LLM_EMIT * pte,
+    }
+    if not tied:
+        # an untied lm_head is the last tensor written: float32 whole, with every layer quantized
+        stages["build_lm_head"] = base + w - q_head + table + q_head
+    return stages
 
 
 def llm_activation_bytes(d: dict, seq: int, fb: int) -> int:

@@ -247,15 +247,17 @@ def lower(ep, xnnpack: bool, tag_fn: Optional[Callable] = None, constant_methods
           etrecord: Optional[str] = None):
     """Lower an ExportedProgram; return (delegation_summary, executorch_program_manager).
 
-    `ep` may be passed as a one-element list ([ep]): the caller then holds no
-    reference and the ExportedProgram (its weights are not shared with the
-    edge program) is freed as soon as the edge program exists, before
-    to_executorch, where the peak is.
+    `ep` may be passed as a one-element list ([ep]): the caller hands the
+    ExportedProgram over (and the model it came from, whose tensors it
+    shares): each weight is released as soon as the XNNPACK partition that
+    reads it is serialized (shared_weights_for_preprocess), and the program is
+    freed before to_executorch.
     The delegation summary is taken from the edge program before
     to_executorch (which rewrites the graph in place into out-variants)."""
     from .common import debug_memory, delegation_summary, release_memory
 
-    if isinstance(ep, list):
+    handed_over = isinstance(ep, list)
+    if handed_over:
         ep = ep.pop()
 
     from executorch.exir import EdgeCompileConfig, ExecutorchBackendConfig, to_edge_transform_and_lower
@@ -265,7 +267,10 @@ def lower(ep, xnnpack: bool, tag_fn: Optional[Callable] = None, constant_methods
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
         partitioners.append(XnnpackPartitioner())
-    with shared_weights_for_preprocess(xnnpack and low_memory(), source=None if etrecord else ep) as released:
+    # Only a program handed over ([ep]) has its weights released in place: they are the model's own
+    # tensors, which the caller no longer uses (an ETRecord serializes them: not then).
+    source = ep if handed_over and not etrecord else None
+    with shared_weights_for_preprocess(xnnpack and low_memory(), source=source) as released:
         edge = to_edge_transform_and_lower(
             ep,
             partitioner=partitioners or None,

@@ -31,11 +31,14 @@ LLAMA_1B_CONFIG = {
     "eos_token_id": [128001, 128008, 128009],
 }
 
-# Measured figures the README records (bench/bench_export.sh, bench/bench_pipeline_1b.py).
+# Measured figures the README records (bench/bench_export.sh, bench/bench_pipeline_1b.py; the peaks since
+# export_llm's memory levers (issue 21): the largest stage PTEFLOW_DEBUG_MEMORY=1 printed, and the 8da4w
+# run's maximum RSS). bench_pipeline_1b.py's export peak (4777 MiB, bf16 checkpoint) predates the levers
+# and was not measured again, so it is no longer held against the prediction.
 RECORDED_1B = {
-    "int8_int4emb_pte": 1_402_876_416, "int8_int4emb_peak": 4855 * MiB,
-    "8da4w_int4emb_pte": 860_216_832, "8da4w_int4emb_peak": 5141 * MiB,
-    "pipeline_pte": 1_402_614_016, "pipeline_peak": 4777 * MiB,
+    "int8_int4emb_pte": 1_402_876_416, "int8_int4emb_peak": 3021 * MiB,
+    "8da4w_int4emb_pte": 860_216_832, "8da4w_int4emb_peak": 2865 * MiB,
+    "pipeline_pte": 1_402_614_016,
     "int8_int8emb_pte": 1_501_890_048,
 }
 
@@ -261,7 +264,6 @@ def test_production_pipeline_1b_intervals_contain_the_recorded_figures(tmp_path)
     assert exp["model"]["max_seq_len"] == 512
     peak = exp["peak_memory"]
     assert within(peak, RECORDED_1B["int8_int4emb_peak"]), peak
-    assert within(peak, RECORDED_1B["pipeline_peak"]), peak
     art = next(a for a in doc["plans"][0]["artifacts"] if a["path"] == "llama3.2-1b.pte")
     for key in ("int8_int4emb_pte", "pipeline_pte"):
         assert within(art["size"], RECORDED_1B[key]), (key, art["size"])
