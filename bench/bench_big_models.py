@@ -45,10 +45,14 @@ TARGETS = {
     "8b-8da4w": ("llama3.1-8b", "8da4w", "14GiB", "22GiB"),
 }
 DEFAULT = ["1b-int8", "3b-8da4w"]
+# The check's tolerances, as pipelines/llama3.2-1b.yaml, llama3.2-3b.yaml and llama3.1-8b.yaml set them:
+# int4 weights with per-token int8 activations drift further from the eager model than int8 weights.
+TOLERANCES = {"int8": ("0.5", "0.05"), "8da4w": ("1.0", "0.1")}
 
 
 def pipeline(name, config, quant, guard, check_guard, layers):
     lay = f', "--layers", "{layers}"' if layers else ""
+    atol, rtol = TOLERANCES[quant]
     return f"""version: 1
 name: bench-{name}
 description: {config} shape, random weights, {quant}, under {guard} (benchmark).
@@ -61,7 +65,7 @@ steps:
     limits: {{ memory: {guard} }}
   - name: check
     run: ["${{python}}", "-m", "pteflow_steps.check", "--export-result", "${{out}}/model.export_llm.json",
-          "--atol", "0.5", "--rtol", "0.05", "--decode-tokens", "8", "--out", "${{out}}/check.json"]
+          "--atol", "{atol}", "--rtol", "{rtol}", "--decode-tokens", "8", "--out", "${{out}}/check.json"]
     limits: {{ memory: {check_guard} }}
 artifacts:
   - {{ path: model.pte, kind: pte, methods: [forward], backends: [XnnpackBackend] }}
@@ -107,9 +111,14 @@ def main():
             m = json.load(open(os.path.join(d, "out", "manifest.json")))
             st = {s["name"]: s for s in m["steps"]}
             ex = st["export"]
-            row.update(status=m["status"], export_peak_bytes=ex.get("peak_memory_bytes"),
+            # export_peak_bytes: the export process's maximum RSS (resident memory, what the targets are
+            # about); export_cgroup_peak_bytes: the guard's cgroup figure, which also counts the page cache
+            # of the .pte being written (reclaimed at the limit, never a kill).
+            row.update(status=m["status"], export_peak_bytes=ex.get("maxrss_bytes"),
+                       export_cgroup_peak_bytes=ex.get("peak_memory_bytes"),
+                       export_oom_kills=ex.get("guard", {}).get("oom_kills"),
                        export_wall_s=round(ex.get("duration_ms", 0) / 1000, 1), guard_mode=ex.get("guard", {}).get("mode"),
-                       check_peak_bytes=st.get("check", {}).get("peak_memory_bytes"))
+                       check_peak_bytes=st.get("check", {}).get("maxrss_bytes"))
             pte = os.path.join(d, "out", "model.pte")
             row["pte_bytes"] = os.path.getsize(pte) if os.path.exists(pte) else None
             chk = os.path.join(d, "out", "check.json")
@@ -123,19 +132,22 @@ def main():
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
 
-    print("| target | layers | export guard | status | export peak GiB | predicted GiB | export s | .pte GB | "
-          "check error (bound) | check peak GiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| target | layers | export guard | status | export peak RSS GiB | predicted GiB | cgroup peak GiB | "
+          "export s | .pte GB | check error (bound) | check peak RSS GiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         pk = r.get("export_peak_bytes")
         pr = r.get("predicted_peak")
         pred = f"{pr['low'] / GiB:.2f}-{pr['high'] / GiB:.2f}" + ("" if r.get("inside_prediction") else " (outside)") \
             if pr else "-"
         err = f"{r['check_max_abs_error']:.3f} ({r['check_bound']:.3f})" if "check_max_abs_error" in r else "-"
-        print(f"| {r['target']} | {r['layers']} | {r['guard']} | {r.get('status', 'exit ' + str(r['exit']))} | "
-              f"{pk / GiB:.2f} | {pred} | {r.get('export_wall_s', '-')} | "
-              f"{(r.get('pte_bytes') or 0) / 1e9:.3f} | {err} | {(r.get('check_peak_bytes') or 0) / GiB:.2f} |" if pk else
-              f"| {r['target']} | {r['layers']} | {r['guard']} | exit {r['exit']} | - | {pred} | - | - | {err} | - |")
+        cg = r.get("export_cgroup_peak_bytes")
+        if pk:
+            print(f"| {r['target']} | {r['layers']} | {r['guard']} | {r.get('status', 'exit ' + str(r['exit']))} | "
+                  f"{pk / GiB:.2f} | {pred} | {(cg or 0) / GiB:.2f} | {r.get('export_wall_s', '-')} | "
+                  f"{(r.get('pte_bytes') or 0) / 1e9:.3f} | {err} | {(r.get('check_peak_bytes') or 0) / GiB:.2f} |")
+        else:
+            print(f"| {r['target']} | {r['layers']} | {r['guard']} | exit {r['exit']} | - | {pred} | - | - | - | {err} | - |")
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     out = os.path.join(HERE, "results", time.strftime("big-models-%Y%m%dT%H%M%SZ.json", time.gmtime()))
     with open(out, "w") as f:

@@ -57,8 +57,14 @@ def test_export_fits_its_guard_and_the_prediction(tmp_path, name):
     assert r.code == 0, r
     m = manifest_of(tmp_path / "out")
     step = next(s for s in m["steps"] if s["name"] == "export")
-    peak = step["peak_memory_bytes"]
-    assert step["status"] == "success" and peak < step["guard"]["limit_bytes"]
+    # The export's resident memory (the step process's maximum RSS, as pteflow measured it): what the
+    # targets and the prediction are about. The cgroup's own figure also counts the page cache of the
+    # .pte being written, which the kernel reclaims at the limit instead of killing (it reads up to the
+    # limit itself on the 1B shape), so it is not held against the guard here.
+    peak = step["maxrss_bytes"]
+    assert step["status"] == "success" and step["guard"]["oom_kills"] == 0
+    assert peak < step["guard"]["limit_bytes"], (peak / GiB, step["guard"])
     assert predicted["low"] <= peak <= predicted["high"], (peak / GiB, predicted)
+    assert step["prediction"]["peak_memory"]["within"] is True, step["prediction"]["peak_memory"]
     res = json.loads((tmp_path / "out" / "model.export_llm.json").read_text())
     assert res["delegation"]["low_memory"]["weights_released_while_lowering"] > 0
