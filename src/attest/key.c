@@ -14,6 +14,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -33,6 +34,7 @@ struct pf_attest_key {
 	pf_key_type type;
 	bool is_private;
 	char keyid[65];
+	char sslib_keyid[65];
 };
 
 int pf_attest_key_type_parse(pf_key_type *out, const char *name)
@@ -57,6 +59,11 @@ const char *pf_attest_key_type_name(pf_key_type type)
 const char *pf_attest_key_id(const pf_attest_key *key)
 {
 	return key->keyid;
+}
+
+const char *pf_attest_key_sslib_id(const pf_attest_key *key)
+{
+	return key->sslib_keyid;
 }
 
 pf_key_type pf_attest_key_type(const pf_attest_key *key)
@@ -108,6 +115,54 @@ static int key_id(char out[65], EVP_PKEY *pkey)
 	pf_sha256_bytes(out, der, (size_t)n);
 	OPENSSL_free(der);
 	return 0;
+}
+
+static char *pem_of(EVP_PKEY *pkey, bool private_part, size_t *len);
+
+/*
+ * The keyid securesystemslib computes by default (SSlibKey.from_crypto /
+ * from_pem without keyid=, and so in-toto): SHA-256 of the canonical JSON
+ * {"keytype","keyval":{"public"},"scheme"} with sorted keys and no white
+ * space, where "public" is the raw 32 bytes in hex for Ed25519 and the PEM
+ * SubjectPublicKeyInfo text for ECDSA (securesystemslib signer/_key.py
+ * _from_crypto, signer/_utils.py compute_default_keyid). Canonical JSON
+ * escapes only '"' and '\\': the PEM's newlines stay raw bytes.
+ */
+static int sslib_key_id(char out[65], EVP_PKEY *pkey, pf_key_type type)
+{
+	pf_buf b;
+	char *pub = NULL;
+	size_t pub_len = 0;
+	int rc = 0;
+	pf_buf_init(&b, 64u * 1024u);
+	if (type == PF_KEY_ED25519) {
+		unsigned char raw[32];
+		size_t raw_len = sizeof(raw);
+		if (EVP_PKEY_get_raw_public_key(pkey, raw, &raw_len) != 1 || raw_len != sizeof(raw)) {
+			rc = pf_error_set("cannot read the raw Ed25519 public key");
+			goto done;
+		}
+		pub = pf_xmalloc(2 * sizeof(raw) + 1);
+		for (size_t i = 0; i < raw_len; i++)
+			(void)snprintf(pub + 2 * i, 3, "%02x", raw[i]);
+		pub_len = 2 * raw_len;
+	} else if (!(pub = pem_of(pkey, false, &pub_len))) {
+		rc = pf_error_set("cannot encode the public key as PEM");
+		goto done;
+	}
+	(void)pf_buf_printf(&b, "{\"keytype\":\"%s\",\"keyval\":{\"public\":\"",
+			    type == PF_KEY_ED25519 ? "ed25519" : "ecdsa");
+	for (size_t i = 0; i < pub_len; i++) {
+		if (pub[i] == '"' || pub[i] == '\\')
+			(void)pf_buf_append(&b, "\\", 1);
+		(void)pf_buf_append(&b, &pub[i], 1);
+	}
+	(void)pf_buf_printf(&b, "\"},\"scheme\":\"%s\"}", type == PF_KEY_ED25519 ? "ed25519" : "ecdsa-sha2-nistp256");
+	pf_sha256_bytes(out, b.data, b.len);
+done:
+	free(pub);
+	pf_buf_dispose(&b);
+	return rc;
 }
 
 static pf_attest_key *wrap(EVP_PKEY *pkey, bool is_private)
@@ -171,7 +226,8 @@ static int parse_key(pf_attest_key **out, const char *pem, size_t len, bool want
 	}
 	*out = wrap(pkey, want_private);
 	pkey = NULL;
-	if ((rc = key_id((*out)->keyid, (*out)->pkey)) < 0) {
+	if ((rc = key_id((*out)->keyid, (*out)->pkey)) < 0 ||
+	    (rc = sslib_key_id((*out)->sslib_keyid, (*out)->pkey, (*out)->type)) < 0) {
 		pf_attest_key_free(*out);
 		*out = NULL;
 	}
@@ -365,4 +421,15 @@ int pf_attest_verify_signature(const pf_attest_key *key, const void *sig, size_t
 	EVP_MD_CTX_free(ctx);
 	ERR_clear_error();
 	return ok ? 0 : PF_EFAILED;
+}
+
+char *pf_attest_key_public_pem(const pf_attest_key *key, size_t *out_len)
+{
+	size_t len = 0;
+	char *pem = pem_of(key->pkey, false, &len);
+	if (!pem) /* a loaded key always encodes; OpenSSL fails here only when out of memory */
+		pf_xmalloc(SIZE_MAX);
+	if (out_len)
+		*out_len = len;
+	return pem;
 }
