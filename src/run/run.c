@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "attest/attest.h"
+#include "modelsig/modelsig.h"
 #include "gha/gha.h"
 #include "hub/hub.h"
 #include "manifest/manifest.h"
@@ -641,6 +642,21 @@ static int write_provenance(run_ctx *c)
 	return rc;
 }
 
+/*
+ * model.sig (src/modelsig/, OpenSSF model signing) beside the manifest, before
+ * the provenance (which it lists as ignored): written for a run that passed
+ * with an ECDSA key, removed otherwise. A failure fails the run as the
+ * provenance's does.
+ */
+static int write_model_sig(run_ctx *c)
+{
+	int rc = pf_modelsig_write_run(c->rec, c->out_dir, c->plan->manifest ? c->plan->manifest : "manifest.json",
+				       c->opt->sign_key);
+	if (rc < 0)
+		c->rec->passed = false;
+	return rc;
+}
+
 int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 {
 	run_ctx c;
@@ -701,6 +717,8 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 
 	manifest_path = pf_fs_join(c.out_dir, c.plan->manifest ? c.plan->manifest : "manifest.json");
 	mrc = pf_manifest_write(rec, c.out_dir, c.plan->manifest ? c.plan->manifest : "manifest.json");
+	if (mrc == 0 && (mrc = write_model_sig(&c)) < 0)
+		what = "model signature";
 	if (mrc == 0 && (mrc = write_provenance(&c)) < 0)
 		what = "provenance";
 	if (mrc < 0) {
@@ -715,8 +733,12 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 			pf_log_error("%s", why); /* the earlier failure stays the one reported */
 			free(why);
 		}
-		if (!strcmp(what, "provenance")) /* the manifest then says the run failed, and why */
+		if (strcmp(what, "manifest") != 0) { /* the manifest then says the run failed, and why */
 			(void)pf_manifest_write(rec, c.out_dir, c.plan->manifest ? c.plan->manifest : "manifest.json");
+			/* a failed run signs nothing: both remove what an earlier run left */
+			(void)write_model_sig(&c);
+			(void)write_provenance(&c);
+		}
 	} else {
 		pf_log_info("manifest: %s", manifest_path);
 	}
