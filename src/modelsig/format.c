@@ -73,7 +73,7 @@ static bool root_digest(char out[65], const pf_modelsig_file *files, size_t n)
 }
 
 char *pf_modelsig_statement(const char *model_name, pf_modelsig_file *files, size_t n_files,
-			    const char *const *ignore_paths, size_t n_ignore)
+                            const char *const *ignore_paths, size_t n_ignore)
 {
 	cJSON *root = cJSON_CreateObject(), *subjects = cJSON_CreateArray(), *subject = cJSON_CreateObject();
 	cJSON *digest = cJSON_CreateObject(), *pred = cJSON_CreateObject(), *ser = cJSON_CreateObject();
@@ -129,7 +129,7 @@ int pf_modelsig_bundle(char **out, const char *statement, const pf_attest_key *k
 	*out = NULL;
 	if (pf_attest_key_type(key) != PF_KEY_ECDSA_P256) {
 		rc = pf_error_code(PF_EINVALID, "OpenSSF model signing takes ECDSA keys: sign with a P-256 key "
-						"('pteflow keygen KEY.pem --type ecdsa-p256')");
+		                                "('pteflow keygen KEY.pem --type ecdsa-p256')");
 		goto done;
 	}
 	pae = pf_attest_pae(&pae_len, PF_ATTEST_PAYLOAD_TYPE, statement, strlen(statement));
@@ -242,12 +242,15 @@ static int parse_serialization(pf_modelsig_claims *c, const cJSON *ser)
 	if (!cJSON_IsObject(ser))
 		return bad("\"predicate.serialization\" is missing or not an object");
 	if (!method || strcmp(method, "files") != 0)
-		return pf_error_code(PF_EINVALID, "the model signature uses serialization method \"%.40s\": pteflow "
-						  "checks \"files\" signatures (model_signing's default), not shards",
-				     method ? method : "(none)");
+		return pf_error_code(PF_EINVALID,
+		                     "the model signature uses serialization method \"%.40s\": pteflow "
+		                     "checks \"files\" signatures (model_signing's default), not shards",
+		                     method ? method : "(none)");
 	if (!hash || strcmp(hash, "sha256") != 0)
-		return pf_error_code(PF_EINVALID, "the model signature hashes with \"%.40s\": pteflow checks sha256 "
-						  "signatures (model_signing's default)", hash ? hash : "(none)");
+		return pf_error_code(PF_EINVALID,
+		                     "the model signature hashes with \"%.40s\": pteflow checks sha256 "
+		                     "signatures (model_signing's default)",
+		                     hash ? hash : "(none)");
 	if (!ignore)
 		return 0;
 	if (!cJSON_IsArray(ignore) || (size_t)cJSON_GetArraySize(ignore) > PF_MODELSIG_MAX_ITEMS)
@@ -276,8 +279,10 @@ static int parse_resources(pf_modelsig_claims *c, const cJSON *resources)
 		if (!name || !*name || !algo)
 			return bad("a resource lacks its \"name\" or \"algorithm\"");
 		if (strcmp(algo, "sha256") != 0)
-			return pf_error_code(PF_EINVALID, "the model signature lists a file hashed with \"%.40s\": pteflow "
-							  "checks sha256 signatures", algo);
+			return pf_error_code(PF_EINVALID,
+			                     "the model signature lists a file hashed with \"%.40s\": pteflow "
+			                     "checks sha256 signatures",
+			                     algo);
 		c->files[i].name = pf_xstrdup(name);
 		c->n_files = ++i;
 		if (!sha256_hex(c->files[i - 1].sha256, string_member(r, "digest")))
@@ -307,9 +312,10 @@ static int parse_statement(pf_modelsig_claims *c, const char *text, size_t len)
 		goto done;
 	}
 	if (!ptype || strcmp(ptype, PF_MODELSIG_PREDICATE_TYPE) != 0) {
-		rc = pf_error_code(PF_EINVALID, "the model signature's predicate type is \"%.80s\": pteflow checks "
-						 "model_signing 1.x signatures (%s)",
-				   ptype ? ptype : "(none)", PF_MODELSIG_PREDICATE_TYPE);
+		rc = pf_error_code(PF_EINVALID,
+		                   "the model signature's predicate type is \"%.80s\": pteflow checks "
+		                   "model_signing 1.x signatures (%s)",
+		                   ptype ? ptype : "(none)", PF_MODELSIG_PREDICATE_TYPE);
 		goto done;
 	}
 	subjects = member(st, "subject");
@@ -323,8 +329,9 @@ static int parse_statement(pf_modelsig_claims *c, const char *text, size_t len)
 		goto done;
 	}
 	memcpy(c->root_sha256, root_hex, 65);
-	c->model_name = pf_xstrdup(string_member(cJSON_GetArrayItem(subjects, 0), "name") ?
-				   string_member(cJSON_GetArrayItem(subjects, 0), "name") : "");
+	c->model_name = pf_xstrdup(string_member(cJSON_GetArrayItem(subjects, 0), "name")
+	                               ? string_member(cJSON_GetArrayItem(subjects, 0), "name")
+	                               : "");
 	pred = member(st, "predicate");
 	if ((rc = parse_serialization(c, member(pred, "serialization"))) < 0 ||
 	    (rc = parse_resources(c, member(pred, "resources"))) < 0)
@@ -358,9 +365,10 @@ int pf_modelsig_parse(pf_modelsig_claims **out, const char *data, size_t len)
 	}
 	media = string_member(root, "mediaType");
 	if (!media || strcmp(media, PF_MODELSIG_MEDIA_TYPE) != 0) {
-		rc = pf_error_code(PF_EINVALID, "not an OpenSSF model signature: the bundle's mediaType is \"%.80s\", "
-						 "model_signing writes and reads \"%s\"",
-				   media ? media : "(none)", PF_MODELSIG_MEDIA_TYPE);
+		rc = pf_error_code(PF_EINVALID,
+		                   "not an OpenSSF model signature: the bundle's mediaType is \"%.80s\", "
+		                   "model_signing writes and reads \"%s\"",
+		                   media ? media : "(none)", PF_MODELSIG_MEDIA_TYPE);
 		goto done;
 	}
 	vm = member(root, "verificationMaterial");
@@ -381,7 +389,8 @@ int pf_modelsig_parse(pf_modelsig_claims **out, const char *data, size_t len)
 	if (!env_text)
 		pf_xmalloc(SIZE_MAX);
 	if ((rc = pf_attest_envelope_parse(&c->envelope, env_text, strlen(env_text))) < 0) {
-		rc = pf_error_code(PF_EINVALID, "not an OpenSSF model signature: its dsseEnvelope: %s", pf_error_last());
+		rc =
+		    pf_error_code(PF_EINVALID, "not an OpenSSF model signature: its dsseEnvelope: %s", pf_error_last());
 		goto done;
 	}
 	if (c->envelope->n_signatures == 0) {

@@ -38,13 +38,13 @@ typedef struct pf_modelsig_file {
 
 /* What a signature says, once parsed (pf_modelsig_parse). */
 typedef struct pf_modelsig_claims {
-	char *model_name;          /* subject[0].name: informative only */
-	char root_sha256[65];      /* subject[0].digest.sha256, checked against the resources */
-	pf_modelsig_file *files;   /* predicate.resources, in their order */
+	char *model_name;        /* subject[0].name: informative only */
+	char root_sha256[65];    /* subject[0].digest.sha256, checked against the resources */
+	pf_modelsig_file *files; /* predicate.resources, in their order */
 	size_t n_files;
-	char **ignore_paths;       /* predicate.serialization.ignore_paths */
+	char **ignore_paths; /* predicate.serialization.ignore_paths */
 	size_t n_ignore;
-	char *key_hint;            /* verificationMaterial.publicKey.hint or NULL */
+	char *key_hint; /* verificationMaterial.publicKey.hint or NULL */
 	pf_dsse_envelope *envelope;
 } pf_modelsig_claims;
 
@@ -65,7 +65,7 @@ void pf_modelsig_claims_free(pf_modelsig_claims *c);
  * P-256; PF_EINVALID for another key type).
  */
 char *pf_modelsig_statement(const char *model_name, pf_modelsig_file *files, size_t n_files,
-			    const char *const *ignore_paths, size_t n_ignore);
+                            const char *const *ignore_paths, size_t n_ignore);
 int pf_modelsig_bundle(char **out, const char *statement, const pf_attest_key *key);
 
 /*
@@ -78,17 +78,17 @@ int pf_modelsig_bundle(char **out, const char *statement, const pf_attest_key *k
  * a model.sig left by an earlier run is removed. PF_EENV on a disk problem.
  */
 int pf_modelsig_write_run(const pf_run_record *rec, const char *out_dir, const char *manifest_name,
-			  const pf_attest_key *key);
+                          const pf_attest_key *key);
 
 /* ---- verification ---- */
 
 typedef struct pf_modelsig_report {
 	bool ok;
-	bool signature_ok;    /* the envelope's signature verified with a given key */
-	bool files_ok;        /* the folder holds exactly the signed files, byte for byte */
-	size_t n_files;       /* files the signature lists */
+	bool signature_ok; /* the envelope's signature verified with a given key */
+	bool files_ok;     /* the folder holds exactly the signed files, byte for byte */
+	size_t n_files;    /* files the signature lists */
 	char *signature_detail;
-	char *files_detail;   /* extra, missing and changed files, or how many matched */
+	char *files_detail; /* extra, missing and changed files, or how many matched */
 	char *model_name;
 } pf_modelsig_report;
 
@@ -103,8 +103,8 @@ typedef struct pf_modelsig_report {
  * is not a model signature, PF_ENOTFOUND/PF_EENV when it or the folder cannot
  * be read.
  */
-int pf_modelsig_verify(pf_modelsig_report *out, const char *sig_path, const char *model_dir,
-		       pf_attest_key *const *keys, size_t n_keys);
+int pf_modelsig_verify(pf_modelsig_report *out, const char *sig_path, const char *model_dir, pf_attest_key *const *keys,
+                       size_t n_keys);
 void pf_modelsig_report_dispose(pf_modelsig_report *r);
 /* Lines "OK  model-sig signature: ..." / "FAILED  model-sig files: ..." and a verdict; heap. */
 char *pf_modelsig_report_text(const pf_modelsig_report *r);

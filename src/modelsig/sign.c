@@ -57,8 +57,9 @@ static int str_cmp(const void *x, const void *y)
 /* Everything in out_dir that is not an artifact, plus the names pteflow and model_signing always ignore. */
 static int ignore_list(char ***out, size_t *n_out, const char *out_dir, const char *manifest_name, const artifacts *a)
 {
-	static const char *const always[] = {PF_MODELSIG_FILE_NAME, "SHA256SUMS", PF_ATTEST_FILE_NAME, "report.html",
-					     ".git", ".gitattributes", ".github", ".gitignore"};
+	static const char *const always[] = {
+	    PF_MODELSIG_FILE_NAME, "SHA256SUMS", PF_ATTEST_FILE_NAME, "report.html", ".git",
+	    ".gitattributes",      ".github",    ".gitignore"};
 	ms_entry *e = NULL;
 	size_t n = 0, k = 0, u = 0;
 	char **list;
@@ -70,9 +71,10 @@ static int ignore_list(char ***out, size_t *n_out, const char *out_dir, const ch
 		if (is_artifact(a, e[i].name) || (e[i].kind == MS_DIR && holds_artifact(e[i].name, (void *)a)))
 			continue;
 		if (e[i].kind == MS_LINK || e[i].kind == MS_OTHER)
-			pf_log_warn("\"%s\" in \"%s\" is a %s: model_signing 1.1.1's verify refuses a folder holding one, "
-				    "even an ignored one (remove it before checking model.sig with model_signing)",
-				    e[i].name, out_dir, e[i].kind == MS_LINK ? "symbolic link" : "special file");
+			pf_log_warn(
+			    "\"%s\" in \"%s\" is a %s: model_signing 1.1.1's verify refuses a folder holding one, "
+			    "even an ignored one (remove it before checking model.sig with model_signing)",
+			    e[i].name, out_dir, e[i].kind == MS_LINK ? "symbolic link" : "special file");
 		list[k++] = pf_xstrdup(e[i].name);
 	}
 	for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++)
@@ -118,7 +120,7 @@ static int remove_stale(const char *path)
 }
 
 int pf_modelsig_write_run(const pf_run_record *rec, const char *out_dir, const char *manifest_name,
-			  const pf_attest_key *key)
+                          const pf_attest_key *key)
 {
 	char *path = pf_fs_join(out_dir, PF_MODELSIG_FILE_NAME), *statement = NULL, *bundle = NULL, *name = NULL;
 	artifacts a = {0};
@@ -129,8 +131,8 @@ int pf_modelsig_write_run(const pf_run_record *rec, const char *out_dir, const c
 		/* nothing to sign; an earlier run's signature would describe other bytes */
 		if (rec->passed && key)
 			pf_log_info("model.sig not written: OpenSSF model signing takes ECDSA keys, this key is %s "
-				    "(make one with 'pteflow keygen KEY.pem --type ecdsa-p256')",
-				    pf_attest_key_type_name(pf_attest_key_type(key)));
+			            "(make one with 'pteflow keygen KEY.pem --type ecdsa-p256')",
+			            pf_attest_key_type_name(pf_attest_key_type(key)));
 		rc = remove_stale(path);
 		goto done;
 	}
@@ -159,7 +161,8 @@ int pf_modelsig_write_run(const pf_run_record *rec, const char *out_dir, const c
 		goto done;
 	}
 	pf_log_info("model signature: %s (OpenSSF model signing, %zu file(s); check it with 'pteflow verify "
-		    "--model-sig' or 'model_signing verify key')", path, a.n);
+	            "--model-sig' or 'model_signing verify key')",
+	            path, a.n);
 done:
 	for (size_t i = 0; i < a.n; i++)
 		free(a.files[i].name);

@@ -39,8 +39,8 @@ static int add(walk *w, char *name, ms_kind kind)
 {
 	if (w->n >= PF_MODELSIG_MAX_ITEMS) {
 		free(name);
-		return pf_error_code(PF_ELIMIT, "\"%s\" holds more than %u entries: too many for a model folder", w->root,
-				     PF_MODELSIG_MAX_ITEMS);
+		return pf_error_code(PF_ELIMIT, "\"%s\" holds more than %u entries: too many for a model folder",
+		                     w->root, PF_MODELSIG_MAX_ITEMS);
 	}
 	if (w->n == w->cap) {
 		w->cap = w->cap ? w->cap * 2 : 32;
@@ -59,7 +59,8 @@ static int walk_dir(walk *w, int fd, const char *prefix, int depth)
 	int rc = 0;
 	if (depth > PF_MODELSIG_MAX_DEPTH) {
 		close(fd);
-		return pf_error_code(PF_ELIMIT, "\"%s\" is nested deeper than %d folders", w->root, PF_MODELSIG_MAX_DEPTH);
+		return pf_error_code(PF_ELIMIT, "\"%s\" is nested deeper than %d folders", w->root,
+		                     PF_MODELSIG_MAX_DEPTH);
 	}
 	if (!(d = fdopendir(fd))) {
 		rc = pf_error_errno("cannot list \"%s/%s\"", w->root, prefix);
@@ -78,7 +79,10 @@ static int walk_dir(walk *w, int fd, const char *prefix, int depth)
 			free(name);
 			break;
 		}
-		kind = S_ISREG(st.st_mode) ? MS_FILE : S_ISDIR(st.st_mode) ? MS_DIR : S_ISLNK(st.st_mode) ? MS_LINK : MS_OTHER;
+		kind = S_ISREG(st.st_mode)   ? MS_FILE
+		       : S_ISDIR(st.st_mode) ? MS_DIR
+		       : S_ISLNK(st.st_mode) ? MS_LINK
+		                             : MS_OTHER;
 		if ((rc = add(w, name, kind)) < 0)
 			break;
 		if (kind == MS_DIR && w->descend(name, w->ctx)) {

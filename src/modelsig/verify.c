@@ -53,7 +53,7 @@ static void put_shown(pf_buf *b, const char *s)
 }
 
 static void check_signature(pf_modelsig_report *r, const pf_modelsig_claims *c, pf_attest_key *const *keys,
-			    size_t n_keys)
+                            size_t n_keys)
 {
 	const pf_dsse_envelope *env = c->envelope;
 	const pf_dsse_signature *s = &env->signatures[0]; /* the one model_signing signs and checks */
@@ -71,18 +71,18 @@ static void check_signature(pf_modelsig_report *r, const pf_modelsig_claims *c, 
 		if (pf_attest_verify_signature(keys[k], s->sig, s->sig_len, pae, pae_len) == 0) {
 			r->signature_ok = true;
 			r->signature_detail = pf_xasprintf("verifies with the given key (%s %.16s..)",
-							   pf_attest_key_type_name(pf_attest_key_type(keys[k])),
-							   pf_attest_key_id(keys[k]));
+			                                   pf_attest_key_type_name(pf_attest_key_type(keys[k])),
+			                                   pf_attest_key_id(keys[k]));
 		}
 	}
 	if (!r->signature_ok && c->key_hint && hinted == 0)
 		r->signature_detail = pf_xasprintf("key mismatch: the signature was made with the key whose PEM has "
-						   "SHA-256 %.16s.., and no --key given is that key",
-						   c->key_hint);
+		                                   "SHA-256 %.16s.., and no --key given is that key",
+		                                   c->key_hint);
 	else if (!r->signature_ok)
 		r->signature_detail = pf_xstrdup("does not verify with the given key: the statement was changed after "
-						 "signing, or it was signed with another key (model_signing signs with "
-						 "ECDSA P-256, P-384 or P-521; pteflow checks P-256)");
+		                                 "signing, or it was signed with another key (model_signing signs with "
+		                                 "ECDSA P-256, P-384 or P-521; pteflow checks P-256)");
 	free(pae);
 }
 
@@ -212,7 +212,8 @@ static int check_files(pf_modelsig_report *r, const pf_modelsig_claims *c, const
 		if (e[i].kind == MS_DIR || ignored(e[i].name, ig.paths, ig.n))
 			continue;
 		if (e[i].kind != MS_FILE) {
-			note(&b, &n_bad, e[i].kind == MS_LINK ? "symbolic link (never followed)" : "special file (never read)",
+			note(&b, &n_bad,
+			     e[i].kind == MS_LINK ? "symbolic link (never followed)" : "special file (never read)",
 			     e[i].name);
 			continue;
 		}
@@ -241,8 +242,9 @@ static int check_files(pf_modelsig_report *r, const pf_modelsig_claims *c, const
 	if (n_bad > SHOWN_NAMES)
 		(void)pf_buf_printf(&b, "; and %zu more", n_bad - SHOWN_NAMES);
 	r->files_ok = n_bad == 0;
-	r->files_detail = n_bad ? pf_buf_detach(&b)
-				: pf_xasprintf("%zu of %zu signed file(s) match, nothing else in the folder", n_ok, c->n_files);
+	r->files_detail =
+	    n_bad ? pf_buf_detach(&b)
+	          : pf_xasprintf("%zu of %zu signed file(s) match, nothing else in the folder", n_ok, c->n_files);
 done:
 	if (dirfd >= 0)
 		close(dirfd);
@@ -274,8 +276,8 @@ static char *sig_inside(const char *sig_path, const char *model_dir)
 	return rel;
 }
 
-int pf_modelsig_verify(pf_modelsig_report *out, const char *sig_path, const char *model_dir,
-		       pf_attest_key *const *keys, size_t n_keys)
+int pf_modelsig_verify(pf_modelsig_report *out, const char *sig_path, const char *model_dir, pf_attest_key *const *keys,
+                       size_t n_keys)
 {
 	pf_buf b;
 	pf_modelsig_claims *c = NULL;
@@ -323,10 +325,10 @@ char *pf_modelsig_report_text(const pf_modelsig_report *r)
 {
 	const char *files_status = r->files_ok ? "OK" : r->signature_ok ? "FAILED" : "SKIPPED";
 	return pf_xasprintf("%s  model-sig signature: %s\n%s  model-sig files: %s\n%s\n",
-			    r->signature_ok ? "OK" : "FAILED", r->signature_detail ? r->signature_detail : "",
-			    files_status, r->files_detail ? r->files_detail : "",
-			    r->ok ? "model signature verified: the folder holds exactly the signed files"
-				  : "model signature NOT verified");
+	                    r->signature_ok ? "OK" : "FAILED", r->signature_detail ? r->signature_detail : "",
+	                    files_status, r->files_detail ? r->files_detail : "",
+	                    r->ok ? "model signature verified: the folder holds exactly the signed files"
+	                          : "model signature NOT verified");
 }
 
 char *pf_modelsig_report_json(const pf_modelsig_report *r, const char *sig_path)

@@ -301,3 +301,4 @@ def test_usage_errors(tmp_path, keys):
     r = pteflow_verify(tmp_path, "--model-sig", tmp_path / "x", "--key", keys["ec"]["public_key"], "--provenance", "p")
     assert r.code == 2
     assert "--model-sig" in run_pteflow("verify", "--help").out
+    assert "model.sig" in run_pteflow("run", "--help").out
