@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "attest/attest.h"
 #include "manifest/record.h"
@@ -75,10 +76,13 @@ int pf_modelsig_bundle(char **out, const char *statement, const pf_attest_key *k
  * that are not artifacts), so `model_signing verify key` accepts the folder
  * as it is. For a run that failed, without a key, or with an Ed25519 key
  * (model_signing takes EC keys only: a note says so), nothing is written and
- * a model.sig left by an earlier run is removed. PF_EENV on a disk problem.
+ * a model.sig left by an earlier run is removed. A model.sig that is an
+ * artifact, or that changed at or after started_unix_ns (a step of this run
+ * wrote it), is the pipeline's own: it is never removed nor overwritten (a
+ * warning says no OpenSSF signature was written). PF_EENV on a disk problem.
  */
 int pf_modelsig_write_run(const pf_run_record *rec, const char *out_dir, const char *manifest_name,
-                          const pf_attest_key *key);
+			  const pf_attest_key *key, uint64_t started_unix_ns);
 
 /* ---- verification ---- */
 

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "attest/attest.h"
@@ -112,21 +113,48 @@ static char *base_name(const char *dir)
 	return name;
 }
 
+/* An earlier run's model.sig (a regular file; anything else there was never pteflow's and stays). */
 static int remove_stale(const char *path)
 {
+	struct stat st;
+	if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return 0;
 	if (unlink(path) != 0 && errno != ENOENT)
 		return pf_error_errno("cannot remove the earlier model signature \"%s\"", path);
 	return 0;
 }
 
+/* A model.sig the pipeline made: an artifact, or a file a step of this run wrote. */
+static bool pipelines_own(const pf_run_record *rec, const char *path, uint64_t started_unix_ns)
+{
+	struct stat st;
+	for (size_t i = 0; i < rec->n_artifacts; i++) {
+		char *clean = ms_clean_path(rec->artifacts[i].path);
+		bool same = clean && !strcmp(clean, PF_MODELSIG_FILE_NAME);
+		free(clean);
+		if (same)
+			return true;
+	}
+	if (lstat(path, &st) != 0)
+		return false;
+	return (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec >= started_unix_ns;
+}
+
 int pf_modelsig_write_run(const pf_run_record *rec, const char *out_dir, const char *manifest_name,
-                          const pf_attest_key *key)
+                          const pf_attest_key *key, uint64_t started_unix_ns)
 {
 	char *path = pf_fs_join(out_dir, PF_MODELSIG_FILE_NAME), *statement = NULL, *bundle = NULL, *name = NULL;
 	artifacts a = {0};
 	char **ignore = NULL;
 	size_t n_ignore = 0;
 	int rc = 0;
+	if (pipelines_own(rec, path, started_unix_ns)) {
+		if (rec->passed && key && pf_attest_key_type(key) == PF_KEY_ECDSA_P256)
+			pf_log_warn("\"%s\" was made by the pipeline: pteflow leaves it as it is and writes no OpenSSF "
+			            "model signature (rename the pipeline's file to get one)",
+			            path);
+		goto done;
+	}
 	if (!rec->passed || !key || pf_attest_key_type(key) != PF_KEY_ECDSA_P256) {
 		/* nothing to sign; an earlier run's signature would describe other bytes */
 		if (rec->passed && key)

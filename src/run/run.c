@@ -651,7 +651,7 @@ static int write_provenance(run_ctx *c)
 static int write_model_sig(run_ctx *c)
 {
 	int rc = pf_modelsig_write_run(c->rec, c->out_dir, c->plan->manifest ? c->plan->manifest : "manifest.json",
-				       c->opt->sign_key);
+				       c->opt->sign_key, c->started_unix_ns);
 	if (rc < 0)
 		c->rec->passed = false;
 	return rc;
@@ -670,6 +670,17 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 	memset(rec, 0, sizeof(*rec));
 	c.opt = opt;
 	c.rec = rec;
+	{
+		/* the coarse clock is the one the kernel stamps files with: a file a step writes is never older */
+#ifdef CLOCK_REALTIME_COARSE
+		clockid_t clock = CLOCK_REALTIME_COARSE;
+#else
+		clockid_t clock = CLOCK_REALTIME;
+#endif
+		struct timespec now;
+		if (clock_gettime(clock, &now) == 0)
+			c.started_unix_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	}
 	if ((rc = run_prepare(&c, rec, opt)) < 0 || (rc = run_check_kpi_record(&c)) < 0)
 		goto done;
 	c.workdir = opt->workdir ? pf_fs_absolute(opt->workdir) : pf_xstrdup(c.out_dir);

@@ -9,7 +9,7 @@ resources = the artifacts, ignore_paths = everything else), acceptance by the mo
 its rejection of a changed artifact; pteflow's check of model_signing signatures (nested folders,
 hidden files, .git ignored), extra, missing and changed files named, a wrong key, a changed payload,
 a sharded or foreign bundle (exit 2), links never followed; Ed25519 keys and failed runs write no
-model.sig and remove a stale one; usage errors.
+model.sig and remove a stale one, and a model.sig the pipeline itself writes is left alone; usage errors.
 """
 import base64
 import hashlib
@@ -171,6 +171,30 @@ def test_model_sig_that_cannot_be_written_fails_the_run(tmp_path, keys):
     m = json.loads((out / "manifest.json").read_text())
     assert m["status"] == "failed"
     assert not (out / "provenance.intoto.jsonl").exists()
+
+
+OWN_SIG = """\
+    version: 1
+    name: own
+    steps:
+      - name: make
+        run: ["/bin/sh", "-c", "printf hello > ${out}/model.pte.txt; printf mine > ${out}/model.sig"]
+    artifacts:
+      - { path: model.pte.txt, kind: file }
+"""
+
+
+def test_a_model_sig_the_pipeline_writes_is_never_touched(tmp_path, keys):
+    """A step that writes model.sig itself (say, by running model_signing): pteflow neither removes nor
+    overwrites it, signed run or not, and says why it wrote no signature of its own."""
+    out, r = run_small(tmp_path, key=keys["ec"]["private_key"], body=OWN_SIG)
+    assert (out / "model.sig").read_text() == "mine"
+    assert "was made by the pipeline" in r.err
+    out, r = run_small(tmp_path, body=OWN_SIG)  # unsigned: not removed either
+    assert (out / "model.sig").read_text() == "mine"
+    out, r = run_small(tmp_path, key=keys["ec"]["private_key"],
+                       body=OWN_SIG + "      - { path: model.sig, kind: file }\n")
+    assert (out / "model.sig").read_text() == "mine"
 
 
 # ---- model_signing signs, pteflow verifies ----

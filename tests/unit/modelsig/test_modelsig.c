@@ -267,7 +267,7 @@ Test(modelsig_write, run_signature_ignores_what_is_not_an_artifact)
 	rec.artifacts[1].exists = true;
 	pf_sha256_bytes(rec.artifacts[1].sha256, "D", 1);
 	rec.artifacts[2].path = pf_xstrdup("missing.pte");
-	cr_assert_eq(pf_modelsig_write_run(&rec, out, "manifest.json", priv), 0, "%s", pf_error_last());
+	cr_assert_eq(pf_modelsig_write_run(&rec, out, "manifest.json", priv, UINT64_MAX), 0, "%s", pf_error_last());
 	pf_buf_init(&b, 1u << 20);
 	cr_assert_eq(pf_fs_read_file(&b, sig, 1u << 20), 0);
 	cr_assert_eq(pf_modelsig_parse(&c, pf_buf_cstr(&b), b.len), 0, "%s", pf_error_last());
@@ -285,7 +285,7 @@ Test(modelsig_write, run_signature_ignores_what_is_not_an_artifact)
 	                       "provenance.intoto.jsonl,report.html,sub/tmp.bin,");
 	/* a failed run, or an Ed25519 key, leaves no signature behind */
 	rec.passed = false;
-	cr_assert_eq(pf_modelsig_write_run(&rec, out, "manifest.json", priv), 0);
+	cr_assert_eq(pf_modelsig_write_run(&rec, out, "manifest.json", priv, UINT64_MAX), 0);
 	cr_assert_not(pf_fs_exists(sig));
 	free(text);
 	pf_modelsig_claims_free(c);
