@@ -26,6 +26,7 @@
 #include "util/fs.h"
 #include "util/mem.h"
 #include "util/safefs.h"
+#include "util/text.h"
 #include "verify/hash.h"
 
 #define SHOWN_NAMES 8
@@ -76,9 +77,10 @@ static void check_signature(pf_modelsig_report *r, const pf_modelsig_claims *c, 
 		}
 	}
 	if (!r->signature_ok && c->key_hint && hinted == 0)
+		/* the hint is hostile text: shown only when it is the hex digest it should be */
 		r->signature_detail = pf_xasprintf("key mismatch: the signature was made with the key whose PEM has "
 		                                   "SHA-256 %.16s.., and no --key given is that key",
-		                                   c->key_hint);
+		                                   pf_is_sha256_hex(c->key_hint) ? c->key_hint : "(not a digest)");
 	else if (!r->signature_ok)
 		r->signature_detail = pf_xstrdup("does not verify with the given key: the statement was changed after "
 		                                 "signing, or it was signed with another key (model_signing signs with "
@@ -155,15 +157,18 @@ static int hash_fd(char hex[65], int fd)
 	return 0;
 }
 
-static const pf_modelsig_file *find_file(const pf_modelsig_claims *c, char *const *sorted_names, const char *name)
+static int file_ptr_cmp(const void *x, const void *y)
 {
-	char *const *hit = bsearch(&name, sorted_names, c->n_files, sizeof(char *), ptr_strcmp);
-	if (!hit)
-		return NULL;
-	for (size_t i = 0; i < c->n_files; i++) /* names are unique (format.c); map back to the digest */
-		if (c->files[i].name == *hit)
-			return &c->files[i];
-	return NULL;
+	return strcmp((*(const pf_modelsig_file *const *)x)->name, (*(const pf_modelsig_file *const *)y)->name);
+}
+
+/* The signed entry named `name`, by binary search over the entries sorted by name (names are unique: format.c). */
+static const pf_modelsig_file *find_file(const pf_modelsig_file *const *sorted, size_t n, const char *name)
+{
+	pf_modelsig_file probe = {.name = (char *)name};
+	const pf_modelsig_file *key = &probe;
+	const pf_modelsig_file *const *hit = bsearch(&key, sorted, n, sizeof(*sorted), file_ptr_cmp);
+	return hit ? *hit : NULL;
 }
 
 static void note(pf_buf *b, size_t *count, const char *what, const char *name)
@@ -182,7 +187,7 @@ static int check_files(pf_modelsig_report *r, const pf_modelsig_claims *c, const
 	ignore_set ig = {0};
 	ms_entry *e = NULL;
 	size_t n = 0, n_bad = 0, n_ok = 0, n_seen = 0;
-	char **names = pf_xcalloc(c->n_files + 1, sizeof(char *));
+	const pf_modelsig_file **sorted = pf_xcalloc(c->n_files + 1, sizeof(*sorted));
 	bool *seen = pf_xcalloc(c->n_files + 1, sizeof(bool));
 	pf_buf b;
 	int dirfd = -1, rc = 0;
@@ -197,8 +202,8 @@ static int check_files(pf_modelsig_report *r, const pf_modelsig_claims *c, const
 		ig.paths[ig.n++] = pf_xstrdup(sig_rel);
 	qsort(ig.paths, ig.n, sizeof(char *), ptr_strcmp);
 	for (size_t i = 0; i < c->n_files; i++)
-		names[i] = c->files[i].name;
-	qsort(names, c->n_files, sizeof(char *), ptr_strcmp);
+		sorted[i] = &c->files[i];
+	qsort(sorted, c->n_files, sizeof(*sorted), file_ptr_cmp);
 	if ((rc = ms_walk(&e, &n, model_dir, descend, &ig)) < 0)
 		goto done;
 	if ((dirfd = open(model_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
@@ -217,7 +222,7 @@ static int check_files(pf_modelsig_report *r, const pf_modelsig_claims *c, const
 			     e[i].name);
 			continue;
 		}
-		if (!(f = find_file(c, names, e[i].name))) {
+		if (!(f = find_file(sorted, c->n_files, e[i].name))) {
 			note(&b, &n_bad, "extra file", e[i].name);
 			continue;
 		}
@@ -250,7 +255,7 @@ done:
 		close(dirfd);
 	ms_entries_free(e, n);
 	pf_strv_free(ig.paths, ig.n);
-	free(names);
+	free(sorted);
 	free(seen);
 	pf_buf_dispose(&b);
 	return rc;

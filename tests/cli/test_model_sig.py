@@ -266,6 +266,14 @@ def test_wrong_key_and_changed_payload_fail_the_signature(signed_model, keys):
     (m / "forged.sig").write_text(json.dumps(b))
     r = pteflow_verify(m, "--model-sig", m / "forged.sig", "--key", keys["ec"]["public_key"])
     assert r.code == 1 and "FAILED  model-sig signature: does not verify" in r.out, r
+    # a hint that is not a digest (terminal escapes, say) is never printed
+    evil = json.loads((m / "model.sig").read_text())
+    evil["verificationMaterial"]["publicKey"]["hint"] = "\x1b[2J\x1b[31mtrust me"
+    (m / "evil.sig").write_text(json.dumps(evil))
+    r = pteflow_verify(m, "--model-sig", m / "evil.sig", "--key", keys["ec"]["public_key"])
+    assert r.code == 1 and "key mismatch" in r.out and "(not a digest)" in r.out, r
+    assert "\x1b" not in r.out + r.err
+    (m / "evil.sig").unlink()
     # without a hint, every given key is tried
     del b["verificationMaterial"]["publicKey"]["hint"]
     b["dsseEnvelope"]["payload"] = json.loads((m / "model.sig").read_text())["dsseEnvelope"]["payload"]
