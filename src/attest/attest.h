@@ -33,7 +33,18 @@
 
 /* ---- keys ---- */
 
-typedef enum pf_key_type { PF_KEY_ED25519 = 0, PF_KEY_ECDSA_P256 = 1 } pf_key_type;
+/*
+ * keygen makes Ed25519 and P-256 keys; P-384 and P-521 keys made elsewhere
+ * (openssl, model_signing users) load too, and sign and verify with SHA-384
+ * and SHA-512 as securesystemslib's ecdsa-sha2-nistp384/521 and
+ * model_signing do.
+ */
+typedef enum pf_key_type {
+	PF_KEY_ED25519 = 0,
+	PF_KEY_ECDSA_P256 = 1,
+	PF_KEY_ECDSA_P384 = 2,
+	PF_KEY_ECDSA_P521 = 3
+} pf_key_type;
 
 /* A public or private signing key (opaque: OpenSSL stays inside this module). */
 typedef struct pf_attest_key pf_attest_key;
@@ -54,7 +65,7 @@ int pf_attest_keygen(char keyid[65], const char *private_path, const char *publi
  * Load a PEM key. A private key is what `run --sign-key` signs with; a public
  * key what `verify --key` trusts. PF_ENOTFOUND / PF_EENV when the file cannot
  * be read, PF_EINVALID when it is not a PEM key of a supported type
- * (Ed25519, ECDSA P-256) or is encrypted. Free with pf_attest_key_free().
+ * (Ed25519, ECDSA P-256, P-384, P-521) or is encrypted. Free with pf_attest_key_free().
  */
 int pf_attest_key_load_private(pf_attest_key **out, const char *path);
 int pf_attest_key_load_public(pf_attest_key **out, const char *path);
@@ -80,9 +91,9 @@ char *pf_attest_key_public_pem(const pf_attest_key *key, size_t *out_len);
 pf_key_type pf_attest_key_type(const pf_attest_key *key);
 
 /*
- * Sign `msg` (the PAE bytes): Ed25519 gives 64 raw bytes; ECDSA P-256 signs the
- * SHA-256 of msg and gives a DER ECDSA-Sig-Value, as securesystemslib and
- * Sigstore do. *out is heap; caller frees.
+ * Sign `msg` (the PAE bytes): Ed25519 gives 64 raw bytes; ECDSA signs the
+ * SHA-256 (P-256), SHA-384 (P-384) or SHA-512 (P-521) of msg and gives a DER
+ * ECDSA-Sig-Value, as securesystemslib and Sigstore do. *out is heap; caller frees.
  */
 int pf_attest_sign(unsigned char **out, size_t *out_len, const pf_attest_key *key, const void *msg, size_t len);
 /* 0 when `sig` verifies over `msg` with `key`; PF_EFAILED when it does not. */

@@ -53,7 +53,49 @@ int pf_attest_key_type_parse(pf_key_type *out, const char *name)
 
 const char *pf_attest_key_type_name(pf_key_type type)
 {
-	return type == PF_KEY_ECDSA_P256 ? "ecdsa-p256" : "ed25519";
+	switch (type) {
+	case PF_KEY_ECDSA_P256:
+		return "ecdsa-p256";
+	case PF_KEY_ECDSA_P384:
+		return "ecdsa-p384";
+	case PF_KEY_ECDSA_P521:
+		return "ecdsa-p521";
+	case PF_KEY_ED25519:
+		break;
+	}
+	return "ed25519";
+}
+
+/* The digest an ECDSA key signs with (as securesystemslib's ecdsa-sha2-nistpNNN); NULL for Ed25519. */
+static const EVP_MD *digest_of(pf_key_type type)
+{
+	switch (type) {
+	case PF_KEY_ECDSA_P256:
+		return EVP_sha256();
+	case PF_KEY_ECDSA_P384:
+		return EVP_sha384();
+	case PF_KEY_ECDSA_P521:
+		return EVP_sha512();
+	case PF_KEY_ED25519:
+		break;
+	}
+	return NULL;
+}
+
+/* securesystemslib's scheme name for the key type. */
+static const char *sslib_scheme(pf_key_type type)
+{
+	switch (type) {
+	case PF_KEY_ECDSA_P256:
+		return "ecdsa-sha2-nistp256";
+	case PF_KEY_ECDSA_P384:
+		return "ecdsa-sha2-nistp384";
+	case PF_KEY_ECDSA_P521:
+		return "ecdsa-sha2-nistp521";
+	case PF_KEY_ED25519:
+		break;
+	}
+	return "ed25519";
 }
 
 const char *pf_attest_key_id(const pf_attest_key *key)
@@ -101,6 +143,10 @@ static int type_of(EVP_PKEY *pkey)
 	    EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &glen) == 1 &&
 	    (!strcmp(group, "prime256v1") || !strcmp(group, "P-256")))
 		return PF_KEY_ECDSA_P256;
+	if (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_EC && (!strcmp(group, "secp384r1") || !strcmp(group, "P-384")))
+		return PF_KEY_ECDSA_P384;
+	if (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_EC && (!strcmp(group, "secp521r1") || !strcmp(group, "P-521")))
+		return PF_KEY_ECDSA_P521;
 	return -1;
 }
 
@@ -157,7 +203,7 @@ static int sslib_key_id(char out[65], EVP_PKEY *pkey, pf_key_type type)
 			(void)pf_buf_append(&b, "\\", 1);
 		(void)pf_buf_append(&b, &pub[i], 1);
 	}
-	(void)pf_buf_printf(&b, "\"},\"scheme\":\"%s\"}", type == PF_KEY_ED25519 ? "ed25519" : "ecdsa-sha2-nistp256");
+	(void)pf_buf_printf(&b, "\"},\"scheme\":\"%s\"}", sslib_scheme(type));
 	pf_sha256_bytes(out, b.data, b.len);
 done:
 	free(pub);
@@ -220,7 +266,8 @@ static int parse_key(pf_attest_key **out, const char *pem, size_t len, bool want
 		goto done;
 	}
 	if (type_of(pkey) < 0) {
-		rc = pf_error_code(PF_EINVALID, "%s is a %s key: pteflow signs with Ed25519 or ECDSA P-256 keys only",
+		rc = pf_error_code(PF_EINVALID, "%s is a %s key: pteflow signs with Ed25519 or ECDSA P-256 (also P-384, "
+						"P-521) keys only",
 				   what, EVP_PKEY_get0_type_name(pkey) ? EVP_PKEY_get0_type_name(pkey) : "unknown");
 		goto done;
 	}
@@ -391,7 +438,7 @@ int pf_attest_sign(unsigned char **out, size_t *out_len, const pf_attest_key *ke
 		rc = pf_error_code(PF_EINVALID, "cannot sign with a public key");
 		goto done;
 	}
-	if (!ctx || EVP_DigestSignInit(ctx, NULL, key->type == PF_KEY_ED25519 ? NULL : EVP_sha256(), NULL, key->pkey) != 1 ||
+	if (!ctx || EVP_DigestSignInit(ctx, NULL, digest_of(key->type), NULL, key->pkey) != 1 ||
 	    EVP_DigestSign(ctx, NULL, &sig_len, msg, len) != 1) {
 		rc = pf_error_set("cannot sign: %s", ossl_reason(why));
 		goto done;
@@ -414,9 +461,9 @@ int pf_attest_verify_signature(const pf_attest_key *key, const void *sig, size_t
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	int ok = 0;
-	/* Ed25519 signatures are exactly 64 bytes; ECDSA DER at most 72 for P-256 */
+	/* Ed25519 signatures are exactly 64 bytes; ECDSA DER at most 72 for P-256, 139 for P-521 */
 	if (ctx && sig_len > 0 && sig_len <= 256 &&
-	    EVP_DigestVerifyInit(ctx, NULL, key->type == PF_KEY_ED25519 ? NULL : EVP_sha256(), NULL, key->pkey) == 1)
+	    EVP_DigestVerifyInit(ctx, NULL, digest_of(key->type), NULL, key->pkey) == 1)
 		ok = EVP_DigestVerify(ctx, sig, sig_len, msg, len) == 1;
 	EVP_MD_CTX_free(ctx);
 	ERR_clear_error();

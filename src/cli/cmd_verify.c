@@ -64,7 +64,7 @@ const char pf_usage_verify[] =
 	"                 signature is not checked and the output says so\n"
 	"  --expect-repo OWNER/NAME   the repository the provenance must name as its source\n"
 	"  --expect-ref REF           the git ref it must name (refs/tags/v1, or v1, main)\n"
-	"  --model-sig FILE  an OpenSSF model signature to check with --key (ECDSA P-256)\n"
+	"  --model-sig FILE  an OpenSSF model signature to check with --key (an ECDSA key)\n"
 	"  -h, --help     show this help\n\n"
 	"exit codes:\n"
 	"  0  every file is OK (and every provenance check holds)\n"

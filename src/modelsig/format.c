@@ -127,7 +127,7 @@ int pf_modelsig_bundle(char **out, const char *statement, const pf_attest_key *k
 	cJSON *root = NULL, *vm, *pk, *env, *sigs, *s;
 	int rc = 0;
 	*out = NULL;
-	if (pf_attest_key_type(key) != PF_KEY_ECDSA_P256) {
+	if (pf_attest_key_type(key) == PF_KEY_ED25519) {
 		rc = pf_error_code(PF_EINVALID, "OpenSSF model signing takes ECDSA keys: sign with a P-256 key "
 		                                "('pteflow keygen KEY.pem --type ecdsa-p256')");
 		goto done;

@@ -63,7 +63,7 @@ void pf_modelsig_claims_free(pf_modelsig_claims *c);
  * The in-toto statement (JSON text, heap) for files (sorted here in
  * model_signing's order: by path component) with ignore_paths recorded, and
  * the bundle text (heap, one line) of that statement signed with key (ECDSA
- * P-256; PF_EINVALID for another key type).
+ * P-256, P-384 or P-521, hashed as model_signing does; PF_EINVALID for Ed25519).
  */
 char *pf_modelsig_statement(const char *model_name, pf_modelsig_file *files, size_t n_files,
                             const char *const *ignore_paths, size_t n_ignore);
@@ -71,7 +71,7 @@ int pf_modelsig_bundle(char **out, const char *statement, const pf_attest_key *k
 
 /*
  * `run --sign-key`: write <out_dir>/model.sig over the artifacts of a run
- * that passed, signed with an ECDSA P-256 key; ignore_paths names every
+ * that passed, signed with an ECDSA key (P-256, or P-384/P-521 made elsewhere); ignore_paths names every
  * other entry of the folder (manifest, SHA256SUMS, provenance, logs, files
  * that are not artifacts), so `model_signing verify key` accepts the folder
  * as it is. For a run that failed, without a key, or with an Ed25519 key

@@ -149,13 +149,13 @@ int pf_modelsig_write_run(const pf_run_record *rec, const char *out_dir, const c
 	size_t n_ignore = 0;
 	int rc = 0;
 	if (pipelines_own(rec, path, started_unix_ns)) {
-		if (rec->passed && key && pf_attest_key_type(key) == PF_KEY_ECDSA_P256)
+		if (rec->passed && key && pf_attest_key_type(key) != PF_KEY_ED25519)
 			pf_log_warn("\"%s\" was made by the pipeline: pteflow leaves it as it is and writes no OpenSSF "
 			            "model signature (rename the pipeline's file to get one)",
 			            path);
 		goto done;
 	}
-	if (!rec->passed || !key || pf_attest_key_type(key) != PF_KEY_ECDSA_P256) {
+	if (!rec->passed || !key || pf_attest_key_type(key) == PF_KEY_ED25519) {
 		/* nothing to sign; an earlier run's signature would describe other bytes */
 		if (rec->passed && key)
 			pf_log_info("model.sig not written: OpenSSF model signing takes ECDSA keys, this key is %s "

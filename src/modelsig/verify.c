@@ -83,8 +83,7 @@ static void check_signature(pf_modelsig_report *r, const pf_modelsig_claims *c, 
 		                                   pf_is_sha256_hex(c->key_hint) ? c->key_hint : "(not a digest)");
 	else if (!r->signature_ok)
 		r->signature_detail = pf_xstrdup("does not verify with the given key: the statement was changed after "
-		                                 "signing, or it was signed with another key (model_signing signs with "
-		                                 "ECDSA P-256, P-384 or P-521; pteflow checks P-256)");
+		                                 "signing, or it was signed with another key");
 	free(pae);
 }
 

@@ -284,6 +284,30 @@ def test_wrong_key_and_changed_payload_fail_the_signature(signed_model, keys):
     assert 'extra file "forged.sig"' in r.out
 
 
+@pytest.mark.parametrize("curve", ["SECP384R1", "SECP521R1"])
+def test_p384_and_p521_keys_both_ways(tmp_path, curve):
+    """model_signing also signs with P-384 and P-521 keys (SHA-384, SHA-512): pteflow checks those, and
+    signs its run with one when --sign-key is such a key (made with openssl or cryptography, not keygen)."""
+    ser = pytest.importorskip("cryptography.hazmat.primitives.serialization")
+    ec = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ec")
+    key = ec.generate_private_key(getattr(ec, curve)())
+    priv, pub = tmp_path / "k.pem", tmp_path / "k.pub.pem"
+    priv.write_bytes(key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption()))
+    pub.write_bytes(key.public_key().public_bytes(ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo))
+    m = tmp_path / "m"
+    m.mkdir()
+    (m / "w.bin").write_bytes(b"weights")
+    code, text = model_signing("sign", "key", "--private_key", priv, "--signature", tmp_path / "m.sig", m)
+    assert code == 0, text
+    r = pteflow_verify(m, "--model-sig", tmp_path / "m.sig", "--key", pub)
+    assert r.code == 0, r
+    out, _ = run_small(tmp_path, key=priv)
+    code, text = model_signing("verify", "key", "--signature", out / "model.sig", "--public_key", pub, out)
+    assert code == 0, text
+    assert pteflow_verify(out / "manifest.json", "--provenance", out / "provenance.intoto.jsonl", "--key", pub,
+                          "--model-sig", out / "model.sig").code == 0
+
+
 @pytest.mark.parametrize("text, why", [
     ("not json", "not a JSON object"),
     ('{"mediaType": "application/vnd.dev.sigstore.bundle.v0.2+json"}', "mediaType"),

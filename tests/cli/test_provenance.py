@@ -490,6 +490,25 @@ def test_securesystemslib_default_keyid_finds_the_signature(tmp_path, keys, key_
         env.verify([other_key], 1)
 
 
+@pytest.mark.parametrize("curve", ["SECP384R1", "SECP521R1"])
+def test_p384_and_p521_keys_sign_as_securesystemslib_verifies(tmp_path, curve):
+    """Keys keygen does not make but openssl and model_signing users have: SHA-384/SHA-512 signatures
+    under securesystemslib's ecdsa-sha2-nistp384/521 default keyid."""
+    dsse, signer, serialization = sslib()
+    ec = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ec")
+    key = ec.generate_private_key(getattr(ec, curve)())
+    (tmp_path / "k.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    (tmp_path / "k.pub.pem").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    out = run_small(tmp_path, key=tmp_path / "k.pem")
+    sslib_key = signer.SSlibKey.from_crypto(key.public_key())
+    env = dsse.Envelope.from_dict(envelope_of(out))
+    assert list(env.verify([sslib_key], 1)) == [sslib_key.keyid]
+    r = verify(out, "--key", tmp_path / "k.pub.pem")
+    assert r.code == 0, r
+
+
 @pytest.mark.parametrize("key_type", ["ed25519", "ecdsa-p256"])
 def test_securesystemslib_envelope_verifies_with_pteflow(tmp_path, key_type):
     dsse, signer, serialization = sslib()
