@@ -79,10 +79,12 @@ int pf_modelsig_bundle(char **out, const char *statement, const pf_attest_key *k
  * a model.sig left by an earlier run is removed. A model.sig that is an
  * artifact, or that changed at or after started_unix_ns (a step of this run
  * wrote it), is the pipeline's own: it is never removed nor overwritten (a
- * warning says no OpenSSF signature was written). PF_EENV on a disk problem.
+ * warning says no OpenSSF signature was written). written_later (may be
+ * NULL) names a file pteflow writes after this one (the --kpi-record file):
+ * ignored too when it lies in out_dir. PF_EENV on a disk problem.
  */
 int pf_modelsig_write_run(const pf_run_record *rec, const char *out_dir, const char *manifest_name,
-			  const pf_attest_key *key, uint64_t started_unix_ns);
+			  const char *written_later, const pf_attest_key *key, uint64_t started_unix_ns);
 
 /* ---- verification ---- */
 

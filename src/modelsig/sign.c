@@ -56,7 +56,22 @@ static int str_cmp(const void *x, const void *y)
 }
 
 /* Everything in out_dir that is not an artifact, plus the names pteflow and model_signing always ignore. */
-static int ignore_list(char ***out, size_t *n_out, const char *out_dir, const char *manifest_name, const artifacts *a)
+/* `path` relative to `dir` when it lies below it (both made absolute, not resolved), else NULL; heap. */
+static char *below(const char *dir, const char *path)
+{
+	char *d = pf_fs_absolute(dir), *p = pf_fs_absolute(path), *rel = NULL;
+	size_t n = strlen(d);
+	while (n > 1 && d[n - 1] == '/')
+		n--;
+	if (!strncmp(p, d, n) && p[n] == '/' && p[n + 1])
+		rel = ms_clean_path(p + n + 1);
+	free(d);
+	free(p);
+	return rel;
+}
+
+static int ignore_list(char ***out, size_t *n_out, const char *out_dir, const char *manifest_name,
+                       const char *written_later, const artifacts *a)
 {
 	static const char *const always[] = {
 	    PF_MODELSIG_FILE_NAME, "SHA256SUMS", PF_ATTEST_FILE_NAME, "report.html", ".git",
@@ -82,11 +97,15 @@ static int ignore_list(char ***out, size_t *n_out, const char *out_dir, const ch
 		if (!is_artifact(a, always[i]))
 			list[k++] = pf_xstrdup(always[i]);
 	{
-		char *m = ms_clean_path(manifest_name);
+		char *m = ms_clean_path(manifest_name), *later = written_later ? below(out_dir, written_later) : NULL;
 		if (m && *m && !is_artifact(a, m))
 			list[k++] = m;
 		else
 			free(m);
+		if (later && *later && !is_artifact(a, later))
+			list[k++] = later;
+		else
+			free(later);
 	}
 	qsort(list, k, sizeof(char *), str_cmp);
 	for (size_t i = 0; i < k; i++) { /* unique */
@@ -141,7 +160,7 @@ static bool pipelines_own(const pf_run_record *rec, const char *path, uint64_t s
 }
 
 int pf_modelsig_write_run(const pf_run_record *rec, const char *out_dir, const char *manifest_name,
-                          const pf_attest_key *key, uint64_t started_unix_ns)
+                          const char *written_later, const pf_attest_key *key, uint64_t started_unix_ns)
 {
 	char *path = pf_fs_join(out_dir, PF_MODELSIG_FILE_NAME), *statement = NULL, *bundle = NULL, *name = NULL;
 	artifacts a = {0};
@@ -178,7 +197,7 @@ int pf_modelsig_write_run(const pf_run_record *rec, const char *out_dir, const c
 		memcpy(a.files[a.n].sha256, r->sha256, 65);
 		a.n++;
 	}
-	if ((rc = ignore_list(&ignore, &n_ignore, out_dir, manifest_name, &a)) < 0)
+	if ((rc = ignore_list(&ignore, &n_ignore, out_dir, manifest_name, written_later, &a)) < 0)
 		goto done;
 	name = base_name(out_dir);
 	statement = pf_modelsig_statement(name, a.files, a.n, (const char *const *)ignore, n_ignore);

@@ -651,7 +651,7 @@ static int write_provenance(run_ctx *c)
 static int write_model_sig(run_ctx *c)
 {
 	int rc = pf_modelsig_write_run(c->rec, c->out_dir, c->plan->manifest ? c->plan->manifest : "manifest.json",
-				       c->opt->sign_key, c->started_unix_ns);
+				       c->opt->kpi_record, c->opt->sign_key, c->started_unix_ns);
 	if (rc < 0)
 		c->rec->passed = false;
 	return rc;
