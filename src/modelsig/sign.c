@@ -73,9 +73,11 @@ static char *below(const char *dir, const char *path)
 static int ignore_list(char ***out, size_t *n_out, const char *out_dir, const char *manifest_name,
                        const char *written_later, const artifacts *a)
 {
-	static const char *const always[] = {
-	    PF_MODELSIG_FILE_NAME, "SHA256SUMS", PF_ATTEST_FILE_NAME, "report.html", ".git",
-	    ".gitattributes",      ".github",    ".gitignore"};
+	/* pteflow's later files (report.html; README.md, the model card publish writes), what a Hub
+	 * download into a folder leaves (.cache/huggingface), and model_signing's git paths */
+	static const char *const always[] = {PF_MODELSIG_FILE_NAME, "SHA256SUMS", PF_ATTEST_FILE_NAME, "report.html",
+	                                     "README.md", ".cache/huggingface", ".git", ".gitattributes", ".github",
+	                                     ".gitignore"};
 	ms_entry *e = NULL;
 	size_t n = 0, k = 0, u = 0;
 	char **list;
