@@ -328,10 +328,44 @@ static char *sample_b64(const pf_hub_upload *f)
 	return b64(buf, n > 0 ? (size_t)n : 0);
 }
 
+int pf_hub_preupload_apply(pf_hub_upload *files, size_t n_files, const char *json, size_t len)
+{
+	cJSON *ans = NULL;
+	const cJSON *item, *list;
+	int rc = 0;
+	if (!pf_json_depth_ok(json, len, 32) || !(ans = cJSON_ParseWithLength(json, len)) ||
+	    !cJSON_IsArray(list = cJSON_GetObjectItemCaseSensitive(ans, "files"))) {
+		rc = pf_error_code(PF_EFAILED, "preupload: the hub's answer is not a JSON object with a files list");
+		goto done;
+	}
+	cJSON_ArrayForEach(item, list)
+	{
+		const cJSON *path = cJSON_GetObjectItemCaseSensitive(item, "path");
+		const cJSON *mode = cJSON_GetObjectItemCaseSensitive(item, "uploadMode");
+		const cJSON *oid = cJSON_GetObjectItemCaseSensitive(item, "oid");
+		if (!cJSON_IsString(path) || !cJSON_IsString(mode) ||
+		    (strcmp(mode->valuestring, "lfs") != 0 && strcmp(mode->valuestring, "regular") != 0)) {
+			rc = pf_error_code(PF_EFAILED,
+			                   "preupload: the hub's answer is not a list of paths and upload modes");
+			goto done;
+		}
+		for (size_t i = 0; i < n_files; i++) {
+			pf_hub_upload *f = &files[i];
+			if (strcmp(f->path_in_repo, path->valuestring) != 0)
+				continue;
+			f->lfs = f->size > 0 && !strcmp(mode->valuestring, "lfs"); /* an empty file is always regular */
+			if (cJSON_IsString(oid))
+				f->unchanged = !strcmp(oid->valuestring, f->lfs ? f->sha256 : f->git_sha1);
+		}
+	}
+done:
+	cJSON_Delete(ans);
+	return rc;
+}
+
 static int preupload(pub *p)
 {
-	cJSON *j = cJSON_CreateObject(), *files = cJSON_AddArrayToObject(j, "files"), *ans = NULL;
-	const cJSON *item;
+	cJSON *j = cJSON_CreateObject(), *files = cJSON_AddArrayToObject(j, "files");
 	char *url = pf_xasprintf("%s/api/models/%s/preupload/%s", p->c.endpoint, p->o->repo_id, p->quoted_rev);
 	char *text;
 	body b = {.fd = -1};
@@ -354,30 +388,9 @@ static int preupload(pub *p)
 		rc = write_error(&p->c, &p->h, "preupload", p->o->repo_id);
 		goto done;
 	}
-	ans = parse_answer(&p->resp);
-	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(ans, "files"))
-	{
-		const cJSON *path = cJSON_GetObjectItemCaseSensitive(item, "path");
-		const cJSON *mode = cJSON_GetObjectItemCaseSensitive(item, "uploadMode");
-		const cJSON *oid = cJSON_GetObjectItemCaseSensitive(item, "oid");
-		if (!cJSON_IsString(path) || !cJSON_IsString(mode) ||
-		    (strcmp(mode->valuestring, "lfs") != 0 && strcmp(mode->valuestring, "regular") != 0)) {
-			rc = pf_error_code(PF_EFAILED,
-			                   "preupload: the hub's answer is not a list of paths and upload modes");
-			goto done;
-		}
-		for (size_t i = 0; i < p->o->n_files; i++) {
-			pf_hub_upload *f = &p->o->files[i];
-			if (strcmp(f->path_in_repo, path->valuestring) != 0)
-				continue;
-			f->lfs = f->size > 0 && !strcmp(mode->valuestring, "lfs"); /* an empty file is always regular */
-			if (cJSON_IsString(oid))
-				f->unchanged = !strcmp(oid->valuestring, f->lfs ? f->sha256 : f->git_sha1);
-		}
-	}
+	rc = pf_hub_preupload_apply(p->o->files, p->o->n_files, pf_buf_cstr(&p->resp), p->resp.len);
 done:
 	cJSON_Delete(j);
-	cJSON_Delete(ans);
 	free(text);
 	free(url);
 	return rc;
@@ -390,25 +403,24 @@ static int part_number_cmp(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-/* PUT each part to its URL (each part retried on its own), then the completion POST. */
-static int upload_multipart(pub *p, const pf_hub_upload *f, int fd, const cJSON *upload)
+int pf_hub_multipart_plan(char ***urls, size_t *n_out, uint64_t *chunk_out, const char *header_json, size_t len,
+                          uint64_t size)
 {
-	const cJSON *header = cJSON_GetObjectItemCaseSensitive(upload, "header"), *kv;
-	const cJSON *href = cJSON_GetObjectItemCaseSensitive(upload, "href");
-	const cJSON *cs = cJSON_GetObjectItemCaseSensitive(header, "chunk_size");
-	uint64_t chunk = 0;
-	size_t n = 0, want;
-	char **keys = NULL, **etags = NULL;
-	cJSON *done_json = cJSON_CreateObject(), *parts;
-	char *text = NULL;
+	cJSON *header = NULL;
+	const cJSON *cs, *kv;
+	char **keys = NULL;
+	uint64_t chunk = 0, want;
+	size_t n = 0;
 	int rc = 0;
-	if (!cJSON_IsString(href) || !cJSON_IsString(cs) ||
+	*urls = NULL;
+	*n_out = 0;
+	if (!pf_json_depth_ok(header_json, len, 8) || !(header = cJSON_ParseWithLength(header_json, len)) ||
+	    !cJSON_IsObject(header) || !cJSON_IsString(cs = cJSON_GetObjectItemCaseSensitive(header, "chunk_size")) ||
 	    pf_hub_parse_u64(&chunk, cs->valuestring, strlen(cs->valuestring)) < 0 || !chunk) {
-		rc = pf_error_code(PF_EFAILED, "\"%s\": invalid server response to upload large LFS file (chunk_size)",
-		                   f->path_in_repo);
+		rc = pf_error_code(PF_EFAILED, "invalid server response to upload large LFS file (chunk_size)");
 		goto done;
 	}
-	want = (size_t)((f->size + chunk - 1) / chunk);
+	want = size / chunk + (size % chunk != 0); /* no overflow whatever chunk_size says */
 	keys = pf_xcalloc((size_t)cJSON_GetArraySize(header) + 1, sizeof(char *));
 	cJSON_ArrayForEach(kv, header)
 	{
@@ -420,19 +432,57 @@ static int upload_multipart(pub *p, const pf_hub_upload *f, int fd, const cJSON 
 	}
 	if (n != want || n > MAX_PARTS) {
 		rc = pf_error_code(PF_EFAILED,
-		                   "\"%s\": invalid server response to upload large LFS file (%zu part URLs for "
-		                   "%zu parts)",
-		                   f->path_in_repo, n, want);
+		                   "invalid server response to upload large LFS file (%zu part URLs for "
+		                   "%llu parts)",
+		                   n, (unsigned long long)want);
 		goto done;
 	}
 	qsort(keys, n, sizeof(char *), part_number_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (strtoul(keys[i], NULL, 10) != i + 1) { /* parts 1..n, each once */
+			rc = pf_error_code(PF_EFAILED,
+			                   "invalid server response to upload large LFS file (part numbers "
+			                   "are not 1 to %zu)",
+			                   n);
+			goto done;
+		}
+	*urls = pf_xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		(*urls)[i] = pf_xstrdup(cJSON_GetObjectItemCaseSensitive(header, keys[i])->valuestring);
+	*n_out = n;
+	*chunk_out = chunk;
+done:
+	free(keys);
+	cJSON_Delete(header);
+	return rc;
+}
+
+/* PUT each part to its URL (each part retried on its own), then the completion POST. */
+static int upload_multipart(pub *p, const pf_hub_upload *f, int fd, const cJSON *upload)
+{
+	const cJSON *header = cJSON_GetObjectItemCaseSensitive(upload, "header");
+	const cJSON *href = cJSON_GetObjectItemCaseSensitive(upload, "href");
+	uint64_t chunk = 0;
+	size_t n = 0;
+	char **urls = NULL, **etags = NULL, *header_text = NULL;
+	cJSON *done_json = cJSON_CreateObject(), *parts;
+	char *text = NULL;
+	int rc = 0;
+	if (!cJSON_IsString(href) || !(header_text = cJSON_PrintUnformatted(header))) {
+		rc = pf_error_code(PF_EFAILED, "\"%s\": invalid server response to upload large LFS file (no href)",
+		                   f->path_in_repo);
+		goto done;
+	}
+	if ((rc = pf_hub_multipart_plan(&urls, &n, &chunk, header_text, strlen(header_text), f->size)) < 0) {
+		rc = pf_error_code(PF_EFAILED, "\"%s\": %s", f->path_in_repo, pf_error_last());
+		goto done;
+	}
 	etags = pf_xcalloc(n + 1, sizeof(char *));
 	for (size_t i = 0; i < n; i++) {
-		const cJSON *u = cJSON_GetObjectItemCaseSensitive(header, keys[i]);
 		uint64_t off = (uint64_t)i * chunk;
 		body b = {.fd = fd, .off = off, .len = f->size - off < chunk ? f->size - off : chunk};
 		char *what = pf_xasprintf("uploading part %zu of %zu of \"%s\"", i + 1, n, f->path_in_repo);
-		rc = send_req(&p->c, what, "PUT", u->valuestring, NULL, &b, &p->resp, &p->h, false);
+		rc = send_req(&p->c, what, "PUT", urls[i], NULL, &b, &p->resp, &p->h, false);
 		if (rc == 0 && !ok_status(p->h.status))
 			rc = write_error(&p->c, &p->h, what, p->o->repo_id);
 		else if (rc == 0 && (!p->h.etag || !*p->h.etag))
@@ -463,7 +513,8 @@ done:
 	for (size_t i = 0; etags && i < n; i++)
 		free(etags[i]);
 	free(etags);
-	free(keys);
+	pf_strv_free(urls, n);
+	cJSON_free(header_text);
 	free(text);
 	cJSON_Delete(done_json);
 	return rc;
