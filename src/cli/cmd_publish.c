@@ -34,6 +34,7 @@ const char pf_usage_publish[] =
     "  --dir DIR           where the artifacts are (default: the manifest's folder)\n"
     "  --provenance FILE   check this provenance first (with --key) and upload it\n"
     "  --key PUB.pem       a trusted public key for the provenance; repeat for several\n"
+    "  -q, --quiet         no progress or notes (errors still go to stderr)\n"
     "  --json              print {\"commit\", \"commit_url\", \"files\": [{\"path\", \"oid\", \"lfs\"}]}\n"
     "  -h, --help          show this help\n\n"
     "exit codes: 0 committed (or nothing changed); 1 a check failed (nothing uploaded), the\n"
@@ -124,6 +125,8 @@ int cmd_publish(int argc, char **argv)
 			o.private_repo = true;
 		} else if (!strcmp(argv[i], "--json")) {
 			json = true;
+		} else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
+			pf_log_set_quiet(true);
 		} else if (argv[i][0] == '-' && argv[i][1]) {
 			code = pf_cli_usage_error("publish", "unknown option \"%s\"", argv[i]);
 			goto done;

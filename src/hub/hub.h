@@ -52,8 +52,9 @@ typedef struct pf_hub_upload {
 	const char *path_in_repo; /* '/'-separated, relative */
 	const char *local_path;   /* the bytes, on disk */
 	uint64_t size;
-	char sha256[65];
-	char git_sha1[41];
+	char sha256[65];     /* may be given (64 hex: not computed again), else filled in */
+	char git_sha1[41];   /* filled in for the files committed as regular */
+	char remote_oid[65]; /* what the repo holds at this path (preupload); "" when nothing */
 	bool lfs;           /* the hub asked for it through LFS */
 	bool unchanged;     /* the repo already holds these bytes at this path: not in the commit */
 	bool already_stored; /* LFS object the hub had: not uploaded again */

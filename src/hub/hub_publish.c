@@ -354,8 +354,12 @@ int pf_hub_preupload_apply(pf_hub_upload *files, size_t n_files, const char *jso
 			if (strcmp(f->path_in_repo, path->valuestring) != 0)
 				continue;
 			f->lfs = f->size > 0 && !strcmp(mode->valuestring, "lfs"); /* an empty file is always regular */
-			if (cJSON_IsString(oid))
-				f->unchanged = !strcmp(oid->valuestring, f->lfs ? f->sha256 : f->git_sha1);
+			f->remote_oid[0] = '\0';
+			if (cJSON_IsString(oid) && strlen(oid->valuestring) < sizeof(f->remote_oid))
+				memcpy(f->remote_oid, oid->valuestring, strlen(oid->valuestring) + 1);
+			/* a digest not computed yet ("") matches nothing: pf_hub_publish compares again after hashing
+			 */
+			f->unchanged = f->remote_oid[0] && !strcmp(f->remote_oid, f->lfs ? f->sha256 : f->git_sha1);
 		}
 	}
 done:
@@ -725,15 +729,33 @@ void pf_hub_publish_result_dispose(pf_hub_publish_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/*
+ * Before preupload: each file's size, and its sha256 unless the caller knows
+ * it (publish passes the digests verify just computed, so a large artifact is
+ * read once to check it and once to upload it, as huggingface_hub reads it).
+ */
 static int hash_files(const pf_hub_publish_options *o)
 {
 	for (size_t i = 0; i < o->n_files; i++) {
 		pf_hub_upload *f = &o->files[i];
-		int rc = pf_sha256_file(f->sha256, &f->size, f->local_path);
-		if (rc == 0)
-			rc = pf_git_blob_sha1_file(f->git_sha1, f->local_path);
+		int rc = pf_hub_is_sha256(f->sha256) ? pf_fs_size(&f->size, f->local_path)
+		                                     : pf_sha256_file(f->sha256, &f->size, f->local_path);
 		if (rc < 0)
 			return pf_error_code(PF_EENV, "cannot read \"%s\": %s", f->local_path, pf_error_last());
+	}
+	return 0;
+}
+
+/* After preupload: the git blob id of the files that go in the commit body, and whether the hub has them. */
+static int hash_regular(const pf_hub_publish_options *o)
+{
+	for (size_t i = 0; i < o->n_files; i++) {
+		pf_hub_upload *f = &o->files[i];
+		if (f->lfs)
+			continue;
+		if (pf_git_blob_sha1_file(f->git_sha1, f->local_path) < 0)
+			return pf_error_code(PF_EENV, "cannot read \"%s\": %s", f->local_path, pf_error_last());
+		f->unchanged = f->remote_oid[0] && !strcmp(f->remote_oid, f->git_sha1);
 	}
 	return 0;
 }
@@ -766,7 +788,8 @@ int pf_hub_publish(pf_hub_publish_result *out, const pf_hub_publish_options *o)
 		goto done;
 	if (o->create && (rc = create_repo(&p)) < 0)
 		goto done;
-	if ((rc = read_head(&p, &head)) < 0 || (rc = preupload(&p)) < 0 || (rc = lfs_upload(&p)) < 0)
+	if ((rc = read_head(&p, &head)) < 0 || (rc = preupload(&p)) < 0 || (rc = hash_regular(o)) < 0 ||
+	    (rc = lfs_upload(&p)) < 0)
 		goto done;
 	out->parent = pf_xstrdup(head);
 	for (size_t i = 0; i < o->n_files; i++)

@@ -153,6 +153,9 @@ int pf_publish(pf_publish_result *out, const pf_publish_options *o)
 	for (size_t i = 0; i < out->n_files; i++) {
 		out->files[i].path_in_repo = out->paths[2 * i];
 		out->files[i].local_path = out->paths[2 * i + 1];
+		/* the artifacts were just hashed by the checks: their digests are not computed again */
+		if (i < rep.n_lines && rep.lines[i].actual_sha256[0])
+			memcpy(out->files[i].sha256, rep.lines[i].actual_sha256, 65);
 	}
 	message =
 	    o->message ? pf_xstrdup(o->message) : pf_xstrdup("Publish a verified ExecuTorch release with pteflow");
