@@ -38,6 +38,7 @@
 #define SAMPLE_BYTES 512
 #define REGULAR_MAX (64u * 1024u * 1024u) /* a "regular" file goes base64 in the commit body */
 #define MAX_PARTS 10000
+#define MAX_FILES 256u
 
 /* A request body: memory, or a byte range of a file (read with pread, rewound on each try). */
 typedef struct body {
@@ -775,6 +776,12 @@ int pf_hub_publish(pf_hub_publish_result *out, const pf_hub_publish_options *o)
 	if ((rc = pf_hub_repo_id_check(o->repo_id)) < 0 || (rc = pf_hub_ctx_init(&p.c, &ho)) < 0 ||
 	    (rc = pf_hub_curl_ready()) < 0)
 		goto done;
+	if (o->n_files > MAX_FILES) {
+		/* the Hub takes at most 256 paths per preupload and objects per LFS batch call */
+		rc = pf_error_code(PF_EINVALID, "%zu files in one publish: pteflow publishes at most %u at a time",
+		                   o->n_files, MAX_FILES);
+		goto done;
+	}
 	if (!p.c.token) {
 		rc = pf_error_code(PF_EAUTH, "publishing needs a token with write access: set HF_TOKEN");
 		goto done;

@@ -159,8 +159,12 @@ def test_a_repo_that_does_not_exist(hub, release):
     r = publish(hub, release, "--to", "hf:org/missing")
     assert r.code == 1 and "does not exist" in r.err and "--create" in r.err, r
     assert not [e for e in writes(hub) if "/commit/" in e["path"]]
-    r = publish(hub, release, "--to", "hf:org/missing", "--create")
+    r = publish(hub, release, "--to", "hf:org/missing", "--create", "--private")
     assert r.code == 0, r
+    req = urllib.request.Request(hub.url + "/api/models/org/missing/revision/main",
+                                 headers={"Authorization": "Bearer " + TOKEN})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert json.loads(resp.read())["private"] is True
 
 
 def test_a_part_cut_mid_upload_is_retried_from_that_part(hub, release):
