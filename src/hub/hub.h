@@ -58,6 +58,7 @@ typedef struct pf_hub_upload {
 	bool lfs;           /* the hub asked for it through LFS */
 	bool unchanged;     /* the repo already holds these bytes at this path: not in the commit */
 	bool already_stored; /* LFS object the hub had: not uploaded again */
+	bool sent;           /* LFS: the batch answer covered it (uploaded, or already stored) */
 } pf_hub_upload;
 
 typedef struct pf_hub_publish_options {

@@ -291,6 +291,10 @@ static int read_head(pub *p, char **out)
 		                   p->o->revision ? p->o->revision : "main", p->o->repo_id);
 		goto done;
 	}
+	if (p->h.status == 401 && p->h.error_message && strstr(p->h.error_message, "Invalid credentials")) {
+		rc = write_error(&p->c, &p->h, "reading the branch head", p->o->repo_id);
+		goto done;
+	}
 	if (p->h.status == 401 || p->h.status == 404) {
 		rc = pf_error_code(PF_ENOTFOUND,
 		                   "the repo \"%s\" does not exist at %s (or the token cannot see it): add "
@@ -598,6 +602,10 @@ static int lfs_upload(pub *p)
 		goto done;
 	}
 	ans = parse_answer(&p->resp);
+	if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(ans, "objects"))) {
+		rc = pf_error_code(PF_EFAILED, "LFS batch: the hub's answer has no objects list");
+		goto done;
+	}
 	cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(ans, "objects"))
 	{
 		const cJSON *oid = cJSON_GetObjectItemCaseSensitive(o, "oid");
@@ -614,6 +622,7 @@ static int lfs_upload(pub *p)
 			pf_hub_upload *f = &p->o->files[i];
 			if (!f->lfs || f->unchanged || strcmp(f->sha256, oid->valuestring) != 0)
 				continue;
+			f->sent = true;
 			if (!actions) {
 				f->already_stored = true; /* the hub has these bytes: nothing to send */
 				continue;
@@ -623,6 +632,13 @@ static int lfs_upload(pub *p)
 			actions = NULL; /* the same bytes under two paths go up once */
 		}
 	}
+	for (size_t i = 0; i < p->o->n_files; i++)
+		if (p->o->files[i].lfs && !p->o->files[i].unchanged && !p->o->files[i].sent) {
+			rc = pf_error_code(PF_EFAILED,
+			                   "LFS batch: the hub's answer leaves out \"%s\": nothing was committed",
+			                   p->o->files[i].path_in_repo);
+			goto done;
+		}
 done:
 	cJSON_Delete(j);
 	cJSON_Delete(ans);

@@ -146,9 +146,10 @@ def test_a_release_that_does_not_verify_uploads_nothing(hub, release, tmp_path):
 
 
 def test_token_refused_and_token_without_write_access(hub, release, tmp_path):
-    r = publish(hub, release, "--to", "hf:org/x", "--create", token="hf_wrong", tmp=tmp_path)
-    assert r.code == 3 and "401" in r.err and "HF_TOKEN" in r.err, r
-    assert "hf_wrong" not in r.err
+    for extra in (["--create"], []):  # refused at repo creation, or at the first read of the branch
+        r = publish(hub, release, "--to", "hf:org/x", *extra, token="hf_wrong", tmp=tmp_path)
+        assert r.code == 3 and "401" in r.err and "HF_TOKEN" in r.err, r
+        assert "hf_wrong" not in r.err
     hub.control(write_forbidden=-1)
     r = publish(hub, release, "--to", "hf:org/x", "--create", tmp=tmp_path)
     assert r.code == 3 and "403" in r.err and "write access" in r.err, r
