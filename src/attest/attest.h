@@ -22,6 +22,8 @@
 #define PF_ATTEST_STATEMENT_TYPE "https://in-toto.io/Statement/v1"
 #define PF_ATTEST_PREDICATE_TYPE "https://slsa.dev/provenance/v1"
 #define PF_ATTEST_BUILD_TYPE "https://pteflow.dev/buildtypes/run/v1"
+/* builder.id outside GitHub Actions, followed by "@<host name>" (README "Verifying a release"). */
+#define PF_ATTEST_LOCAL_BUILDER "https://pteflow.dev/builders/local"
 /* An envelope file larger than this is refused before it is parsed. */
 #define PF_ATTEST_MAX_BYTES (16u * 1024u * 1024u)
 /* JSON nesting: the envelope is 3 levels deep, a pteflow statement about 8. */
@@ -31,7 +33,18 @@
 
 /* ---- keys ---- */
 
-typedef enum pf_key_type { PF_KEY_ED25519 = 0, PF_KEY_ECDSA_P256 = 1 } pf_key_type;
+/*
+ * keygen makes Ed25519 and P-256 keys; P-384 and P-521 keys made elsewhere
+ * (openssl, model_signing users) load too, and sign and verify with SHA-384
+ * and SHA-512 as securesystemslib's ecdsa-sha2-nistp384/521 and
+ * model_signing do.
+ */
+typedef enum pf_key_type {
+	PF_KEY_ED25519 = 0,
+	PF_KEY_ECDSA_P256 = 1,
+	PF_KEY_ECDSA_P384 = 2,
+	PF_KEY_ECDSA_P521 = 3
+} pf_key_type;
 
 /* A public or private signing key (opaque: OpenSSL stays inside this module). */
 typedef struct pf_attest_key pf_attest_key;
@@ -52,7 +65,7 @@ int pf_attest_keygen(char keyid[65], const char *private_path, const char *publi
  * Load a PEM key. A private key is what `run --sign-key` signs with; a public
  * key what `verify --key` trusts. PF_ENOTFOUND / PF_EENV when the file cannot
  * be read, PF_EINVALID when it is not a PEM key of a supported type
- * (Ed25519, ECDSA P-256) or is encrypted. Free with pf_attest_key_free().
+ * (Ed25519, ECDSA P-256, P-384, P-521) or is encrypted. Free with pf_attest_key_free().
  */
 int pf_attest_key_load_private(pf_attest_key **out, const char *path);
 int pf_attest_key_load_public(pf_attest_key **out, const char *path);
@@ -61,12 +74,26 @@ int pf_attest_key_parse_public(pf_attest_key **out, const char *pem, size_t len)
 void pf_attest_key_free(pf_attest_key *key);
 /* keyid: lower-case hex SHA-256 of the DER SubjectPublicKeyInfo of the (public half of the) key. */
 const char *pf_attest_key_id(const pf_attest_key *key);
+/*
+ * The keyid securesystemslib (and so in-toto) computes for the same key when
+ * it is loaded without an explicit keyid (SSlibKey.from_crypto/from_pem):
+ * SHA-256 of the key's canonical JSON, hex. Signed envelopes carry a second
+ * signature entry under this id, so those tools find the signature with their
+ * default key loading.
+ */
+const char *pf_attest_key_sslib_id(const pf_attest_key *key);
+/*
+ * The public key as PEM SubjectPublicKeyInfo text (64-character base64
+ * lines, final newline), as Python cryptography and `openssl pkey -pubout`
+ * write it; heap, NUL-terminated. Its SHA-256 is model_signing's key hint.
+ */
+char *pf_attest_key_public_pem(const pf_attest_key *key, size_t *out_len);
 pf_key_type pf_attest_key_type(const pf_attest_key *key);
 
 /*
- * Sign `msg` (the PAE bytes): Ed25519 gives 64 raw bytes; ECDSA P-256 signs the
- * SHA-256 of msg and gives a DER ECDSA-Sig-Value, as securesystemslib and
- * Sigstore do. *out is heap; caller frees.
+ * Sign `msg` (the PAE bytes): Ed25519 gives 64 raw bytes; ECDSA signs the
+ * SHA-256 (P-256), SHA-384 (P-384) or SHA-512 (P-521) of msg and gives a DER
+ * ECDSA-Sig-Value, as securesystemslib and Sigstore do. *out is heap; caller frees.
  */
 int pf_attest_sign(unsigned char **out, size_t *out_len, const pf_attest_key *key, const void *msg, size_t len);
 /* 0 when `sig` verifies over `msg` with `key`; PF_EFAILED when it does not. */
@@ -113,6 +140,13 @@ int pf_attest_envelope_parse(pf_dsse_envelope **out, const char *data, size_t le
 char *pf_attest_envelope_render(const pf_dsse_envelope *env);
 /* Sign PAE(payload_type, payload) with key and append the signature (keyid = the key's id). */
 int pf_attest_envelope_sign(pf_dsse_envelope *env, const pf_attest_key *key);
+/*
+ * The same, and the same signature bytes appended a second time under the
+ * keyid securesystemslib computes (pf_attest_key_sslib_id): what the
+ * provenance file carries, so securesystemslib and in-toto find the
+ * signature with their default key loading (DSSE keyids are hints only).
+ */
+int pf_attest_envelope_sign_interop(pf_dsse_envelope *env, const pf_attest_key *key);
 /* A new unsigned envelope holding a copy of payload. */
 pf_dsse_envelope *pf_attest_envelope_new(const char *payload_type, const void *payload, size_t len);
 void pf_attest_envelope_free(pf_dsse_envelope *env);

@@ -9,6 +9,7 @@
  */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,19 +339,46 @@ char *pf_attest_envelope_render(const pf_dsse_envelope *env)
 	return line;
 }
 
-int pf_attest_envelope_sign(pf_dsse_envelope *env, const pf_attest_key *key)
+static void append_signature(pf_dsse_envelope *env, const char *keyid, const unsigned char *sig, size_t sig_len)
+{
+	pf_dsse_signature *d;
+	env->signatures = pf_xreallocarray(env->signatures, env->n_signatures + 1, sizeof(*env->signatures));
+	d = &env->signatures[env->n_signatures++];
+	d->keyid = pf_xstrdup(keyid);
+	d->sig = pf_xmalloc(sig_len ? sig_len : 1);
+	if (sig_len)
+		memcpy(d->sig, sig, sig_len);
+	d->sig_len = sig_len;
+}
+
+static int sign_envelope(pf_dsse_envelope *env, const pf_attest_key *key, bool sslib_alias)
 {
 	size_t pae_len = 0, sig_len = 0;
 	unsigned char *pae = pf_attest_pae(&pae_len, env->payload_type, env->payload, env->payload_len);
 	unsigned char *sig = NULL;
 	int rc = pf_attest_sign(&sig, &sig_len, key, pae, pae_len);
 	if (rc == 0) {
-		env->signatures = pf_xreallocarray(env->signatures, env->n_signatures + 1, sizeof(*env->signatures));
-		env->signatures[env->n_signatures].keyid = pf_xstrdup(pf_attest_key_id(key));
-		env->signatures[env->n_signatures].sig = sig;
-		env->signatures[env->n_signatures].sig_len = sig_len;
-		env->n_signatures++;
+		const char *sslib = pf_attest_key_sslib_id(key);
+		append_signature(env, pf_attest_key_id(key), sig, sig_len);
+		/*
+		 * The same signature under securesystemslib's default keyid as well:
+		 * its Envelope.verify() and in-toto match signatures to keys by keyid,
+		 * so a key they load without keyid= finds this entry (issue 19).
+		 */
+		if (sslib_alias && sslib[0] && strcmp(sslib, pf_attest_key_id(key)) != 0)
+			append_signature(env, sslib, sig, sig_len);
 	}
+	free(sig);
 	free(pae);
 	return rc;
+}
+
+int pf_attest_envelope_sign(pf_dsse_envelope *env, const pf_attest_key *key)
+{
+	return sign_envelope(env, key, false);
+}
+
+int pf_attest_envelope_sign_interop(pf_dsse_envelope *env, const pf_attest_key *key)
+{
+	return sign_envelope(env, key, true);
 }

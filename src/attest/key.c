@@ -14,6 +14,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -33,6 +34,7 @@ struct pf_attest_key {
 	pf_key_type type;
 	bool is_private;
 	char keyid[65];
+	char sslib_keyid[65];
 };
 
 int pf_attest_key_type_parse(pf_key_type *out, const char *name)
@@ -51,12 +53,59 @@ int pf_attest_key_type_parse(pf_key_type *out, const char *name)
 
 const char *pf_attest_key_type_name(pf_key_type type)
 {
-	return type == PF_KEY_ECDSA_P256 ? "ecdsa-p256" : "ed25519";
+	switch (type) {
+	case PF_KEY_ECDSA_P256:
+		return "ecdsa-p256";
+	case PF_KEY_ECDSA_P384:
+		return "ecdsa-p384";
+	case PF_KEY_ECDSA_P521:
+		return "ecdsa-p521";
+	case PF_KEY_ED25519:
+		break;
+	}
+	return "ed25519";
+}
+
+/* The digest an ECDSA key signs with (as securesystemslib's ecdsa-sha2-nistpNNN); NULL for Ed25519. */
+static const EVP_MD *digest_of(pf_key_type type)
+{
+	switch (type) {
+	case PF_KEY_ECDSA_P256:
+		return EVP_sha256();
+	case PF_KEY_ECDSA_P384:
+		return EVP_sha384();
+	case PF_KEY_ECDSA_P521:
+		return EVP_sha512();
+	case PF_KEY_ED25519:
+		break;
+	}
+	return NULL;
+}
+
+/* securesystemslib's scheme name for the key type. */
+static const char *sslib_scheme(pf_key_type type)
+{
+	switch (type) {
+	case PF_KEY_ECDSA_P256:
+		return "ecdsa-sha2-nistp256";
+	case PF_KEY_ECDSA_P384:
+		return "ecdsa-sha2-nistp384";
+	case PF_KEY_ECDSA_P521:
+		return "ecdsa-sha2-nistp521";
+	case PF_KEY_ED25519:
+		break;
+	}
+	return "ed25519";
 }
 
 const char *pf_attest_key_id(const pf_attest_key *key)
 {
 	return key->keyid;
+}
+
+const char *pf_attest_key_sslib_id(const pf_attest_key *key)
+{
+	return key->sslib_keyid;
 }
 
 pf_key_type pf_attest_key_type(const pf_attest_key *key)
@@ -94,6 +143,10 @@ static int type_of(EVP_PKEY *pkey)
 	    EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &glen) == 1 &&
 	    (!strcmp(group, "prime256v1") || !strcmp(group, "P-256")))
 		return PF_KEY_ECDSA_P256;
+	if (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_EC && (!strcmp(group, "secp384r1") || !strcmp(group, "P-384")))
+		return PF_KEY_ECDSA_P384;
+	if (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_EC && (!strcmp(group, "secp521r1") || !strcmp(group, "P-521")))
+		return PF_KEY_ECDSA_P521;
 	return -1;
 }
 
@@ -108,6 +161,54 @@ static int key_id(char out[65], EVP_PKEY *pkey)
 	pf_sha256_bytes(out, der, (size_t)n);
 	OPENSSL_free(der);
 	return 0;
+}
+
+static char *pem_of(EVP_PKEY *pkey, bool private_part, size_t *len);
+
+/*
+ * The keyid securesystemslib computes by default (SSlibKey.from_crypto /
+ * from_pem without keyid=, and so in-toto): SHA-256 of the canonical JSON
+ * {"keytype","keyval":{"public"},"scheme"} with sorted keys and no white
+ * space, where "public" is the raw 32 bytes in hex for Ed25519 and the PEM
+ * SubjectPublicKeyInfo text for ECDSA (securesystemslib signer/_key.py
+ * _from_crypto, signer/_utils.py compute_default_keyid). Canonical JSON
+ * escapes only '"' and '\\': the PEM's newlines stay raw bytes.
+ */
+static int sslib_key_id(char out[65], EVP_PKEY *pkey, pf_key_type type)
+{
+	pf_buf b;
+	char *pub = NULL;
+	size_t pub_len = 0;
+	int rc = 0;
+	pf_buf_init(&b, 64u * 1024u);
+	if (type == PF_KEY_ED25519) {
+		unsigned char raw[32];
+		size_t raw_len = sizeof(raw);
+		if (EVP_PKEY_get_raw_public_key(pkey, raw, &raw_len) != 1 || raw_len != sizeof(raw)) {
+			rc = pf_error_set("cannot read the raw Ed25519 public key");
+			goto done;
+		}
+		pub = pf_xmalloc(2 * sizeof(raw) + 1);
+		for (size_t i = 0; i < raw_len; i++)
+			(void)snprintf(pub + 2 * i, 3, "%02x", raw[i]);
+		pub_len = 2 * raw_len;
+	} else if (!(pub = pem_of(pkey, false, &pub_len))) {
+		rc = pf_error_set("cannot encode the public key as PEM");
+		goto done;
+	}
+	(void)pf_buf_printf(&b, "{\"keytype\":\"%s\",\"keyval\":{\"public\":\"",
+			    type == PF_KEY_ED25519 ? "ed25519" : "ecdsa");
+	for (size_t i = 0; i < pub_len; i++) {
+		if (pub[i] == '"' || pub[i] == '\\')
+			(void)pf_buf_append(&b, "\\", 1);
+		(void)pf_buf_append(&b, &pub[i], 1);
+	}
+	(void)pf_buf_printf(&b, "\"},\"scheme\":\"%s\"}", sslib_scheme(type));
+	pf_sha256_bytes(out, b.data, b.len);
+done:
+	free(pub);
+	pf_buf_dispose(&b);
+	return rc;
 }
 
 static pf_attest_key *wrap(EVP_PKEY *pkey, bool is_private)
@@ -165,13 +266,15 @@ static int parse_key(pf_attest_key **out, const char *pem, size_t len, bool want
 		goto done;
 	}
 	if (type_of(pkey) < 0) {
-		rc = pf_error_code(PF_EINVALID, "%s is a %s key: pteflow signs with Ed25519 or ECDSA P-256 keys only",
+		rc = pf_error_code(PF_EINVALID, "%s is a %s key: pteflow signs with Ed25519 or ECDSA P-256 (also P-384, "
+						"P-521) keys only",
 				   what, EVP_PKEY_get0_type_name(pkey) ? EVP_PKEY_get0_type_name(pkey) : "unknown");
 		goto done;
 	}
 	*out = wrap(pkey, want_private);
 	pkey = NULL;
-	if ((rc = key_id((*out)->keyid, (*out)->pkey)) < 0) {
+	if ((rc = key_id((*out)->keyid, (*out)->pkey)) < 0 ||
+	    (rc = sslib_key_id((*out)->sslib_keyid, (*out)->pkey, (*out)->type)) < 0) {
 		pf_attest_key_free(*out);
 		*out = NULL;
 	}
@@ -335,7 +438,7 @@ int pf_attest_sign(unsigned char **out, size_t *out_len, const pf_attest_key *ke
 		rc = pf_error_code(PF_EINVALID, "cannot sign with a public key");
 		goto done;
 	}
-	if (!ctx || EVP_DigestSignInit(ctx, NULL, key->type == PF_KEY_ED25519 ? NULL : EVP_sha256(), NULL, key->pkey) != 1 ||
+	if (!ctx || EVP_DigestSignInit(ctx, NULL, digest_of(key->type), NULL, key->pkey) != 1 ||
 	    EVP_DigestSign(ctx, NULL, &sig_len, msg, len) != 1) {
 		rc = pf_error_set("cannot sign: %s", ossl_reason(why));
 		goto done;
@@ -358,11 +461,22 @@ int pf_attest_verify_signature(const pf_attest_key *key, const void *sig, size_t
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	int ok = 0;
-	/* Ed25519 signatures are exactly 64 bytes; ECDSA DER at most 72 for P-256 */
+	/* Ed25519 signatures are exactly 64 bytes; ECDSA DER at most 72 for P-256, 139 for P-521 */
 	if (ctx && sig_len > 0 && sig_len <= 256 &&
-	    EVP_DigestVerifyInit(ctx, NULL, key->type == PF_KEY_ED25519 ? NULL : EVP_sha256(), NULL, key->pkey) == 1)
+	    EVP_DigestVerifyInit(ctx, NULL, digest_of(key->type), NULL, key->pkey) == 1)
 		ok = EVP_DigestVerify(ctx, sig, sig_len, msg, len) == 1;
 	EVP_MD_CTX_free(ctx);
 	ERR_clear_error();
 	return ok ? 0 : PF_EFAILED;
+}
+
+char *pf_attest_key_public_pem(const pf_attest_key *key, size_t *out_len)
+{
+	size_t len = 0;
+	char *pem = pem_of(key->pkey, false, &len);
+	if (!pem) /* a loaded key always encodes; OpenSSL fails here only when out of memory */
+		pf_xmalloc(SIZE_MAX);
+	if (out_len)
+		*out_len = len;
+	return pem;
 }

@@ -101,7 +101,31 @@ static const char *env_or(const char *name)
 	return v && *v ? v : NULL;
 }
 
-/* The builder: the workflow file at its ref under GitHub Actions, pteflow@<host> elsewhere. */
+/* RFC 3986 percent-encoding of everything but the unreserved characters; heap. */
+static char *pct_encode(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(s);
+	char *out = pf_xmalloc(n > (SIZE_MAX - 1) / 3 ? SIZE_MAX : 3 * n + 1), *o = out;
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+		    *c == '.' || *c == '_' || *c == '~') {
+			*o++ = (char)*c;
+		} else {
+			*o++ = '%';
+			*o++ = hex[*c >> 4];
+			*o++ = hex[*c & 15];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/*
+ * The builder: the workflow file at its ref under GitHub Actions; elsewhere
+ * PF_ATTEST_LOCAL_BUILDER@<host name>, a URI as SLSA v1 requires of
+ * builder.id (the host name percent-encoded, so any name stays a URI).
+ */
 static char *builder_id(const pf_run_record *rec)
 {
 	const char *server = rec->ci.server_url ? rec->ci.server_url : "https://github.com";
@@ -111,7 +135,12 @@ static char *builder_id(const pf_run_record *rec)
 	if (rec->ci.present && rec->ci.repository)
 		return pf_xasprintf("%s/%s/actions/workflows/%s", server, rec->ci.repository,
 				    rec->ci.workflow ? rec->ci.workflow : "unknown");
-	return pf_xasprintf("pteflow@%s", rec->host.hostname && *rec->host.hostname ? rec->host.hostname : "localhost");
+	{
+		char *host = pct_encode(rec->host.hostname && *rec->host.hostname ? rec->host.hostname : "localhost");
+		char *id = pf_xasprintf("%s@%s", PF_ATTEST_LOCAL_BUILDER, host);
+		free(host);
+		return id;
+	}
 }
 
 static char *invocation_id(const pf_run_record *rec, const pf_attest_params *p)
@@ -365,7 +394,7 @@ int pf_attest_write_run(const pf_run_record *rec, const pf_attest_params *p)
 	if ((rc = pf_attest_statement(&statement, rec, p, manifest_sha256)) < 0)
 		goto done;
 	env = pf_attest_envelope_new(PF_ATTEST_PAYLOAD_TYPE, statement, strlen(statement));
-	if (p->sign_key && (rc = pf_attest_envelope_sign(env, p->sign_key)) < 0)
+	if (p->sign_key && (rc = pf_attest_envelope_sign_interop(env, p->sign_key)) < 0)
 		goto done;
 	line = pf_attest_envelope_render(env);
 	rc = pf_fs_write_atomic(path, line, strlen(line));

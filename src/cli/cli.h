@@ -42,10 +42,11 @@ int cmd_store(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_setup(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_publish(int argc, char **argv);
 
 extern const char pf_usage_run[], pf_usage_validate[], pf_usage_fetch[], pf_usage_inspect[],
 	pf_usage_verify[], pf_usage_keygen[], pf_usage_matrix[], pf_usage_version[], pf_usage_help[],
-	pf_usage_explain[], pf_usage_store[], pf_usage_plan[], pf_usage_setup[], pf_usage_report[];
+	pf_usage_explain[], pf_usage_store[], pf_usage_plan[], pf_usage_setup[], pf_usage_report[], pf_usage_publish[];
 
 /* Map a negative pf error code to an exit code. */
 int pf_cli_exit_for(int err);

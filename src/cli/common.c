@@ -15,6 +15,7 @@ const pf_command pf_commands[] = {
 	{"fetch", cmd_fetch, "download a Hugging Face repo into the standard cache", pf_usage_fetch},
 	{"inspect", cmd_inspect, "show the structure of a .pte, .ptd or .bpte file", pf_usage_inspect},
 	{"verify", cmd_verify, "re-check the artifacts of a manifest.json (release verification)", pf_usage_verify},
+	{"publish", cmd_publish, "verify a release, then commit it to a Hugging Face Hub model repo", pf_usage_publish},
 	{"keygen", cmd_keygen, "make a key pair for signing release provenance (Ed25519, ECDSA P-256)", pf_usage_keygen},
 	{"matrix", cmd_matrix, "print the GitHub Actions matrix for pipelines and their targets", pf_usage_matrix},
 	{"explain", cmd_explain, "say which steps a run would restore from the store and why the others run", pf_usage_explain},

@@ -45,6 +45,54 @@ char *pf_hub_token(void);
 int pf_hub_fetch(pf_model_record **out, const pf_hub_options *opts);
 void pf_model_record_free(pf_model_record *m);
 
+/* ---- publish: commit files to a repo (hub_publish.c; shared docs hub-upload-protocol.md) ---- */
+
+/* One file to commit: filled in by pf_hub_publish (size, digests, how it went). */
+typedef struct pf_hub_upload {
+	const char *path_in_repo; /* '/'-separated, relative */
+	const char *local_path;   /* the bytes, on disk */
+	uint64_t size;
+	char sha256[65];     /* may be given (64 hex: not computed again), else filled in */
+	char git_sha1[41];   /* filled in for the files committed as regular */
+	char remote_oid[65]; /* what the repo holds at this path (preupload); "" when nothing */
+	bool lfs;           /* the hub asked for it through LFS */
+	bool unchanged;     /* the repo already holds these bytes at this path: not in the commit */
+	bool already_stored; /* LFS object the hub had: not uploaded again */
+	bool sent;           /* LFS: the batch answer covered it (uploaded, or already stored) */
+} pf_hub_upload;
+
+typedef struct pf_hub_publish_options {
+	const char *repo_id;  /* OWNER/NAME */
+	const char *revision; /* branch; default "main" */
+	bool create;          /* create the repo when it does not exist */
+	bool private_repo;    /* with create: a private repo */
+	const char *message;  /* commit summary (required) */
+	const char *description;
+	pf_hub_upload *files;
+	size_t n_files;
+} pf_hub_publish_options;
+
+typedef struct pf_hub_publish_result {
+	char commit[65];   /* the new commit, or the head when nothing changed */
+	char *commit_url;  /* heap */
+	char *parent;      /* the head the commit was made on (heap) */
+	bool committed;    /* false when every file was unchanged */
+} pf_hub_publish_result;
+
+/*
+ * Commit the files to the repo's branch through the Hub's protocol: repo
+ * creation (with create), the branch head, preupload, the LFS batch API
+ * (basic and multipart transfers, each part retried on its own; objects the
+ * hub has are skipped), verify, then one NDJSON commit whose parentCommit is
+ * the head read first. The token (HF_TOKEN...) goes to the endpoint's origin
+ * only, never to the storage URLs. Errors: PF_EAUTH (401/403: what token to
+ * use), PF_ENOTFOUND (repo or branch; says to add --create), PF_EFAILED (the
+ * branch moved meanwhile: 412, nothing committed; a file the hub refused),
+ * PF_EENV (network, rate limits beyond the retry budget).
+ */
+int pf_hub_publish(pf_hub_publish_result *out, const pf_hub_publish_options *o);
+void pf_hub_publish_result_dispose(pf_hub_publish_result *r);
+
 /* fnmatch with huggingface_hub semantics ("*" crosses "/", a trailing "/" means the whole folder). */
 bool pf_hub_pattern_match(const char *pattern, const char *path);
 

@@ -28,7 +28,18 @@ static uint64_t env_u64(const char *name, uint64_t def, uint64_t max)
 	return n;
 }
 
-static void ctx_dispose(pf_hub_ctx *c)
+int pf_hub_curl_ready(void)
+{
+	static bool ready; /* pteflow is single-threaded when it starts a fetch or a publish */
+	if (!ready) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return pf_error_code(PF_EENV, "cannot initialise libcurl");
+		ready = true;
+	}
+	return 0;
+}
+
+void pf_hub_ctx_dispose(pf_hub_ctx *c)
 {
 	if (c->api)
 		curl_easy_cleanup(c->api);
@@ -77,7 +88,7 @@ static int check_options(const pf_hub_options *o)
 	return 0;
 }
 
-static int ctx_init(pf_hub_ctx *c, const pf_hub_options *o)
+int pf_hub_ctx_init(pf_hub_ctx *c, const pf_hub_options *o)
 {
 	const char *source = NULL;
 	c->opts = o;
@@ -251,7 +262,6 @@ done:
 
 int pf_hub_fetch(pf_model_record **out, const pf_hub_options *opts)
 {
-	static bool curl_ready;
 	pf_hub_ctx c;
 	pf_model_record *rec = NULL;
 	uint64_t start = pf_hub_now_ms();
@@ -260,20 +270,15 @@ int pf_hub_fetch(pf_model_record **out, const pf_hub_options *opts)
 	*out = NULL;
 	if ((rc = check_options(opts)) < 0)
 		return rc;
-	if ((rc = ctx_init(&c, opts)) < 0)
+	if ((rc = pf_hub_ctx_init(&c, opts)) < 0)
 		goto done;
 	rec = record_new(&c);
 	if (opts->offline || pf_hub_env_true("HF_HUB_OFFLINE") || pf_hub_env_true("TRANSFORMERS_OFFLINE")) {
 		rc = from_cache(rec, &c);
 		goto done;
 	}
-	if (!curl_ready) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-			rc = pf_error_code(PF_EENV, "cannot initialise libcurl");
-			goto done;
-		}
-		curl_ready = true;
-	}
+	if ((rc = pf_hub_curl_ready()) < 0)
+		goto done;
 	srand((unsigned)(start ^ (uint64_t)(uintptr_t)&c));
 	rc = online(rec, &c, opts);
 done:
@@ -284,6 +289,6 @@ done:
 		rec = NULL;
 	}
 	*out = rec;
-	ctx_dispose(&c);
+	pf_hub_ctx_dispose(&c);
 	return rc;
 }

@@ -146,4 +146,17 @@ bool pf_hub_wanted(const pf_hub_options *opts, const char *path);
 #define PF_HUB_MAX_FILES 200000
 #define PF_HUB_JSON_MAX (64u << 20)
 
+/* ---- hub_publish.c: the hub's answers a publish reads (pure, fuzzed: tests/fuzz/fuzz_hub_publish.c) ---- */
+struct pf_hub_upload;
+/* Mark each file lfs/regular and unchanged from a preupload answer; PF_EFAILED when it is malformed. */
+int pf_hub_preupload_apply(struct pf_hub_upload *files, size_t n_files, const char *json, size_t len);
+/*
+ * A multipart upload's parts from the batch answer's upload.header object
+ * (chunk_size + one URL per part, keys "00001".. in any order): the URLs in
+ * part order, exactly ceil(size / chunk_size) of them numbered 1..n, else
+ * PF_EFAILED. *urls is heap (pf_strv_free(*urls, *n)).
+ */
+int pf_hub_multipart_plan(char ***urls, size_t *n, uint64_t *chunk, const char *header_json, size_t len,
+                          uint64_t size);
+
 #endif

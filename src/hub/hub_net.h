@@ -32,6 +32,12 @@ struct pf_hub_ctx {
 
 typedef struct pf_hub_ctx pf_hub_ctx;
 
+/* hub_fetch.c: the context of one fetch or publish (endpoint, token, timeouts, retries); api is not opened. */
+int pf_hub_ctx_init(pf_hub_ctx *c, const pf_hub_options *o);
+void pf_hub_ctx_dispose(pf_hub_ctx *c);
+/* curl_global_init once per process; PF_EENV when it fails. */
+int pf_hub_curl_ready(void);
+
 /* Monotonic milliseconds. */
 uint64_t pf_hub_now_ms(void);
 /* Backoff before retry `attempt` (1-based): exponential from the base, capped at 8 s, plus jitter; honours

@@ -28,6 +28,7 @@ typedef struct run_ctx {
 	pf_interp_ctx ictx;
 	uint64_t *artifact_mtimes; /* per artifact: mtime before the current step (0 = absent) */
 	pf_inc inc;                /* fingerprints and the store (store NULL: caching off) */
+	uint64_t started_unix_ns;  /* wall clock when the run began: files changed since are this run's */
 } run_ctx;
 
 /*

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "attest/attest.h"
+#include "modelsig/modelsig.h"
 #include "gha/gha.h"
 #include "hub/hub.h"
 #include "manifest/manifest.h"
@@ -641,6 +642,21 @@ static int write_provenance(run_ctx *c)
 	return rc;
 }
 
+/*
+ * model.sig (src/modelsig/, OpenSSF model signing) beside the manifest, before
+ * the provenance (which it lists as ignored): written for a run that passed
+ * with an ECDSA key, removed otherwise. A failure fails the run as the
+ * provenance's does.
+ */
+static int write_model_sig(run_ctx *c)
+{
+	int rc = pf_modelsig_write_run(c->rec, c->out_dir, c->plan->manifest ? c->plan->manifest : "manifest.json",
+				       c->opt->kpi_record, c->opt->sign_key, c->started_unix_ns);
+	if (rc < 0)
+		c->rec->passed = false;
+	return rc;
+}
+
 int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 {
 	run_ctx c;
@@ -654,6 +670,17 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 	memset(rec, 0, sizeof(*rec));
 	c.opt = opt;
 	c.rec = rec;
+	{
+		/* the coarse clock is the one the kernel stamps files with: a file a step writes is never older */
+#ifdef CLOCK_REALTIME_COARSE
+		clockid_t clock = CLOCK_REALTIME_COARSE;
+#else
+		clockid_t clock = CLOCK_REALTIME;
+#endif
+		struct timespec now;
+		if (clock_gettime(clock, &now) == 0)
+			c.started_unix_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	}
 	if ((rc = run_prepare(&c, rec, opt)) < 0 || (rc = run_check_kpi_record(&c)) < 0)
 		goto done;
 	c.workdir = opt->workdir ? pf_fs_absolute(opt->workdir) : pf_xstrdup(c.out_dir);
@@ -701,6 +728,8 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 
 	manifest_path = pf_fs_join(c.out_dir, c.plan->manifest ? c.plan->manifest : "manifest.json");
 	mrc = pf_manifest_write(rec, c.out_dir, c.plan->manifest ? c.plan->manifest : "manifest.json");
+	if (mrc == 0 && (mrc = write_model_sig(&c)) < 0)
+		what = "model signature";
 	if (mrc == 0 && (mrc = write_provenance(&c)) < 0)
 		what = "provenance";
 	if (mrc < 0) {
@@ -715,8 +744,12 @@ int pf_run_pipeline(pf_run_record *rec, const pf_run_options *opt)
 			pf_log_error("%s", why); /* the earlier failure stays the one reported */
 			free(why);
 		}
-		if (!strcmp(what, "provenance")) /* the manifest then says the run failed, and why */
+		if (strcmp(what, "manifest") != 0) { /* the manifest then says the run failed, and why */
 			(void)pf_manifest_write(rec, c.out_dir, c.plan->manifest ? c.plan->manifest : "manifest.json");
+			/* a failed run signs nothing: both remove what an earlier run left */
+			(void)write_model_sig(&c);
+			(void)write_provenance(&c);
+		}
 	} else {
 		pf_log_info("manifest: %s", manifest_path);
 	}

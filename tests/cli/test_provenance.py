@@ -6,7 +6,8 @@ Covered: key pairs of both types (mode 0600, never overwritten, keyid = SHA-256 
 SubjectPublicKeyInfo), signed and unsigned runs, the files against schemas/provenance.schema.json,
 five kinds of tampering (each exit 1 naming the failing check), expected repo and ref, malformed
 input (exit 2), GitHub Actions builder and invocation ids, no secret in the statement, and
-interoperability in both directions with securesystemslib (the DSSE implementation in-toto uses).
+interoperability in both directions with securesystemslib (the DSSE implementation in-toto uses),
+including its default keyid, and a URI builder id outside GitHub Actions.
 """
 import base64
 import hashlib
@@ -152,7 +153,10 @@ def test_signed_run_verifies_and_follows_the_schema(tmp_path, keys, key_type):
     st = statement_of(env)
     jsonschema.Draft202012Validator({"$defs": SCHEMA["$defs"], "$ref": "#/$defs/statement"}).validate(st)
     assert env["payloadType"] == PAYLOAD_TYPE
-    assert [s["keyid"] for s in env["signatures"]] == [info["keyid"]]
+    # pteflow's keyid, then the same signature under securesystemslib's default keyid (issue 19)
+    assert [s["keyid"] for s in env["signatures"]][0] == info["keyid"]
+    assert len(env["signatures"]) == 2 and env["signatures"][1]["keyid"] != info["keyid"]
+    assert env["signatures"][0]["sig"] == env["signatures"][1]["sig"]
     sig = base64.b64decode(env["signatures"][0]["sig"])
     if key_type == "ed25519":
         assert len(sig) == 64
@@ -171,7 +175,8 @@ def test_signed_run_verifies_and_follows_the_schema(tmp_path, keys, key_type):
     assert ext["target"] is None and ext["model"] is None
     steps = pred["buildDefinition"]["internalParameters"]["steps"]
     assert steps[0]["name"] == "make" and steps[0]["argv"][0] == "/bin/sh"
-    assert pred["runDetails"]["builder"]["id"].startswith("pteflow@")
+    # SLSA v1: builder.id is a URI, also outside GitHub Actions
+    assert pred["runDetails"]["builder"]["id"].startswith("https://pteflow.dev/builders/local@")
     meta = pred["runDetails"]["metadata"]
     assert meta["invocationId"].startswith("urn:uuid:") and meta["startedOn"] <= meta["finishedOn"]
     manifest = pred["runDetails"]["byproducts"][0]
@@ -296,7 +301,7 @@ def test_tamper_second_signature_from_unknown_key(signed):
     r = verify(out, "--key", info["public_key"])
     assert r.code == 1, r
     assert failed_checks(r) == ["signature"]
-    assert "signature 2 of 2" in r.out and "did not trust" in r.out
+    assert "signature 3 of 3" in r.out and "did not trust" in r.out
 
 
 def test_manifest_edited_after_signing(signed):
@@ -460,6 +465,48 @@ def test_pteflow_envelope_verifies_with_securesystemslib(tmp_path, keys, key_typ
     env.payload = env.payload.replace(b"model.pte.txt", b"model.pte.TXT")
     with pytest.raises(Exception):
         env.verify([key], 1)
+
+
+@pytest.mark.parametrize("key_type", ["ed25519", "ecdsa-p256"])
+def test_securesystemslib_default_keyid_finds_the_signature(tmp_path, keys, key_type):
+    """securesystemslib (and in-toto, which loads keys through it) match signatures by keyid; a key
+    loaded the default way, without keyid=, must find pteflow's signature (issue 19)."""
+    dsse, signer, serialization = sslib()
+    info = keys[key_type][1]
+    out = run_small(tmp_path, key=info["private_key"])
+    pub = serialization.load_pem_public_key(pathlib.Path(info["public_key"]).read_bytes())
+    key = signer.SSlibKey.from_crypto(pub)  # default keyid: securesystemslib computes it
+    assert key.keyid != info["keyid"]
+    env = dsse.Envelope.from_dict(envelope_of(out))
+    assert list(env.verify([key], 1)) == [key.keyid]
+    r = verify(out, "--key", info["public_key"])
+    assert r.code == 0, r
+    assert "OK  provenance signature: 2 of 2" in r.out
+    # the same public key with the other keyid still verifies; another key does not
+    other = keys["ecdsa-p256" if key_type == "ed25519" else "ed25519"][1]
+    other_key = signer.SSlibKey.from_crypto(
+        serialization.load_pem_public_key(pathlib.Path(other["public_key"]).read_bytes()))
+    with pytest.raises(Exception):
+        env.verify([other_key], 1)
+
+
+@pytest.mark.parametrize("curve", ["SECP384R1", "SECP521R1"])
+def test_p384_and_p521_keys_sign_as_securesystemslib_verifies(tmp_path, curve):
+    """Keys keygen does not make but openssl and model_signing users have: SHA-384/SHA-512 signatures
+    under securesystemslib's ecdsa-sha2-nistp384/521 default keyid."""
+    dsse, signer, serialization = sslib()
+    ec = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ec")
+    key = ec.generate_private_key(getattr(ec, curve)())
+    (tmp_path / "k.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    (tmp_path / "k.pub.pem").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    out = run_small(tmp_path, key=tmp_path / "k.pem")
+    sslib_key = signer.SSlibKey.from_crypto(key.public_key())
+    env = dsse.Envelope.from_dict(envelope_of(out))
+    assert list(env.verify([sslib_key], 1)) == [sslib_key.keyid]
+    r = verify(out, "--key", tmp_path / "k.pub.pem")
+    assert r.code == 0, r
 
 
 @pytest.mark.parametrize("key_type", ["ed25519", "ecdsa-p256"])

@@ -136,6 +136,21 @@ def test_export_fans_out_from_pteflow_matrix():
     assert ex["jobs"]["verify"]["uses"] == "./.github/workflows/verify-release.yml"
 
 
+def test_export_publishes_to_the_hub_when_asked():
+    """Issue 19: an optional publish job on tags, after verify-release, with the target repo in a repository
+    variable and the token in a secret; model.sig travels with the other files."""
+    ex = load("export.yml")
+    pub = ex["jobs"]["publish"]
+    assert pub["needs"] == "verify" and pub["permissions"] == {"contents": "read"}
+    assert "refs/tags/v" in pub["if"] and "vars.PTEFLOW_HF_REPO" in pub["if"]
+    step = step_named(ex, "publish", "Publish with pteflow")
+    assert step["env"]["HF_TOKEN"] == "${{ secrets.HF_TOKEN }}"
+    assert step["env"]["HF_REPO"] == "${{ vars.PTEFLOW_HF_REPO }}"
+    assert "pteflow publish" in step["run"] and "--provenance" in step["run"]
+    up = next(s for s in steps_of(ex, "export") if s.get("uses") == "actions/upload-artifact@v4")
+    assert "model.sig" in up["with"]["path"]
+
+
 def test_verify_release_runs_pteflow_verify():
     vr = load("verify-release.yml")
     assert vr["on"]["release"]["types"] == ["published"]

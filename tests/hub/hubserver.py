@@ -30,6 +30,9 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hubwrite import WriteMixin  # noqa: E402  (the write half: repo creation, LFS uploads, commits)
+
 LFS_DEFAULT = ["*.safetensors", "*.bin", "*.onnx", "*.pt", "*.pth", "*.h5", "*.msgpack", "*.ot",
                "*.model", "*.tflite", "*.gguf", "*.pte", "*.ptd", "*.npz"]
 TYPES = {"models": "", "datasets": "datasets/", "spaces": "spaces/"}
@@ -118,6 +121,27 @@ class Repo:
             self.commits[commit] = files
         self.refs = dict(self.meta.get("refs", {}))
 
+    @classmethod
+    def empty(cls, rtype, repo_id, private=False):
+        """A repo made by POST /api/repos/create: one commit holding .gitattributes, as the Hub makes it."""
+        repo = cls.__new__(cls)
+        repo.type, repo.id, repo.meta = rtype, repo_id, {"private": private}
+        repo.private, repo.gated, repo.refs = private, False, {}
+        repo.branches, repo.commits = {}, {}
+        ga = File(".gitattributes", data=b"*.pte filter=lfs diff=lfs merge=lfs -text\n", lfs=False)
+        commit = hashlib.sha1(("%s\0%s\0initial" % (rtype, repo_id)).encode()).hexdigest()
+        repo.set_branch("main", commit, {".gitattributes": ga})
+        return repo
+
+    def is_lfs_path(self, path):
+        fn = path.rsplit("/", 1)[-1]
+        return any(fnmatch.fnmatchcase(path, g) or fnmatch.fnmatchcase(fn, g)
+                   for g in self.meta.get("lfs", LFS_DEFAULT))
+
+    def set_branch(self, branch, commit, files):
+        self.branches[branch] = (commit, files)
+        self.commits[commit] = files
+
     def resolve(self, rev):
         if rev in self.branches:
             return self.branches[rev]
@@ -147,6 +171,10 @@ class State:
                        "error_message_template": ""}
         self.log = []
         self.violations = []
+        self.lfs_store = {}   # oid -> bytes uploaded through the LFS batch API
+        self.parts = {}       # oid -> {part number: (etag, bytes)}
+        self.part_puts = []   # part numbers in the order they were PUT (tests read it)
+        self.file_class = File
         self.repos = {}
         self.aliases = {}
         self.load()
@@ -178,6 +206,9 @@ class State:
                 self.faults[key] = n - 1
             return True
 
+    def make_empty_repo(self, tdir, repo_id, private=False):
+        return Repo.empty(tdir, repo_id, private)
+
     def on(self, key):
         """A fault that is either a switch (true: always) or a count (take one)."""
         if self.faults.get(key) is True:
@@ -186,7 +217,7 @@ class State:
 
 
 def make_handler(state, role, ports):
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(WriteMixin, BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "hubserver/1"
 
@@ -277,6 +308,18 @@ def make_handler(state, role, ports):
                     state.faults.update(body)
                 self.send(200, body=b"{}")
                 return
+            try:
+                return self.storage_write() if role == "cdn" else self.hub_write()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def do_PUT(self):
+            self.kind = None
+            if role == "cdn":
+                try:
+                    return self.storage_write()
+                except (BrokenPipeError, ConnectionResetError):
+                    return
             self.error(405, None, "method not allowed")
 
         def dispatch(self):
@@ -290,7 +333,7 @@ def make_handler(state, role, ports):
                 if path == "/_control":
                     with state.lock:
                         body = json.dumps({"faults": state.faults, "log": state.log,
-                                           "violations": state.violations}).encode()
+                                       "violations": state.violations, "part_puts": state.part_puts}).encode()
                     return self.send(200, body=body)
                 if state.faults.get("latency_ms"):
                     time.sleep(state.faults["latency_ms"] / 1000.0)  # a network round trip to a far Hub
@@ -594,6 +637,7 @@ def make_handler(state, role, ports):
                         self.wfile.flush()
                         time.sleep(len(piece) / slow)
 
+    Handler.state, Handler.ports, Handler.role = state, ports, role
     return Handler
 
 

@@ -20,6 +20,7 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/text.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "verify/hash.h"
@@ -280,6 +281,40 @@ Test(attest_envelope, parse_render_round_trip)
 	free(dir);
 }
 
+/* Provenance carries the signature under pteflow's keyid and securesystemslib's default one. */
+Test(attest_envelope, interop_signs_under_both_keyids)
+{
+	char *dir = tmpdir();
+	pf_key_type types[2] = {PF_KEY_ED25519, PF_KEY_ECDSA_P256};
+	for (size_t t = 0; t < 2; t++) {
+		pf_attest_key *priv = NULL, *pub = NULL;
+		pf_dsse_envelope *env;
+		char *sub = pf_xasprintf("%s/%zu", dir, t);
+		cr_assert_eq(pf_fs_mkdir_p(sub), 0);
+		keypair(sub, types[t], &priv, &pub);
+		cr_assert_str_eq(pf_attest_key_sslib_id(priv), pf_attest_key_sslib_id(pub));
+		cr_assert(pf_is_sha256_hex(pf_attest_key_sslib_id(pub)));
+		cr_assert_str_neq(pf_attest_key_sslib_id(pub), pf_attest_key_id(pub));
+		env = pf_attest_envelope_new(PF_ATTEST_PAYLOAD_TYPE, "{}", 2);
+		cr_assert_eq(pf_attest_envelope_sign_interop(env, priv), 0);
+		cr_assert_eq(env->n_signatures, 2);
+		cr_assert_str_eq(env->signatures[0].keyid, pf_attest_key_id(pub));
+		cr_assert_str_eq(env->signatures[1].keyid, pf_attest_key_sslib_id(pub));
+		cr_assert_eq(env->signatures[0].sig_len, env->signatures[1].sig_len);
+		cr_assert_eq(memcmp(env->signatures[0].sig, env->signatures[1].sig, env->signatures[0].sig_len), 0);
+		pf_attest_envelope_free(env);
+		env = pf_attest_envelope_new(PF_ATTEST_PAYLOAD_TYPE, "{}", 2);
+		cr_assert_eq(pf_attest_envelope_sign(env, priv), 0);
+		cr_assert_eq(env->n_signatures, 1, "the remote store's records keep one signature");
+		pf_attest_envelope_free(env);
+		pf_attest_key_free(priv);
+		pf_attest_key_free(pub);
+		free(sub);
+	}
+	pf_fs_remove_tree(dir);
+	free(dir);
+}
+
 Test(attest_envelope, hostile_inputs)
 {
 	pf_dsse_envelope *env = NULL;
@@ -347,7 +382,7 @@ static void fill_record(pf_run_record *rec, const char *dir)
 	memset(rec->pipeline_sha256, 'c', 64);
 	rec->target = pf_xstrdup("int8");
 	rec->created_utc = pf_xstrdup("2026-01-01T00:00:00Z");
-	rec->host.hostname = pf_xstrdup("buildhost");
+	rec->host.hostname = pf_xstrdup("build host"); /* SLSA wants a URI: the space is encoded */
 	rec->git = (pf_git_record){.present = true, .repository = pf_xstrdup("git@github.com:org/models.git"),
 				   .commit = pf_xstrdup("0123456789abcdef0123456789abcdef01234567"),
 				   .branch = pf_xstrdup("main")};
@@ -410,7 +445,7 @@ Test(attest_statement, fields_and_no_secret)
 		cr_assert_str_eq(cJSON_GetObjectItem(meta, "invocationId")->valuestring, "inv-1");
 		cr_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(pred, "runDetails"), "builder"),
 						     "id")->valuestring,
-				 "pteflow@buildhost");
+				 "https://pteflow.dev/builders/local@build%20host");
 	}
 	cJSON_Delete(st);
 	free(text);
@@ -542,7 +577,7 @@ Test(attest_verify, second_signature_from_unknown_key)
 	cr_assert_eq(verify_dir(&r, dir, pub, NULL, NULL), 0);
 	cr_assert_not(r.ok);
 	cr_assert_eq(check_named(&r, "signature")->status, PF_ATTEST_FAILED);
-	cr_assert(strstr(check_named(&r, "signature")->detail, "signature 2 of 2"), "%s", check_named(&r, "signature")->detail);
+	cr_assert(strstr(check_named(&r, "signature")->detail, "signature 3 of 3"), "%s", check_named(&r, "signature")->detail);
 	pf_attest_report_dispose(&r);
 	/* both keys trusted: passes */
 	{
