@@ -287,6 +287,29 @@ def test_estimator_1b_other_recorded_variants(quant, emb, pte_key, peak_key):
         assert within(e["peak_memory"], RECORDED_1B[peak_key])
 
 
+# bench/bench_big_models.py, one run each (README "Big models on small machines"): the export's maximum RSS
+# and the .pte of the real 3B and 8B shapes, 8da4w + int4 embedding, seq 512, XNNPACK.
+RECORDED_BIG = {
+    "llama3.2-3b": {"pte": 2_055_257_728, "peak": 6_258_819_072},
+    "llama3.1-8b": {"pte": 4_552_102_912, "peak": 12_461_416_448},
+}
+
+
+@pytest.mark.parametrize("config", sorted(RECORDED_BIG))
+def test_estimator_big_shapes_contain_the_measured_figures(config):
+    e = estimate("-m", "pteflow_steps.export_llm", "--random-config", config, "--quant", "8da4w",
+                 "--group-size", "32", "--embedding-quant", "int4", "--max-seq-len", "512", "--xnnpack",
+                 "--out", "/nonexistent/x.pte")
+    rec = RECORDED_BIG[config]
+    size = e["artifacts"][0]["size"]
+    assert abs(size["point"] - rec["pte"]) / rec["pte"] < 0.001, size
+    assert within(e["peak_memory"], rec["peak"]), (e["peak_memory"], rec["peak"])
+    # the step's peak is its largest stage, and the issue's targets hold for the prediction's point
+    stages = e["model"]["peak_by_stage"]
+    assert e["peak_memory"]["point"] == pytest.approx(max(stages.values()), abs=2)
+    assert e["peak_memory"]["point"] < (7 if config == "llama3.2-3b" else 14) * 1024**3
+
+
 def test_estimator_random_configs_mirror_the_model_package():
     code = textwrap.dedent("""
         import json, sys
