@@ -57,68 +57,31 @@ class LlamaConfig:
 # "llama3.2-1b", "llama3.2-3b" and "llama3.1-8b" have the real dimensions of
 # meta-llama/Llama-3.2-1B(-Instruct), Llama-3.2-3B(-Instruct) and
 # Llama-3.1-8B(-Instruct) (their published config.json).
+def _llama3(rope_factor: float, **dims) -> LlamaConfig:
+    """A Llama 3.x shape: the dimensions given, with the family's RoPE (llama3 scaling) and norms."""
+    return LlamaConfig(
+        rms_norm_eps=1e-5,
+        rope_theta=500000.0,
+        rope_scaling={
+            "rope_type": "llama3",
+            "factor": rope_factor,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 8192,
+        },
+        max_position_embeddings=131072,
+        **dims,
+    )
+
+
 RANDOM_CONFIGS: Dict[str, LlamaConfig] = {
     "tiny": LlamaConfig(),
-    "llama3.2-1b": LlamaConfig(
-        vocab_size=128256,
-        hidden_size=2048,
-        intermediate_size=8192,
-        num_hidden_layers=16,
-        num_attention_heads=32,
-        num_key_value_heads=8,
-        head_dim=64,
-        rms_norm_eps=1e-5,
-        rope_theta=500000.0,
-        rope_scaling={
-            "rope_type": "llama3",
-            "factor": 32.0,
-            "low_freq_factor": 1.0,
-            "high_freq_factor": 4.0,
-            "original_max_position_embeddings": 8192,
-        },
-        tie_word_embeddings=True,
-        max_position_embeddings=131072,
-    ),
-    "llama3.2-3b": LlamaConfig(
-        vocab_size=128256,
-        hidden_size=3072,
-        intermediate_size=8192,
-        num_hidden_layers=28,
-        num_attention_heads=24,
-        num_key_value_heads=8,
-        head_dim=128,
-        rms_norm_eps=1e-5,
-        rope_theta=500000.0,
-        rope_scaling={
-            "rope_type": "llama3",
-            "factor": 32.0,
-            "low_freq_factor": 1.0,
-            "high_freq_factor": 4.0,
-            "original_max_position_embeddings": 8192,
-        },
-        tie_word_embeddings=True,
-        max_position_embeddings=131072,
-    ),
-    "llama3.1-8b": LlamaConfig(
-        vocab_size=128256,
-        hidden_size=4096,
-        intermediate_size=14336,
-        num_hidden_layers=32,
-        num_attention_heads=32,
-        num_key_value_heads=8,
-        head_dim=128,
-        rms_norm_eps=1e-5,
-        rope_theta=500000.0,
-        rope_scaling={
-            "rope_type": "llama3",
-            "factor": 8.0,
-            "low_freq_factor": 1.0,
-            "high_freq_factor": 4.0,
-            "original_max_position_embeddings": 8192,
-        },
-        tie_word_embeddings=False,
-        max_position_embeddings=131072,
-    ),
+    "llama3.2-1b": _llama3(32.0, vocab_size=128256, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
+                           num_attention_heads=32, num_key_value_heads=8, head_dim=64, tie_word_embeddings=True),
+    "llama3.2-3b": _llama3(32.0, vocab_size=128256, hidden_size=3072, intermediate_size=8192, num_hidden_layers=28,
+                           num_attention_heads=24, num_key_value_heads=8, head_dim=128, tie_word_embeddings=True),
+    "llama3.1-8b": _llama3(8.0, vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+                           num_attention_heads=32, num_key_value_heads=8, head_dim=128, tie_word_embeddings=False),
 }
 
 

@@ -54,6 +54,9 @@ int pf_cli_exit_for(int err);
 int pf_cli_fail(int err);
 /* Usage error: message + "see 'pteflow help CMD'"; returns PF_EXIT_USAGE. */
 int pf_cli_usage_error(const char *cmd, const char *fmt, ...) PF_PRINTF(2, 3);
+/* An option's value: "--opt VALUE" or "--opt=VALUE"; NULL when argv[*i] is not that option (and
+ * *missing set when it is, without a value). Advances *i past a separate value. */
+const char *pf_cli_option_value(int argc, char **argv, int *i, const char *name, bool *missing);
 /* true if argv holds -h or --help (before "--"). */
 bool pf_cli_wants_help(int argc, char **argv);
 /* Print the command's help to stdout; returns 0 (or 3 if stdout failed). */

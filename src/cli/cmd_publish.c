@@ -44,21 +44,6 @@ const char pf_usage_publish[] =
     "  HF_TOKEN=... pteflow publish out/manifest.json --to hf:org/tiny-llama-int8 --create \\\n"
     "      --provenance out/provenance.intoto.jsonl --key release.pub.pem\n";
 
-static const char *value_of(int argc, char **argv, int *i, const char *name, bool *missing)
-{
-	size_t n = strlen(name);
-	if (!strcmp(argv[*i], name)) {
-		if (*i + 1 >= argc) {
-			*missing = true;
-			return NULL;
-		}
-		return argv[++*i];
-	}
-	if (!strncmp(argv[*i], name, n) && argv[*i][n] == '=')
-		return argv[*i] + n + 1;
-	return NULL;
-}
-
 static char *result_json(const pf_publish_result *r)
 {
 	cJSON *o = cJSON_CreateObject(), *files = cJSON_CreateArray();
@@ -107,7 +92,7 @@ int cmd_publish(int argc, char **argv)
 		bool missing = false;
 		size_t k;
 		for (k = 0; k < sizeof(valued) / sizeof(valued[0]); k++)
-			if ((v = value_of(argc, argv, &i, valued[k], &missing)) || missing)
+			if ((v = pf_cli_option_value(argc, argv, &i, valued[k], &missing)) || missing)
 				break;
 		if (missing) {
 			code = pf_cli_usage_error("publish", "%s needs a value", valued[k]);

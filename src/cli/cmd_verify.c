@@ -86,22 +86,6 @@ typedef struct verify_args {
 	bool json;
 } verify_args;
 
-/* An option's value: "--opt VALUE" or "--opt=VALUE"; NULL when argv[*i] is not that option. */
-static const char *option_value(int argc, char **argv, int *i, const char *name, bool *missing)
-{
-	size_t n = strlen(name);
-	if (!strcmp(argv[*i], name)) {
-		if (*i + 1 >= argc) {
-			*missing = true;
-			return NULL;
-		}
-		return argv[++*i];
-	}
-	if (!strncmp(argv[*i], name, n) && argv[*i][n] == '=')
-		return argv[*i] + n + 1;
-	return NULL;
-}
-
 static int parse_args(verify_args *a, int argc, char **argv)
 {
 	static const char *const valued[] = {"--dir", "--provenance", "--key", "--expect-repo", "--expect-ref",
@@ -111,7 +95,7 @@ static int parse_args(verify_args *a, int argc, char **argv)
 		bool missing = false;
 		size_t k;
 		for (k = 0; k < sizeof(valued) / sizeof(valued[0]); k++)
-			if ((v = option_value(argc, argv, &i, valued[k], &missing)) || missing)
+			if ((v = pf_cli_option_value(argc, argv, &i, valued[k], &missing)) || missing)
 				break;
 		if (missing)
 			return pf_cli_usage_error("verify", "%s needs a value", valued[k]);

@@ -93,3 +93,18 @@ int pf_cli_finish_stdout(int code)
 	}
 	return code;
 }
+
+const char *pf_cli_option_value(int argc, char **argv, int *i, const char *name, bool *missing)
+{
+	size_t n = strlen(name);
+	if (!strcmp(argv[*i], name)) {
+		if (*i + 1 >= argc) {
+			*missing = true;
+			return NULL;
+		}
+		return argv[++*i];
+	}
+	if (!strncmp(argv[*i], name, n) && argv[*i][n] == '=')
+		return argv[*i] + n + 1;
+	return NULL;
+}
