@@ -163,10 +163,12 @@ def compare_causal_lm(steps, source):
     the same way, run eagerly with its own dynamic KV cache on the same tokens."""
     from . import hf_source
 
+    common.limit_heap_growth()   # the model is built and quantized as the export did
     try:
         model, _, _ = hf_source.build(source, apply_quant=True)
     except hf_source.ExportRefused as e:
         raise common.StepError(str(e)) from None
+    common.relax_heap_limit()
     refs = hf_source.eager_logits(model, [(t, p) for t, p, _ in steps])
     acc = ErrAcc()
     for (_, _, got), ref in zip(steps, refs):
@@ -182,7 +184,9 @@ def compare_llm(steps, source):
     cache fills the same way), compared with the logits phase 1 kept."""
     from . import llm_source
 
+    common.limit_heap_growth()   # the model is built and quantized as the export did
     model, _, _ = llm_source.build(source, apply_quant=True)
+    common.relax_heap_limit()
     acc = ErrAcc()
     for tokens, pos, got in steps:
         acc.add(got, model(tokens, pos))

@@ -80,7 +80,7 @@ def main(argv=None):
     a = parse_args(argv)
     v = common.versions()
     common.print_versions(STEP, v)
-    common.setup_torch(a.threads)
+    common.setup_torch(a.threads, limit_heap=True)
     import torch
 
     from . import lowering
