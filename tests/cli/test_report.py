@@ -13,6 +13,7 @@ import pathlib
 import re
 import shutil
 import subprocess
+import tempfile
 
 import jsonschema
 import pytest
@@ -103,9 +104,11 @@ def chromium(*args):
     """Headless Chromium (Debian's package; scripts/setup-deps.sh installs it) on a local file."""
     if not CHROMIUM:
         pytest.skip("chromium is not installed (scripts/setup-deps.sh installs it)")
-    return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                           "--user-data-dir=" + str(ARTIFACTS / "chromium-profile"), *args],
-                          capture_output=True, text=True, timeout=120)
+    # A throwaway profile: Chromium's profile files record absolute paths, which have no place in the
+    # build tree's test-artifacts/ (only the screenshot is kept there).
+    with tempfile.TemporaryDirectory(prefix="pteflow-chromium-") as profile:
+        return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                               "--user-data-dir=" + profile, *args], capture_output=True, text=True, timeout=120)
 
 
 def test_report_renders_in_a_real_browser_with_one_curve_per_step(run):
