@@ -330,6 +330,19 @@ def start_export(step: str, args) -> Dict[str, str]:
 MMAP_THRESHOLD = 1 << 20
 
 
+def _set_mmap_threshold(nbytes: int) -> bool:
+    """mallopt(M_MMAP_THRESHOLD, nbytes); False where the C library is not
+    glibc or PTEFLOW_MALLOC_DEFAULT=1 keeps glibc's default (nothing changed)."""
+    if os.environ.get("PTEFLOW_MALLOC_DEFAULT", "") not in ("", "0"):
+        return False
+    try:
+        import ctypes
+
+        return bool(ctypes.CDLL("libc.so.6").mallopt(-3, nbytes))  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+
+
 def limit_heap_growth() -> bool:
     """Make glibc serve every allocation of MMAP_THRESHOLD bytes or more with
     its own mapping (mallopt M_MMAP_THRESHOLD; this also stops glibc from
@@ -339,17 +352,8 @@ def limit_heap_growth() -> bool:
     float temporary per block; with glibc's dynamic threshold those blocks
     come from the heap and stay there, fragmented: +0.9 GiB resident after
     one table (measured), none with this setting. PYTORCH's CPU allocator has
-    no cache, so the only cost is an mmap/munmap per large tensor. Returns
-    False where the C library is not glibc (nothing changed)."""
-    if os.environ.get("PTEFLOW_MALLOC_DEFAULT", "") not in ("", "0"):
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(-3, MMAP_THRESHOLD))  # -3: M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        return False
+    no cache, so the only cost is an mmap/munmap per large tensor."""
+    return _set_mmap_threshold(MMAP_THRESHOLD)
 
 
 def relax_heap_limit() -> bool:
@@ -359,14 +363,7 @@ def relax_heap_limit() -> bool:
     check's decode steps) reuses heap pages instead of mapping and zeroing
     fresh ones each time (measured: the GPT-2 check 33 s with the 1 MiB
     threshold, 20 s with glibc's default)."""
-    if os.environ.get("PTEFLOW_MALLOC_DEFAULT", "") not in ("", "0"):
-        return False
-    try:
-        import ctypes
-
-        return bool(ctypes.CDLL("libc.so.6").mallopt(-3, 32 << 20))  # -3: M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        return False
+    return _set_mmap_threshold(32 << 20)
 
 
 def setup_torch(threads: int, limit_heap: bool = False) -> None:

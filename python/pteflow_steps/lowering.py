@@ -82,7 +82,17 @@ def _storage_key(t):
         return None
 
 
-def _exclusive_weights(node, owner) -> list:
+def _owner_index(owner):
+    """(how many names of the owning program hold each tensor, its placeholders by name): computed once
+    per program, before any of its partitions is lowered."""
+    aliases = {}
+    for values in (owner.state_dict, owner.constants):
+        for t in values.values():
+            aliases[id(t)] = aliases.get(id(t), 0) + 1
+    return aliases, {n.name: n for n in owner.graph.nodes if n.op == "placeholder"}
+
+
+def _exclusive_weights(node, owner, index) -> list:
     """Weights of the partition behind call_module `node` that nothing else
     reads: parameters and lifted constants (never buffers) that ExecuTorch
     will delete from the owning program after lowering (the node's
@@ -91,11 +101,7 @@ def _exclusive_weights(node, owner) -> list:
     the owning program aliases."""
     from torch.export.graph_signature import InputKind
 
-    aliases = {}
-    for values in (owner.state_dict, owner.constants):
-        for t in values.values():
-            aliases[id(t)] = aliases.get(id(t), 0) + 1
-    placeholders = {n.name: n for n in owner.graph.nodes if n.op == "placeholder"}
+    aliases, placeholders = index
     out = []
     for name, spec in (node.meta.get("toplevel_input_specs_to_delete") or {}).items():
         if spec.kind == InputKind.PARAMETER:
@@ -160,8 +166,9 @@ def shared_weights_for_preprocess(enabled: bool = True, source=None):
         if backend_id == XnnpackBackend.__name__:
             for method, nodes in method_to_submodules_nodes.items():
                 owner = method_to_tagged_edge_program[method]
+                index = _owner_index(owner)
                 for node in nodes:
-                    state.after[id(node.meta["submodule_program"])] = _exclusive_weights(node, owner)
+                    state.after[id(node.meta["submodule_program"])] = _exclusive_weights(node, owner, index)
         return lower_all(backend_id, method_to_submodules_nodes, method_to_tagged_edge_program)
 
     def copy_sharing_weights(cls, edge_program, compile_specs):
